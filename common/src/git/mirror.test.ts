@@ -1,0 +1,73 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../log.js";
+import { GitMirror, RemoteUnreachableError } from "./mirror.js";
+
+function repo() {
+  const dir = mkdtempSync(join(tmpdir(), "flotilla-mirror-src-"));
+  const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8" }).trim();
+  git("init", "-q", "-b", "main");
+  git("config", "user.email", "t@example.com");
+  git("config", "user.name", "T");
+  const commit = (file: string, text: string, extra: string[] = []) => {
+    writeFileSync(join(dir, file), text);
+    git("add", file);
+    git("commit", "-q", "-m", `edit ${file}`, ...extra);
+    return git("rev-parse", "HEAD");
+  };
+  return { dir, git, commit, url: `file://${dir}` };
+}
+
+describe("GitMirror", () => {
+  it("sees the head, fetches incrementally, reads files and detects rewrites", async () => {
+    const r = repo();
+    const c1 = r.commit("fleet.yaml", "version: 1\n");
+    const m = new GitMirror({ dir: join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "cache.git"), remotes: ["file:///nonexistent/repo", r.url], branch: "main", log: memoryLogger() });
+    await m.init();
+    const head = await m.remoteHead();
+    expect(head).toEqual({ remote: r.url, sha: c1 });
+    expect(await m.fetch(head.remote, head.sha)).toBe(c1);
+    expect((await m.readFile(c1, "fleet.yaml"))?.toString()).toBe("version: 1\n");
+    expect(await m.readFile(c1, "missing.yaml")).toBeNull();
+    const c2 = r.commit("fleet.yaml", "version: 2\n");
+    expect(await m.fetch(r.url, c2)).toBe(c2);
+    expect(await m.isAncestor(c1, c2)).toBe(true);
+    expect(await m.commitsBetween(c1, c2)).toEqual([c2]);
+    r.git("reset", "-q", "--hard", c1);
+    const c3 = r.commit("other", "x");
+    await m.fetch(r.url, c3);
+    expect(await m.isAncestor(c2, c3)).toBe(false);
+    expect((await m.commitInfo(c3)).subject).toBe("edit other");
+  });
+
+  it("reports every remote when none answers", async () => {
+    const m = new GitMirror({ dir: join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "c.git"), remotes: ["file:///nope/a", "file:///nope/b"], branch: "main", log: memoryLogger() });
+    await m.init();
+    await expect(m.remoteHead()).rejects.toThrow(RemoteUnreachableError);
+    await expect(m.remoteHead()).rejects.toThrow(/nope\/a.*nope\/b/);
+  });
+
+  it("verifies ssh commit signatures against allowed signers", async () => {
+    const r = repo();
+    const keyDir = mkdtempSync(join(tmpdir(), "flotilla-signer-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(keyDir, "k")]);
+    const pub = readFileSync(join(keyDir, "k.pub"), "utf8").trim();
+    r.git("config", "gpg.format", "ssh");
+    r.git("config", "user.signingkey", join(keyDir, "k"));
+    const signed = r.commit("a", "1", ["-S"]);
+    const unsigned = r.commit("b", "2");
+    const m = new GitMirror({ dir: join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "c.git"), remotes: [r.url], branch: "main", log: memoryLogger() });
+    await m.init();
+    await m.fetch(r.url);
+    const signers = [{ principal: "alice@example.com", key: pub }];
+    expect(await m.verifySignature(signed, signers)).toMatchObject({ ok: true, signer: "alice@example.com" });
+    expect(await m.verifySignature(unsigned, signers)).toMatchObject({ ok: false, detail: "the commit is not signed" });
+    const other = mkdtempSync(join(tmpdir(), "flotilla-signer-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(other, "k")]);
+    const wrong = [{ principal: "mallory@example.com", key: readFileSync(join(other, "k.pub"), "utf8").trim() }];
+    expect((await m.verifySignature(signed, wrong)).ok).toBe(false);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * A persistent bare cache of the fleet repo, shared by the agent and the
+ * controller. The no-change check is one `git ls-remote` per poll; objects are
+ * fetched incrementally only when the branch moved. Remotes are tried in
+ * order and the first that answers wins.
+ */
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
+import { execa } from "execa";
+import type { Logger } from "../log.js";
+import { GitCommandError, gitRunner, redactUrl, type GitRunner } from "./run.js";
+
+export class RemoteUnreachableError extends Error {
+  override name = "RemoteUnreachableError";
+}
+
+export interface CommitInfo {
+  sha: string;
+  author: string;
+  authorEmail: string;
+  committer: string;
+  time: string;
+  subject: string;
+  parents: string[];
+}
+
+export interface SignatureCheck {
+  ok: boolean;
+  /** Principal of the allowed signer that made the signature, when ok. */
+  signer?: string;
+  detail: string;
+}
+
+export interface GitMirrorOptions {
+  dir: string;
+  remotes: string[];
+  branch: string;
+  log: Logger;
+  git?: string;
+  timeoutMs?: number;
+}
+
+const INCOMING = "refs/flotilla/incoming";
+
+export class GitMirror {
+  readonly dir: string;
+  readonly remotes: string[];
+  readonly branch: string;
+  private readonly run: GitRunner;
+  private readonly log: Logger;
+  private readonly gitCommand: string;
+
+  constructor(opts: GitMirrorOptions) {
+    this.dir = opts.dir;
+    this.remotes = opts.remotes;
+    this.branch = opts.branch;
+    this.log = opts.log;
+    this.gitCommand = opts.git ?? "git";
+    this.run = gitRunner({ git: opts.git, log: opts.log, defaultTimeoutMs: opts.timeoutMs ?? 300_000 });
+  }
+
+  private git(args: string[], o?: Parameters<GitRunner>[1]) {
+    return this.run(["--git-dir", this.dir, ...args], o);
+  }
+
+  async init(): Promise<void> {
+    if (existsSync(join(this.dir, "HEAD"))) return;
+    await mkdir(this.dir, { recursive: true });
+    await this.run(["init", "--quiet", "--bare", this.dir]);
+    await this.git(["config", "gc.auto", "0"]);
+    await this.git(["config", "core.logAllRefUpdates", "false"]);
+  }
+
+  /** The branch head on the first remote that answers. */
+  async remoteHead(): Promise<{ remote: string; sha: string }> {
+    const failures: string[] = [];
+    for (const remote of this.remotes) {
+      try {
+        const r = await this.run(["ls-remote", "--heads", remote, `refs/heads/${this.branch}`]);
+        const sha = r.stdout.split(/\s+/)[0] ?? "";
+        if (!/^[0-9a-f]{40}$/.test(sha)) {
+          failures.push(`${redactUrl(remote)}: branch "${this.branch}" not found`);
+          continue;
+        }
+        return { remote, sha };
+      } catch (e) {
+        failures.push(`${redactUrl(remote)}: ${e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : String(e)}`);
+      }
+    }
+    throw new RemoteUnreachableError(`no fleet remote answered for branch "${this.branch}": ${failures.join("; ")}`);
+  }
+
+  async hasCommit(sha: string): Promise<boolean> {
+    const r = await this.git(["cat-file", "-e", `${sha}^{commit}`], { allowFail: true });
+    return r.exitCode === 0;
+  }
+
+  /** Fetches the branch from `remote` into the cache (no-op when `sha` is already there). */
+  async fetch(remote: string, sha?: string): Promise<string> {
+    if (sha && (await this.hasCommit(sha))) {
+      await this.git(["update-ref", INCOMING, sha]);
+      return sha;
+    }
+    await this.git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+refs/heads/${this.branch}:${INCOMING}`]);
+    const head = (await this.git(["rev-parse", INCOMING])).stdout.trim();
+    return head;
+  }
+
+  /** Does `ancestor` lie on the history of `descendant`? */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    const r = await this.git(["merge-base", "--is-ancestor", ancestor, descendant], { allowFail: true });
+    if (r.exitCode > 1) throw new GitCommandError(`git merge-base failed: ${r.stderr}`, [], r.exitCode, r.stderr);
+    return r.exitCode === 0;
+  }
+
+  /** A file's bytes at a revision, or null when the path does not exist there. */
+  async readFile(rev: string, path: string): Promise<Buffer | null> {
+    const r = await execa(this.gitCommand, ["--git-dir", this.dir, "cat-file", "blob", `${rev}:${path}`], { encoding: "buffer", stripFinalNewline: false, reject: false, timeout: 60_000 });
+    if (r.exitCode !== 0) return null;
+    return Buffer.from(r.stdout);
+  }
+
+  async commitInfo(rev: string): Promise<CommitInfo> {
+    const sep = "\x1f";
+    const r = await this.git(["show", "-s", `--format=%H${sep}%an${sep}%ae${sep}%cn${sep}%cI${sep}%P${sep}%s`, rev]);
+    const [sha, author, authorEmail, committer, time, parents, subject] = r.stdout.split(sep);
+    return { sha: sha!, author: author!, authorEmail: authorEmail!, committer: committer!, time: time!, parents: parents ? parents.split(" ") : [], subject: subject ?? "" };
+  }
+
+  /** Commits reachable from `to` but not from `from` (oldest first). */
+  async commitsBetween(from: string | null, to: string): Promise<string[]> {
+    const range = from ? [`${from}..${to}`] : [to];
+    const r = await this.git(["rev-list", "--reverse", "--first-parent", ...range]);
+    return r.stdout.split("\n").filter(Boolean);
+  }
+
+  /** Verifies the commit's SSH signature against the allowed signers. */
+  async verifySignature(rev: string, signers: { principal: string; key: string }[]): Promise<SignatureCheck> {
+    if (signers.length === 0) return { ok: false, detail: "no allowed signers configured" };
+    const file = join(tmpdir(), `flotilla-allowed-signers-${randomBytes(6).toString("hex")}`);
+    await writeFile(file, signers.map((s) => `${s.principal} ${s.key.trim()}`).join("\n") + "\n");
+    try {
+      const r = await this.git(["-c", "gpg.format=ssh", "-c", `gpg.ssh.allowedSignersFile=${file}`, "verify-commit", "--raw", rev], { allowFail: true });
+      const out = `${r.stdout}\n${r.stderr}`;
+      if (r.exitCode === 0) {
+        const m = /Good "git" signature for (\S+)/.exec(out);
+        return { ok: true, signer: m?.[1], detail: out.trim().split("\n")[0] ?? "good signature" };
+      }
+      const detail = /no signature found/i.test(out) || out.trim() === "" ? "the commit is not signed" : out.trim().split("\n").slice(-1)[0]!;
+      return { ok: false, detail };
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /** A flake reference that nix can build from the cache at `rev`. */
+  flakeRef(rev: string): string {
+    return `git+file://${this.dir}?rev=${rev}&ref=${INCOMING}`;
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The wire protocol between agents and the controller (JSON over HTTP).
+ *
+ * Agent → controller messages are signed envelopes: `payload` is the exact
+ * JSON text that was signed, `sig` the base64 ed25519 signature by the host's
+ * SSH host key over `SIGNATURE_DOMAIN + payload` (UTF-8). The controller
+ * verifies against `hostKey` in the fleet file *before* parsing the payload,
+ * then validates the payload against these schemas.
+ *
+ * Every transition is its own event with the agent's timestamp, and health
+ * results name the generation and revision they were measured on (nixfleet
+ * RFC-0005: never infer transitions from periodic check-ins).
+ */
+import { z } from "zod";
+import { AGENT_PHASES, OUTCOMES, WAVE_STATES } from "./conditions.js";
+import { CommitSha, HostName, Timestamp } from "./common.js";
+
+export const SIGNATURE_DOMAIN = "flotilla-v1\n";
+export const API_PREFIX = "/api/v1";
+
+export const SignedEnvelope = z
+  .strictObject({
+    v: z.literal(1),
+    host: HostName,
+    alg: z.literal("ssh-ed25519"),
+    payload: z.string().min(2).max(1_000_000).describe("The signed JSON text of a message."),
+    sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, { message: "expected a base64 ed25519 signature (64 bytes)" }),
+  })
+  .describe("A message signed with the host's ssh-ed25519 key.");
+export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
+
+export const HealthResult = z.strictObject({
+  check: z.string().describe("Check name."),
+  ok: z.boolean(),
+  detail: z.string().max(2000).optional().describe("Short, secret-free explanation (status code, exit code…)."),
+  time: Timestamp.describe("When this result was measured."),
+  rev: CommitSha.describe("Revision the measured generation was built from."),
+  generation: z.string().describe("Out path (NixOS) or legacy deploy id the result was measured on."),
+  attempts: z.number().int().min(1).optional(),
+});
+export type HealthResult = z.infer<typeof HealthResult>;
+
+export const ErrorInfo = z.strictObject({
+  reason: z.string().describe("PascalCase reason token (schemas/src/conditions.ts)."),
+  message: z.string().max(8000),
+});
+
+const MessageBase = {
+  host: HostName,
+  seq: z.number().int().min(1).describe("Per-host sequence number, strictly increasing across all messages; (host, seq) is the idempotency key."),
+  time: Timestamp.describe("When the agent observed it."),
+  agentVersion: z.string().max(100),
+};
+
+export const TransitionEvent = z
+  .strictObject({
+    type: z.literal("event"),
+    ...MessageBase,
+    phase: z.enum(AGENT_PHASES),
+    outcome: z.enum(OUTCOMES),
+    reason: z.string().describe("PascalCase reason token."),
+    rev: CommitSha.nullable().describe("The revision this transition concerns (the target)."),
+    generation: z.string().nullable().describe("Out path / deploy id concerned, when known."),
+    previous: z
+      .strictObject({ rev: CommitSha.nullable(), generation: z.string().nullable() })
+      .optional()
+      .describe("What ran before (for activations and rollbacks)."),
+    health: z.array(HealthResult).optional(),
+    durations: z.record(z.string(), z.number().min(0)).optional().describe("Milliseconds per step (fetch, build, activate, verify…)."),
+    error: ErrorInfo.optional(),
+    message: z.string().max(8000).optional(),
+  })
+  .describe("One transition of the agent's deploy state machine.");
+export type TransitionEvent = z.infer<typeof TransitionEvent>;
+
+export const Heartbeat = z
+  .strictObject({
+    type: z.literal("heartbeat"),
+    ...MessageBase,
+    phase: z.enum(AGENT_PHASES),
+    currentRev: CommitSha.nullable(),
+    currentGeneration: z.string().nullable(),
+    targetRev: CommitSha.nullable(),
+    healthy: z.boolean().nullable(),
+    queueLength: z.number().int().min(0),
+    failedRevs: z.array(CommitSha).optional(),
+  })
+  .describe("Periodic liveness and current state.");
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+export const GateQuery = z
+  .strictObject({
+    type: z.literal("gate"),
+    host: HostName,
+    rev: CommitSha,
+    time: Timestamp,
+    nonce: z.string().min(8).max(64),
+  })
+  .describe("May this host deploy this revision now? Signed like reports; answered, never stored as a report.");
+export type GateQuery = z.infer<typeof GateQuery>;
+
+export const AgentMessage = z.discriminatedUnion("type", [TransitionEvent, Heartbeat]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+/** POST {API_PREFIX}/reports: a batch of envelopes, delivered in seq order. */
+export const ReportBatch = z.strictObject({ reports: z.array(SignedEnvelope).min(1).max(500) });
+export type ReportBatch = z.infer<typeof ReportBatch>;
+
+export const ReportAck = z.strictObject({
+  accepted: z.number().int().min(0),
+  duplicates: z.number().int().min(0),
+  lastSeq: z.number().int().min(0).describe("Highest seq stored for this host; the agent drops its queue up to here."),
+});
+export type ReportAck = z.infer<typeof ReportAck>;
+
+/** POST {API_PREFIX}/gate with a SignedEnvelope whose payload is a GateQuery. */
+export const GateAnswer = z
+  .strictObject({
+    host: HostName,
+    rev: CommitSha,
+    decision: z.enum(["open", "wait", "halted", "superseded", "pinned", "unknown-revision"]),
+    wave: z.string(),
+    reason: z.string(),
+    retryAfterMs: z.number().int().min(0).optional(),
+  })
+  .describe("Controller → agent: the wave gate for one host and revision.");
+export type GateAnswer = z.infer<typeof GateAnswer>;
+
+/** GET {API_PREFIX}/watch?host=H&since=<sha>: long-poll nudge. */
+export const Nudge = z
+  .strictObject({
+    head: CommitSha.nullable().describe("The branch head the controller knows."),
+    changed: z.boolean().describe("True when head differs from `since`; false when the long-poll timed out."),
+  })
+  .describe("Controller → agent: fetch now.");
+export type Nudge = z.infer<typeof Nudge>;
+
+export const ApiError = z.strictObject({
+  error: z.string().describe("PascalCase error code."),
+  message: z.string(),
+  path: z.string().optional().describe("Where in the body the problem is."),
+});
+export type ApiError = z.infer<typeof ApiError>;
+
+// ---------------------------------------------------------------- status report
+
+export const HostStatus = z.strictObject({
+  host: HostName,
+  kind: z.enum(["nixos", "legacy"]),
+  wave: z.string(),
+  pinned: CommitSha.nullable(),
+  desiredRev: CommitSha.nullable(),
+  currentRev: CommitSha.nullable(),
+  generation: z.string().nullable(),
+  phase: z.enum(AGENT_PHASES).nullable(),
+  health: z.enum(["Healthy", "Progressing", "Degraded", "Unknown"]),
+  lastSeen: Timestamp.nullable(),
+  stale: z.boolean(),
+  drift: z.boolean().describe("currentRev differs from desiredRev outside an active rollout."),
+  since: Timestamp.nullable().describe("When the current revision became active."),
+  failedRevs: z.array(CommitSha),
+  lastError: ErrorInfo.nullable(),
+});
+export type HostStatus = z.infer<typeof HostStatus>;
+
+export const WaveStatus = z.strictObject({
+  name: z.string(),
+  state: z.enum(WAVE_STATES),
+  members: z.array(HostName),
+  healthy: z.number().int().min(0),
+  openedAt: Timestamp.nullable(),
+  soakUntil: Timestamp.nullable(),
+  reason: z.string().optional(),
+});
+
+export const RolloutStatus = z.strictObject({
+  rev: CommitSha,
+  time: Timestamp.nullable().describe("Commit time."),
+  pr: z
+    .strictObject({ number: z.number().int(), title: z.string(), author: z.string().nullable(), mergedBy: z.string().nullable(), url: z.string().nullable() })
+    .nullable(),
+  state: z.enum(["progressing", "complete", "halted", "superseded"]),
+  waves: z.array(WaveStatus),
+});
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+
+export const StatusReport = z
+  .strictObject({
+    generatedAt: Timestamp,
+    branch: z.string(),
+    head: CommitSha.nullable(),
+    hosts: z.array(HostStatus),
+    rollouts: z.array(RolloutStatus),
+  })
+  .describe("The fleet status report (`flotilla status --json`).");
+export type StatusReport = z.infer<typeof StatusReport>;
+
+export const AuditEntry = z.strictObject({
+  time: Timestamp,
+  host: HostName.nullable(),
+  kind: z.enum(["event", "decision"]),
+  phase: z.string(),
+  outcome: z.string(),
+  reason: z.string(),
+  rev: CommitSha.nullable(),
+  pr: z.number().int().nullable(),
+  title: z.string().nullable(),
+  author: z.string().nullable(),
+  mergedBy: z.string().nullable(),
+  durations: z.record(z.string(), z.number()).nullable(),
+  message: z.string().nullable(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const AuditReport = z.strictObject({ generatedAt: Timestamp, entries: z.array(AuditEntry) }).describe("`flotilla audit --json`.");
+export type AuditReport = z.infer<typeof AuditReport>;

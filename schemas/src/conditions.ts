@@ -1,0 +1,58 @@
+/**
+ * Status vocabulary, after Flux's conditions: the agent reports phases and
+ * outcomes; the controller derives conditions (Fetched, Built, Activated,
+ * Healthy, Ready) from them in one place. Reasons are PascalCase tokens.
+ */
+export const AGENT_PHASES = [
+  "idle", // nothing to do; on the target or waiting
+  "fetched", // new target resolved and fetched
+  "built", // target built (out path known)
+  "activating", // switching; previous generation recorded
+  "verifying", // health checks + connectivity on the new generation
+  "done", // verified healthy on the target
+  "rollingBack", // restoring the recorded previous generation
+  "rolledBack", // previous generation restored and re-verified
+  "failed", // deploy failed before activation (nothing changed) or a human is needed
+  "rollbackFailed", // the rollback itself failed: loud, needs a human
+  "selfUpdate", // agent self-update steps
+] as const;
+export type AgentPhase = (typeof AGENT_PHASES)[number];
+
+export const OUTCOMES = ["started", "succeeded", "failed", "refused", "skipped", "waiting"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const CONDITION_TYPES = ["Fetched", "Built", "Activated", "Healthy", "Ready"] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+/** Reasons carried in events and conditions. */
+export const REASONS = {
+  Succeeded: "Succeeded",
+  Progressing: "Progressing",
+  FetchFailed: "FetchFailed",
+  NonFastForward: "NonFastForward",
+  UnsignedCommit: "UnsignedCommit",
+  InvalidFleetFile: "InvalidFleetFile",
+  HostNotInFleet: "HostNotInFleet",
+  GateWaiting: "GateWaiting",
+  GateHalted: "GateHalted",
+  ControllerUnreachable: "ControllerUnreachable",
+  BuildFailed: "BuildFailed",
+  SecretsFailed: "SecretsFailed",
+  PreDeployHookFailed: "PreDeployHookFailed",
+  ActivationFailed: "ActivationFailed",
+  HealthCheckFailed: "HealthCheckFailed",
+  ConnectivityLost: "ConnectivityLost",
+  PostDeployHookFailed: "PostDeployHookFailed",
+  RolledBack: "RolledBack",
+  RollbackFailed: "RollbackFailed",
+  PreviouslyFailed: "PreviouslyFailed",
+  Interrupted: "Interrupted",
+  SelfUpdateFailed: "SelfUpdateFailed",
+} as const;
+export type Reason = (typeof REASONS)[keyof typeof REASONS];
+
+export const HEALTH_STATES = ["Healthy", "Progressing", "Degraded", "Unknown"] as const;
+export type HealthState = (typeof HEALTH_STATES)[number];
+
+export const WAVE_STATES = ["pending", "progressing", "soaking", "promoted", "halted", "superseded"] as const;
+export type WaveState = (typeof WAVE_STATES)[number];

@@ -1,0 +1,54 @@
+/**
+ * The controller's config file (`flotilla serve --config controller.yaml`).
+ */
+import { z } from "zod";
+import { Duration } from "./common.js";
+
+export const SecretRef = z
+  .union([
+    z.strictObject({ value: z.string().min(1) }),
+    z.strictObject({ file: z.string().min(1) }),
+    z.strictObject({ env: z.string().min(1) }),
+  ])
+  .describe("A secret given inline, read from a file, or read from an environment variable.");
+
+export const ControllerConfig = z
+  .strictObject({
+    listen: z.string().regex(/^[^\s]+:\d+$/, { message: 'expected "host:port"' }).optional().describe('Default "127.0.0.1:8480".'),
+    publicUrl: z.url().optional().describe("URL shown in GitHub statuses and the dashboard."),
+    dataDir: z.string().min(1).optional().describe('Default "/var/lib/flotilla-controller".'),
+    database: z
+      .string()
+      .regex(/^(sqlite:.*|postgres(ql)?:\/\/.+)$/, { message: 'expected "sqlite:<path>" or "postgres://…"' })
+      .optional()
+      .describe('Default "sqlite:<dataDir>/flotilla.db".'),
+    fleet: z.strictObject({
+      remotes: z.array(z.string().min(1)).min(1),
+      branch: z.string().min(1).optional(),
+      pollInterval: Duration.optional().describe('Default "30s" (ETag-friendly; a webhook makes it instant).'),
+    }),
+    github: z
+      .strictObject({
+        repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, { message: 'expected "owner/name"' }),
+        token: SecretRef.optional().describe("Default: env GITHUB_TOKEN."),
+        apiUrl: z.url().optional().describe('Default "https://api.github.com".'),
+        webhookSecret: SecretRef.optional(),
+        statusContext: z.string().optional().describe('Default "flotilla/rollout".'),
+      })
+      .optional(),
+    auth: z
+      .strictObject({
+        operatorTokens: z.array(z.strictObject({ name: z.string().min(1), token: SecretRef })).optional(),
+        allowAnonymousRead: z.boolean().optional().describe("Serve status and dashboard without a token. Default false."),
+      })
+      .optional(),
+    limits: z
+      .strictObject({
+        maxBodyBytes: z.number().int().min(1024).optional().describe("Default 1 MiB."),
+        clockSkew: Duration.optional().describe('Reports dated further in the future are rejected. Default "5m".'),
+      })
+      .optional(),
+    logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
+  })
+  .describe("flotilla controller configuration.");
+export type ControllerConfig = z.infer<typeof ControllerConfig>;

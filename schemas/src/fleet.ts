@@ -1,0 +1,198 @@
+/**
+ * The fleet file (`fleet.yaml` at the root of the fleet repo): hosts, waves,
+ * health checks, secrets, hooks, the agent's schedule and repository policy.
+ *
+ * This schema describes the file as written (the "input" shape). Defaults are
+ * filled in by normalisation (common/src/fleet/normalize.ts) and cross-field
+ * rules (hosts in waves exist, …) are checked after that; see `flotilla validate`.
+ */
+import { z } from "zod";
+import { CommitSha, Duration, HostName, Selector, SshEd25519PublicKey, Tag } from "./common.js";
+
+export const FLEET_FILE_VERSION = 1;
+
+// ---------------------------------------------------------------- hooks
+
+export const HookCommand = z
+  .strictObject({
+    command: z.array(z.string()).min(1).describe('argv, run without a shell (e.g. ["nix", "run", ".#dump-db"]). Runs in the checked-out revision.'),
+    timeout: Duration.optional().describe('Default "10m".'),
+    user: z.string().optional().describe("Run as this user (legacy hosts default to the deploy user)."),
+  })
+  .describe("A command run around a deploy.");
+export type HookCommand = z.infer<typeof HookCommand>;
+
+export const Hooks = z.strictObject({
+  preDeploy: HookCommand.optional().describe("Runs after the build, before activation; a failure aborts the deploy and changes nothing."),
+  postDeploy: HookCommand.optional().describe("Runs after the new generation verified healthy; a failure is reported but does not roll back."),
+});
+export type Hooks = z.infer<typeof Hooks>;
+
+// ---------------------------------------------------------------- health checks
+
+const CheckTiming = {
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/).optional().describe("Name shown in reports; defaults to the check type and target."),
+  timeout: Duration.optional().describe('Per attempt. Default "5s".'),
+  interval: Duration.optional().describe('Between attempts. Default "2s".'),
+  successes: z.number().int().min(1).max(100).optional().describe("Consecutive successes required. Default 1."),
+  deadline: Duration.optional().describe('Give up (unhealthy) after this long. Default "2m".'),
+};
+
+export const HttpCheck = z.strictObject({
+  type: z.literal("http"),
+  url: z.url({ protocol: /^https?$/ }).describe("http:// or https:// URL."),
+  expectStatus: z.number().int().min(100).max(599).optional().describe("Default 200."),
+  bodyMatch: z.string().optional().describe("A regular expression the body must match."),
+  ...CheckTiming,
+});
+export const TcpCheck = z.strictObject({
+  type: z.literal("tcp"),
+  host: z.string().min(1).optional().describe('Default "127.0.0.1".'),
+  port: z.number().int().min(1).max(65535),
+  ...CheckTiming,
+});
+export const SystemdCheck = z.strictObject({
+  type: z.literal("systemd"),
+  unit: z.string().min(1).describe('Unit name, e.g. "nginx.service".'),
+  user: z.boolean().optional().describe("A systemd --user unit of the deploy user (legacy hosts). Default false."),
+  ...CheckTiming,
+});
+export const CommandCheck = z.strictObject({
+  type: z.literal("command"),
+  command: z.array(z.string()).min(1).describe("argv; healthy when it exits 0."),
+  ...CheckTiming,
+});
+export const HealthCheck = z
+  .discriminatedUnion("type", [HttpCheck, TcpCheck, SystemdCheck, CommandCheck])
+  .describe("A health check: http, tcp, systemd or command.");
+export type HealthCheck = z.infer<typeof HealthCheck>;
+export const HEALTH_CHECK_TYPES = ["http", "tcp", "systemd", "command"] as const;
+
+export const CheckGroup = z
+  .strictObject({
+    on: z.array(Selector).min(1).describe("Hosts these checks apply to: names, globs or tag:<tag>."),
+    checks: z.array(HealthCheck).min(1),
+  })
+  .describe("Health checks shared by a set of hosts.");
+
+// ---------------------------------------------------------------- hosts
+
+const HostCommon = {
+  name: HostName,
+  hostKey: SshEd25519PublicKey.describe("The machine's SSH host public key; verifies its reports and derives its age recipient."),
+  tags: z.array(Tag).optional(),
+  pin: CommitSha.optional().describe("Keep this host on this exact revision whatever the branch does."),
+  checks: z.array(HealthCheck).optional().describe("Checks for this host only (added to matching check groups)."),
+  hooks: Hooks.optional().describe("Overrides the fleet-wide hooks for this host."),
+  description: z.string().optional(),
+};
+
+export const NixosHost = z.strictObject({
+  ...HostCommon,
+  kind: z.literal("nixos"),
+  attribute: z.string().min(1).optional().describe('Flake attribute of the system. Default "nixosConfigurations.<name>".'),
+  operation: z.enum(["switch", "boot", "test"]).optional().describe('switch-to-configuration operation. Default "switch".'),
+});
+
+export const LegacyHost = z.strictObject({
+  ...HostCommon,
+  kind: z.literal("legacy"),
+  user: z.string().min(1).describe("Deploy user that runs the flake app (must be in nix trusted-users)."),
+  app: z.string().min(1).optional().describe('Flake app that deploys. Default "build-legacy".'),
+  projectDir: z.string().min(1).optional().describe('Project directory on the host. Default "/home/<user>/<fleet repo name>".'),
+  envFiles: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Env files in projectDir, first existing wins. Default [".env.production", ".env.local"].'),
+});
+
+export const Host = z.discriminatedUnion("kind", [NixosHost, LegacyHost]).describe("A machine of the fleet.");
+export type Host = z.infer<typeof Host>;
+export type NixosHost = z.infer<typeof NixosHost>;
+export type LegacyHost = z.infer<typeof LegacyHost>;
+
+// ---------------------------------------------------------------- waves
+
+export const Wave = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "expected a wave name: letters, digits, '_', '.', '-'" }),
+    members: z.array(Selector).min(1).describe("Host names, globs or tag:<tag>. A host belongs to at most one wave."),
+    soak: Duration.optional().describe('How long every member must stay healthy on the revision before the next wave opens. Default "0".'),
+    maxUnavailable: z
+      .union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/)])
+      .optional()
+      .describe('Members allowed to be unhealthy or unreachable while the next wave still opens: a count or "N%". Default 0.'),
+  })
+  .describe("A rollout stage. Waves open in order; hosts in no wave form an implicit last wave named \"rest\".");
+export type Wave = z.infer<typeof Wave>;
+
+// ---------------------------------------------------------------- secrets
+
+export const SecretEntry = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "expected a secret name: letters, digits, '_', '.', '-'" }),
+    sopsFile: z.string().min(1).describe("Path of the SOPS-encrypted file in the fleet repo."),
+    key: z.string().min(1).optional().describe('Key path inside the file ("db/password"); absent = the whole file.'),
+    format: z.enum(["yaml", "json", "dotenv", "binary"]).optional().describe("Default: from the file extension."),
+    hosts: z.array(Selector).min(1).describe("Hosts that receive it."),
+    path: z.string().min(1).optional().describe("Install path (a symlink into the current generation). Default <secretsRoot>/current/<name>."),
+    owner: z.string().min(1).optional().describe('Default "root".'),
+    group: z.string().min(1).optional().describe('Default "root".'),
+    mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'expected an octal mode such as "0400"' }).optional().describe('Default "0400".'),
+    restartUnits: z.array(z.string().min(1)).optional().describe("Units restarted when this secret changes."),
+  })
+  .describe("A secret installed on hosts.");
+export type SecretEntry = z.infer<typeof SecretEntry>;
+
+// ---------------------------------------------------------------- agent + policy
+
+export const AgentSettings = z
+  .strictObject({
+    pollInterval: Duration.optional().describe('Default "60s".'),
+    jitter: Duration.optional().describe('Random extra delay per poll, up to this. Default "10s".'),
+    keepGenerations: z.number().int().min(1).max(1000).optional().describe("System/secrets generations kept. Default 5."),
+    selfUpdate: z
+      .strictObject({
+        source: z.string().min(1).describe('Flake reference of the agent, pinned to a revision (e.g. "github:org/flotilla/<40-hex>" or "git+https://…?rev=<40-hex>").'),
+        attribute: z.string().min(1).optional().describe('Package attribute. Default "packages.<system>.flotilla".'),
+        schedule: z.string().min(1).describe('cron expression (5 or 6 fields), e.g. "0 4 * * *".'),
+        randomDelay: Duration.optional().describe('Random delay added to each run. Default "15m".'),
+        healthDeadline: Duration.optional().describe('The new agent must report healthy within this. Default "2m".'),
+      })
+      .optional(),
+  })
+  .describe("How agents poll and update themselves.");
+
+export const AllowedSigner = z.strictObject({
+  principal: z.string().min(1).describe("Who signs (an email, usually)."),
+  key: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/]+={0,2}( .*)?$/, {
+    message: 'expected an OpenSSH public key line such as "ssh-ed25519 AAAA…"',
+  }),
+});
+
+export const Policy = z
+  .strictObject({
+    branch: z.string().min(1).optional().describe('Branch that is the rollout. Default "main".'),
+    controller: z.url({ protocol: /^https?$/ }).optional().describe("Controller base URL agents report to and ask for wave gates."),
+    allowRewrites: z.boolean().optional().describe("Accept non-fast-forward moves of the branch. Default false."),
+    requireSignedCommits: z.boolean().optional().describe("Deploy only commits with a valid SSH signature by an allowed signer. Default false (true when allowedSigners is set)."),
+    allowedSigners: z.array(AllowedSigner).optional(),
+    unreachableAfter: Duration.optional().describe('A host with no report for this long counts as unavailable. Default "5m".'),
+  })
+  .describe("Repository and rollout policy.");
+
+// ---------------------------------------------------------------- the file
+
+export const FleetFile = z
+  .strictObject({
+    version: z.literal(FLEET_FILE_VERSION).describe("Format version; 1."),
+    policy: Policy.optional(),
+    agent: AgentSettings.optional(),
+    hooks: Hooks.optional().describe("Fleet-wide hooks (a host's own hooks replace them)."),
+    hosts: z.array(Host).min(1),
+    waves: z.array(Wave).optional(),
+    checks: z.array(CheckGroup).optional(),
+    secrets: z.array(SecretEntry).optional(),
+  })
+  .describe("Flotilla fleet file (fleet.yaml).");
+export type FleetFile = z.infer<typeof FleetFile>;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Flotilla's demo and tests need, or stops naming what is missing.
+# Usage: scripts/ensure-deps.sh [demo|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-test}"
+
+die() { echo "flotilla: $*" >&2; exit 1; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+node_minor=$(node -p 'process.versions.node.split(".")[1]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] || { [ "$node_major" -eq 20 ] && [ "$node_minor" -lt 19 ]; }; then
+  die "Node.js >= 20.19 is required (found $(node --version 2>/dev/null || echo none))"
+fi
+
+# Debian packages: command -> package
+declare -A pkgs=([nix]=nix-bin [age]=age [git]=git [ssh-keygen]=openssh-client)
+if [ "$mode" = test ]; then
+  pkgs[chromium]=chromium
+fi
+missing=()
+for cmd in "${!pkgs[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkgs[$cmd]}")
+done
+if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "flotilla: installing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    die "missing packages: ${missing[*]} — install them (e.g. sudo apt-get install ${missing[*]}) and re-run"
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "flotilla: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "flotilla: building (tsc)" >&2
+npm run --silent build
