@@ -108,6 +108,9 @@ describe("test fleet flake on real nix", () => {
     });
 
     expect((await switchTo(out, "dry-activate")).exitCode).toBe(0);
+    expect((await switchTo(out, "boot")).exitCode).toBe(0);
+    expect((await readCalls(fixture.log)).slice(-2).map((c) => c.operation)).toEqual(["dry-activate", "boot"]);
+    expect(await readHostState(fixture.state, "web-2")).toMatchObject({ bootRevision: first, bootSystem: out });
     expect((await switchTo(out, "bogus")).exitCode).toBe(1);
   });
 
@@ -135,7 +138,9 @@ describe("test fleet flake on real nix", () => {
     );
     // Other hosts at the same commit still build.
     await nixBuild(repo.flakeRef(marked), toplevel("web-2"));
-    await repo.commit({ "markers/web-1/fail-build": null }, "fix web-1");
+    const evalBroken = await repo.commit({ "markers/web-1/fail-eval": "" }, "break web-1 evaluation");
+    await expect(nixBuild(repo.flakeRef(evalBroken), toplevel("web-1"))).rejects.toThrow(/markers\/web-1\/fail-eval present/);
+    await repo.commit({ "markers/web-1/fail-build": null, "markers/web-1/fail-eval": null }, "fix web-1");
   });
 
   it("reports unhealthy hosts with markers/<host>/unhealthy (503)", async () => {
@@ -163,6 +168,8 @@ describe("test fleet flake on real nix", () => {
     expect(await repo.head()).not.toBe(sha);
     const out = await nixBuild(repo.flakeRef(sha, "refs/heads/testing-web-1"), toplevel("web-1"));
     expect(await readFile(join(out, "configuration-revision"), "utf8")).toBe(sha);
+    // For a local repo, ?rev= alone also finds a commit that main does not contain.
+    expect(await nixBuild(repo.flakeRef(sha), toplevel("web-1"))).toBe(out);
   });
 
   it("runs the legacy apps with nix run, recording the env they saw", async () => {
