@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { decide, gateFor, type DecideInput, type ObservedEvent } from "./decide.js";
+import { buildFleet } from "../testing/fleet-builder.js";
+
+const C = "c".repeat(40);
+const OLD = "a".repeat(40);
+const T0 = Date.parse("2026-01-01T00:00:00Z");
+let seq = 0;
+const ev = (host: string, at: number, over: Partial<ObservedEvent> = {}): ObservedEvent => ({
+  host, seq: ++seq, timeMs: T0 + at, rev: C, phase: "done", outcome: "succeeded", reason: "Succeeded", generation: `/nix/store/${host}-gen`, ...over,
+});
+const fleet = buildFleet([
+  { name: "canary", members: ["canary-1"], soakMs: 60_000 },
+  { name: "web", members: ["web-1", "web-2", "web-3", "web-4"], maxUnavailable: 1 },
+  { name: "db", members: ["db-1"] },
+]);
+const allSeen = (at: number) => Object.fromEntries(fleet.hosts.map((h) => [h.name, T0 + at]));
+const input = (over: Partial<DecideInput>): DecideInput => ({ fleet, rev: C, observedAtMs: T0, supersededBy: null, events: [], lastSeenMs: allSeen(0), decisions: [], now: T0, ...over });
+
+describe("decide", () => {
+  it("opens wave 0 at once and keeps the others pending", () => {
+    const d = decide(input({}));
+    expect(d.waves.map((w) => w.state)).toEqual(["progressing", "pending", "pending"]);
+    expect(d.transitions).toEqual([expect.objectContaining({ wave: "canary", state: "progressing", effectiveMs: T0 })]);
+    expect(gateFor(fleet, d, "web-1", T0).decision).toBe("wait");
+  });
+
+  it("soaks a healthy canary, then opens the next wave after the soak (agent timestamps)", () => {
+    const events = [ev("canary-1", 10_000)];
+    const soaking = decide(input({ events, now: T0 + 30_000, lastSeenMs: allSeen(30_000) }));
+    expect(soaking.waves[0]!.state).toBe("soaking");
+    expect(soaking.waves[0]!.soakUntilMs).toBe(T0 + 70_000);
+    const g = gateFor(fleet, soaking, "web-1", T0 + 30_000);
+    expect(g).toMatchObject({ decision: "wait", retryAfterMs: 40_000 });
+    const open = decide(input({ events, now: T0 + 70_000, lastSeenMs: allSeen(70_000) }));
+    expect(open.waves.map((w) => w.state)).toEqual(["promoted", "progressing", "pending"]);
+    expect(gateFor(fleet, open, "web-1", T0 + 70_000).decision).toBe("open");
+    expect(gateFor(fleet, open, "db-1", T0 + 70_000).decision).toBe("wait");
+  });
+
+  it("does not count health measured on another generation (RFC-0005 stale health)", () => {
+    const stale = ev("canary-1", 1_000, { health: [{ check: "http", ok: true, time: new Date(T0).toISOString(), rev: OLD, generation: "/nix/store/old" }] });
+    const d = decide(input({ events: [stale], now: T0 + 3_600_000, lastSeenMs: allSeen(3_600_000) }));
+    expect(d.waves[0]!.state).toBe("progressing");
+  });
+
+  it("halts on a failed canary: later waves never open, gate says halted", () => {
+    const events = [ev("canary-1", 5_000, { phase: "rolledBack", outcome: "succeeded", reason: "RolledBack" })];
+    const d = decide(input({ events, now: T0 + 3_600_000, lastSeenMs: allSeen(3_600_000) }));
+    expect(d.state).toBe("halted");
+    expect(d.waves.map((w) => w.state)).toEqual(["halted", "halted", "halted"]);
+    expect(d.waves[1]!.openedAtMs).toBeNull();
+    expect(gateFor(fleet, d, "web-2", T0).decision).toBe("halted");
+    expect(d.transitions.map((t) => `${t.wave}:${t.state}`)).toEqual(["canary:progressing", "canary:halted", ":halted"]);
+    expect(d.summary).toMatch(/^halted: canary 0\/1 healthy \(1 failed\)/);
+  });
+
+  it("tolerates maxUnavailable failures and unreachable hosts, but needs the rest", () => {
+    const events = [ev("canary-1", 0), ev("web-1", 70_000), ev("web-2", 71_000), ev("web-3", 72_000, { outcome: "failed", phase: "verifying", reason: "HealthCheckFailed" })];
+    const now = 80_000;
+    const d1 = decide(input({ events, now: T0 + now, lastSeenMs: allSeen(now) }));
+    expect(d1.waves[1]!.state).toBe("progressing"); // web-4 not healthy yet: 2 of need 3
+    const d2 = decide(input({ events: [...events, ev("web-4", 75_000)], now: T0 + now, lastSeenMs: allSeen(now) }));
+    expect(d2.waves.map((w) => w.state)).toEqual(["promoted", "promoted", "progressing"]);
+    // web-4 unreachable now: unavailable, wave waits (never halts)
+    const seen = { ...allSeen(now), "web-4": T0 - 1_000_000 };
+    const d3 = decide(input({ events: [...events, ev("web-4", 75_000)], now: T0 + now, lastSeenMs: seen }));
+    expect(d3.waves[1]).toMatchObject({ state: "progressing", unreachable: ["web-4"] });
+    expect(d3.state).toBe("progressing");
+  });
+
+  it("latches recorded promotions", () => {
+    const events = [ev("canary-1", 0)];
+    const seen = { ...allSeen(100_000), "canary-1": T0 - 10_000_000 };
+    const d = decide(input({ events, now: T0 + 100_000, lastSeenMs: seen, decisions: [{ rev: C, wave: "canary", state: "promoted", effectiveMs: T0 + 60_000 }] }));
+    expect(d.waves[0]!.state).toBe("promoted");
+    expect(d.waves[1]!.state).toBe("progressing");
+  });
+
+  it("excludes pinned hosts: never gated, never counted", () => {
+    const pinned = buildFleet([{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1", "web-2"] }], { pins: { "canary-1": OLD } });
+    const d = decide({ fleet: pinned, rev: C, observedAtMs: T0, supersededBy: null, events: [], lastSeenMs: {}, decisions: [], now: T0 });
+    expect(d.waves[0]).toMatchObject({ state: "promoted", counted: [], pinned: ["canary-1"] });
+    expect(gateFor(pinned, d, "canary-1", T0).decision).toBe("pinned");
+    expect(gateFor(pinned, d, "web-1", T0).decision).toBe("open");
+  });
+
+  it("marks unfinished waves superseded by a newer head", () => {
+    const d = decide(input({ supersededBy: "d".repeat(40), now: T0 + 10 }));
+    expect(d.state).toBe("superseded");
+    expect(gateFor(fleet, d, "web-1", T0).decision).toBe("superseded");
+  });
+
+  it("clamps agent timestamps from the future to now", () => {
+    const d = decide(input({ events: [ev("canary-1", 120_000)], now: T0 + 1_000 }));
+    expect(d.waves[0]).toMatchObject({ state: "soaking", completeSinceMs: T0 + 1_000 });
+  });
+});

@@ -1,0 +1,288 @@
+/**
+ * The rollout engine: a pure function from (fleet at C, observed events on C,
+ * last-seen times, previously recorded decisions, now) to wave states, gate
+ * answers and the decisions to record. No I/O, no clock; the algorithm is
+ * described in prose in docs/controller.md §1.
+ */
+import type { AgentPhase, Outcome, WaveState } from "../../../schemas/src/conditions.js";
+import type { HealthResult } from "../../../schemas/src/api.js";
+import type { Fleet, WaveSpec } from "../../../common/src/fleet/model.js";
+
+/** A transition event as the engine sees it (agent timestamp in ms). */
+export interface ObservedEvent {
+  host: string;
+  seq: number;
+  timeMs: number;
+  rev: string | null;
+  phase: AgentPhase;
+  outcome: Outcome;
+  reason: string;
+  generation: string | null;
+  health?: HealthResult[];
+}
+
+/** A decision stored earlier: its state is latched. `wave` is "" for the rollout itself. */
+export interface RecordedDecision {
+  rev: string;
+  wave: string;
+  state: string;
+  effectiveMs: number;
+}
+
+export interface DecideInput {
+  fleet: Fleet;
+  rev: string;
+  /** When the controller first saw C on the branch: wave 0 opens then. */
+  observedAtMs: number;
+  /** The newer branch head, when C is no longer the head. */
+  supersededBy: string | null;
+  events: readonly ObservedEvent[];
+  /** Controller receive time of each host's latest message (reachability). */
+  lastSeenMs: Readonly<Record<string, number | undefined>>;
+  decisions: readonly RecordedDecision[];
+  now: number;
+}
+
+export type RolloutState = "progressing" | "complete" | "halted" | "superseded";
+
+export interface WaveDecision {
+  name: string;
+  index: number;
+  state: WaveState;
+  members: string[];
+  counted: string[];
+  pinned: string[];
+  healthy: string[];
+  failed: string[];
+  unreachable: string[];
+  need: number;
+  maxUnavailable: number;
+  soakMs: number;
+  openedAtMs: number | null;
+  completeSinceMs: number | null;
+  soakUntilMs: number | null;
+  promotedAtMs: number | null;
+  reason: string;
+}
+
+export interface NewDecision {
+  rev: string;
+  wave: string;
+  state: string;
+  effectiveMs: number;
+  reason: string;
+}
+
+export interface RolloutDecision {
+  rev: string;
+  state: RolloutState;
+  waves: WaveDecision[];
+  /** Decisions reached now that were not recorded before (record them). */
+  transitions: NewDecision[];
+  /** Short text for commit statuses: "canary 1/1 healthy, web 3/4". */
+  summary: string;
+  warnings: string[];
+}
+
+export const ROLLOUT = "";
+
+const BAD_PHASES: ReadonlySet<string> = new Set(["failed", "rollingBack", "rolledBack", "rollbackFailed"]);
+
+/** Does this event say the host failed the revision it concerns? */
+export function isFailure(e: ObservedEvent): boolean {
+  return e.outcome === "failed" || BAD_PHASES.has(e.phase);
+}
+
+/** Does this event say the host runs C healthy, with health measured on that very generation? */
+export function isHealthyOn(e: ObservedEvent, rev: string): boolean {
+  if (e.rev !== rev || e.phase !== "done" || e.outcome !== "succeeded" || !e.generation) return false;
+  return (e.health ?? []).every((h) => h.ok && h.rev === rev && h.generation === e.generation);
+}
+
+interface HostView {
+  failedAtMs: number | null;
+  healthySinceMs: number | null;
+}
+
+function hostViews(events: readonly ObservedEvent[], rev: string, now: number): Map<string, HostView> {
+  const views = new Map<string, HostView>();
+  const sorted = events.filter((e) => e.rev === rev).sort((a, b) => a.timeMs - b.timeMs || a.seq - b.seq || a.host.localeCompare(b.host));
+  for (const e of sorted) {
+    const t = Math.min(e.timeMs, now);
+    const v = views.get(e.host) ?? { failedAtMs: null, healthySinceMs: null };
+    if (isFailure(e)) {
+      if (v.failedAtMs === null) v.failedAtMs = t;
+    } else if (isHealthyOn(e, rev) && v.healthySinceMs === null) {
+      v.healthySinceMs = t;
+    }
+    views.set(e.host, v);
+  }
+  return views;
+}
+
+export function needFor(counted: number, maxUnavailable: number): number {
+  return Math.max(counted - maxUnavailable, Math.min(counted, 1));
+}
+
+export function decide(input: DecideInput): RolloutDecision {
+  const { fleet, rev, now } = input;
+  const views = hostViews(input.events, rev, now);
+  const recorded = new Map<string, RecordedDecision>();
+  for (const d of input.decisions) if (d.rev === rev) recorded.set(`${d.wave}\u0000${d.state}`, d);
+  const latched = (wave: string, state: string) => recorded.get(`${wave}\u0000${state}`);
+  const pinnedHosts = new Set(fleet.hosts.filter((h) => h.pin).map((h) => h.name));
+  const unreachableAfter = fleet.policy.unreachableAfterMs;
+  const warnings: string[] = [];
+
+  const waves: WaveDecision[] = [];
+  let haltedAtMs: number | null = latched(ROLLOUT, "halted")?.effectiveMs ?? null;
+  let haltReason = haltedAtMs !== null ? "rollout halted (recorded)" : "";
+  // First pass: per-wave facts that do not depend on order.
+  const facts = fleet.waves.map((w: WaveSpec) => {
+    const counted = w.members.filter((m) => !pinnedHosts.has(m));
+    const pinned = w.members.filter((m) => pinnedHosts.has(m));
+    const failed = counted.filter((m) => views.get(m)?.failedAtMs != null);
+    const unreachable = counted.filter((m) => {
+      const seen = input.lastSeenMs[m];
+      return seen === undefined || now - seen > unreachableAfter;
+    });
+    const healthy = counted.filter((m) => views.get(m)?.healthySinceMs != null && views.get(m)?.failedAtMs == null && !unreachable.includes(m));
+    const need = needFor(counted.length, w.maxUnavailable);
+    if (counted.length > 0 && w.maxUnavailable >= counted.length) {
+      warnings.push(`wave "${w.name}": maxUnavailable ${w.maxUnavailable} ≥ its ${counted.length} members; it still needs 1 healthy host`);
+    }
+    let failAtMs: number | null = null;
+    if (failed.length > w.maxUnavailable) {
+      const times = failed.map((m) => views.get(m)!.failedAtMs!).sort((a, b) => a - b);
+      failAtMs = times[w.maxUnavailable]!;
+    }
+    return { w, counted, pinned, failed, unreachable, healthy, need, failAtMs };
+  });
+  // The rollout halts at the earliest wave failure beyond its budget.
+  for (const f of facts) {
+    if (f.failAtMs !== null && (haltedAtMs === null || f.failAtMs < haltedAtMs)) {
+      haltedAtMs = f.failAtMs;
+      haltReason = `wave ${f.w.name}: ${f.failed.length} of ${f.counted.length} failed (${f.failed.join(", ")}), more than maxUnavailable ${f.w.maxUnavailable}`;
+    }
+  }
+
+  let prevPromotedAt: number | null = input.observedAtMs;
+  let prevName = "";
+  for (const f of facts) {
+    const { w } = f;
+    const openedAtMs = prevPromotedAt;
+    let completeSinceMs: number | null = null;
+    let soakUntilMs: number | null = null;
+    let promotedAtMs: number | null = latched(w.name, "promoted")?.effectiveMs ?? null;
+    let state: WaveState;
+    let reason: string;
+    const tally = `${f.healthy.length}/${f.counted.length} healthy`;
+
+    const opensBeforeHalt = openedAtMs !== null && (haltedAtMs === null || openedAtMs <= haltedAtMs);
+    if (promotedAtMs === null && opensBeforeHalt && f.healthy.length >= f.need) {
+      const since = f.healthy.map((m) => views.get(m)!.healthySinceMs!).sort((a, b) => a - b);
+      completeSinceMs = Math.max(openedAtMs!, f.need === 0 ? openedAtMs! : since[f.need - 1]!);
+      soakUntilMs = completeSinceMs + w.soakMs;
+      const blockedByHalt = haltedAtMs !== null && soakUntilMs > haltedAtMs;
+      if (now >= soakUntilMs && !blockedByHalt && !input.supersededBy) promotedAtMs = soakUntilMs;
+    }
+
+    if (promotedAtMs !== null) {
+      state = "promoted";
+      reason = `${tally}; promoted`;
+    } else if (f.failAtMs !== null && opensBeforeHalt) {
+      state = "halted";
+      reason = `${f.failed.length}/${f.counted.length} failed (${f.failed.join(", ")}); maxUnavailable ${w.maxUnavailable}`;
+    } else if (haltedAtMs !== null) {
+      state = "halted";
+      reason = `rollout halted: ${haltReason}`;
+    } else if (input.supersededBy) {
+      state = "superseded";
+      reason = `superseded by ${input.supersededBy.slice(0, 12)}`;
+    } else if (openedAtMs === null) {
+      state = "pending";
+      reason = `waits for ${prevName}`;
+    } else if (completeSinceMs !== null) {
+      state = "soaking";
+      reason = `${tally}; soaking until ${new Date(soakUntilMs!).toISOString()}`;
+    } else {
+      state = "progressing";
+      const extra = f.unreachable.length ? `, unreachable: ${f.unreachable.join(", ")}` : "";
+      reason = `${tally}, need ${f.need}${extra}`;
+    }
+    waves.push({
+      name: w.name,
+      index: w.index,
+      state,
+      members: [...w.members],
+      counted: f.counted,
+      pinned: f.pinned,
+      healthy: f.healthy,
+      failed: f.failed,
+      unreachable: f.unreachable,
+      need: f.need,
+      maxUnavailable: w.maxUnavailable,
+      soakMs: w.soakMs,
+      openedAtMs: state === "pending" || (state === "halted" && !opensBeforeHalt) ? null : openedAtMs,
+      completeSinceMs,
+      soakUntilMs,
+      promotedAtMs,
+      reason,
+    });
+    prevPromotedAt = promotedAtMs;
+    prevName = w.name;
+  }
+
+  let state: RolloutState;
+  if (haltedAtMs !== null) state = "halted";
+  else if (waves.every((w) => w.state === "promoted")) state = "complete";
+  else if (input.supersededBy) state = "superseded";
+  else state = "progressing";
+
+  // Decisions reached now that are not yet recorded.
+  const transitions: NewDecision[] = [];
+  const add = (wave: string, st: string, effectiveMs: number | null, reason: string) => {
+    if (effectiveMs === null || latched(wave, st)) return;
+    transitions.push({ rev, wave, state: st, effectiveMs, reason });
+  };
+  for (const w of waves) {
+    if (w.openedAtMs !== null) add(w.name, "progressing", w.openedAtMs, `wave ${w.name} opened`);
+    if (w.completeSinceMs !== null) add(w.name, "soaking", w.completeSinceMs, `wave ${w.name}: ${w.healthy.length}/${w.counted.length} healthy, soaking ${w.soakMs}ms`);
+    if (w.state === "promoted" && w.promotedAtMs !== null) add(w.name, "promoted", w.promotedAtMs, `wave ${w.name} promoted: ${w.reason}`);
+    if (w.state === "halted" && w.failed.length > w.maxUnavailable) add(w.name, "halted", haltedAtMs, w.reason);
+  }
+  if (state === "halted") add(ROLLOUT, "halted", haltedAtMs, haltReason);
+  if (state === "complete") add(ROLLOUT, "complete", Math.max(...waves.map((w) => w.promotedAtMs ?? 0), input.observedAtMs), "every wave promoted");
+  if (state === "superseded") add(ROLLOUT, "superseded", now, `superseded by ${input.supersededBy}`);
+
+  const summary = waves
+    .map((w) => `${w.name} ${w.healthy.length}/${w.counted.length} healthy${w.state === "halted" && w.failed.length ? ` (${w.failed.length} failed)` : ""}`)
+    .join(", ");
+  return { rev, state, waves, transitions, summary: state === "halted" ? `halted: ${summary}` : summary, warnings };
+}
+
+export type GateDecision = "open" | "wait" | "halted" | "superseded" | "pinned" | "unknown-revision";
+
+export interface Gate {
+  decision: GateDecision;
+  wave: string;
+  reason: string;
+  retryAfterMs?: number;
+}
+
+/** The gate answer for one host, from a rollout decision on the fleet at C. */
+export function gateFor(fleet: Fleet, decision: RolloutDecision, host: string, now: number): Gate {
+  const spec = fleet.hosts.find((h) => h.name === host);
+  if (!spec) return { decision: "unknown-revision", wave: "", reason: `host "${host}" is not in the fleet at ${decision.rev.slice(0, 12)}`, retryAfterMs: 30_000 };
+  if (spec.pin) return { decision: "pinned", wave: spec.wave, reason: `pinned to ${spec.pin.slice(0, 12)}` };
+  const wave = decision.waves.find((w) => w.name === spec.wave);
+  if (!wave) return { decision: "unknown-revision", wave: spec.wave, reason: `wave "${spec.wave}" not found`, retryAfterMs: 30_000 };
+  if (decision.state === "halted") return { decision: "halted", wave: wave.name, reason: wave.reason.startsWith("rollout halted") ? wave.reason : `rollout halted: ${wave.reason}` };
+  if (decision.state === "superseded") return { decision: "superseded", wave: wave.name, reason: "a newer commit is the branch head; fetch it" };
+  if (wave.openedAtMs !== null) return { decision: "open", wave: wave.name, reason: `wave ${wave.name} is open (${wave.state})` };
+  const prev = decision.waves[wave.index - 1];
+  let retryAfterMs = 5_000;
+  if (prev?.state === "soaking" && prev.soakUntilMs !== null) retryAfterMs = Math.max(1_000, Math.min(prev.soakUntilMs - now, 300_000));
+  const prevText = prev ? `${prev.name} ${prev.state}: ${prev.reason}` : "";
+  return { decision: "wait", wave: wave.name, reason: `wave ${wave.name} waits for ${prevText}`, retryAfterMs };
+}
