@@ -15,3 +15,6 @@ export { toPlain } from "./sops/tree.js";
 export { decryptSopsFile, type Decrypted, type DecryptedTree, type DecryptedBinary, type DecryptOptions } from "./sops/reader.js";
 export { formatFromPath, SOPS_FORMATS, type SopsFormat } from "./sops/load.js";
 export type { SopsMetadata } from "./sops/metadata.js";
+export { extract, renderValue, renderDecrypted } from "./sops/extract.js";
+export { encryptSopsFile, updateKeys, SOPS_FORMAT_VERSION, type EncryptOptions, type UpdateKeysResult } from "./sops/writer.js";
+export type { CryptRules } from "./sops/rules.js";

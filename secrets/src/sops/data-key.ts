@@ -17,6 +17,18 @@ function decodeEnc(enc: string): Uint8Array {
   return Buffer.from(enc, "utf8");
 }
 
+/**
+ * Decrypt one age file (binary or armored) — the single age entry point of
+ * this module. Identities are strings (`AGE-SECRET-KEY-…`) or custom
+ * identities (ssh-ed25519); passphrases unlock scrypt stanzas.
+ */
+export async function ageDecrypt(file: Uint8Array | string, keys: { identities?: Array<Identity["age"]>; passphrases?: string[] }): Promise<Uint8Array> {
+  const d = new Decrypter();
+  for (const id of keys.identities ?? []) d.addIdentity(id);
+  for (const p of keys.passphrases ?? []) d.addPassphrase(p);
+  return d.decrypt(typeof file === "string" ? decodeEnc(file) : file);
+}
+
 const isNoMatch = (e: unknown) => e instanceof Error && /no identity matched/i.test(e.message);
 
 /**
