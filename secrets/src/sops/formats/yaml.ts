@@ -208,7 +208,7 @@ function toYamlScalar(s: Scalar): YScalar {
     case "str": {
       const n = new YScalar(s.value);
       // Quote anything go-yaml v3 would read back as another type.
-      if (resolvePlain(s.value).kind !== "str") n.type = "QUOTE_DOUBLE";
+      if (resolvePlain(s.value).kind !== "str" || /^\d{4}-\d\d?-\d\d?([Tt ]|$)/.test(s.value)) n.type = "QUOTE_DOUBLE";
       return n;
     }
     case "int": {
