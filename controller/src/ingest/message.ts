@@ -1,0 +1,22 @@
+/** A verified agent message → the row the store keeps. */
+import type { AgentMessage } from "../../../schemas/src/api.js";
+import type { NewMessage } from "../store/types.js";
+
+export function toNewMessage(message: AgentMessage, payload: string, sig: string, receivedMs: number): NewMessage {
+  const isEvent = message.type === "event";
+  return {
+    host: message.host,
+    seq: message.seq,
+    type: message.type,
+    timeMs: Date.parse(message.time),
+    receivedMs,
+    rev: isEvent ? message.rev : message.currentRev,
+    phase: message.phase,
+    outcome: isEvent ? message.outcome : null,
+    reason: isEvent ? message.reason : null,
+    generation: isEvent ? message.generation : message.currentGeneration,
+    payload,
+    sig,
+    message,
+  };
+}

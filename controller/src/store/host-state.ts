@@ -1,0 +1,78 @@
+/**
+ * Per-host state folded from the host's messages in seq order: what it runs,
+ * since when, its phase, health, failed revisions and last error. Pure.
+ */
+import type { AgentMessage } from "../../../schemas/src/api.js";
+
+export interface HostState {
+  host: string;
+  lastSeq: number;
+  /** Controller receive time of the latest message. */
+  lastSeenMs: number;
+  /** Agent time of the latest message. */
+  lastTimeMs: number;
+  agentVersion: string | null;
+  phase: string | null;
+  currentRev: string | null;
+  currentGeneration: string | null;
+  sinceMs: number | null;
+  healthy: boolean | null;
+  targetRev: string | null;
+  failedRevs: string[];
+  lastError: { reason: string; message: string } | null;
+  lastEvent: { phase: string; outcome: string; reason: string; rev: string | null; timeMs: number } | null;
+}
+
+const MAX_FAILED = 20;
+
+export function emptyHostState(host: string): HostState {
+  return {
+    host, lastSeq: 0, lastSeenMs: 0, lastTimeMs: 0, agentVersion: null, phase: null, currentRev: null, currentGeneration: null,
+    sinceMs: null, healthy: null, targetRev: null, failedRevs: [], lastError: null, lastEvent: null,
+  };
+}
+
+function addFailed(list: string[], rev: string | null): string[] {
+  if (!rev || list.includes(rev)) return list;
+  return [...list, rev].slice(-MAX_FAILED);
+}
+
+export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], receivedMs: number): HostState {
+  let s: HostState = { ...prev, lastSeenMs: Math.max(prev.lastSeenMs, receivedMs) };
+  for (const m of msgs) {
+    const t = Date.parse(m.time);
+    s = { ...s, lastSeq: Math.max(s.lastSeq, m.seq), lastTimeMs: Math.max(s.lastTimeMs, t), agentVersion: m.agentVersion, phase: m.phase };
+    if (m.type === "heartbeat") {
+      const moved = m.currentRev !== s.currentRev || m.currentGeneration !== s.currentGeneration;
+      s = {
+        ...s,
+        currentRev: m.currentRev,
+        currentGeneration: m.currentGeneration,
+        sinceMs: moved ? t : s.sinceMs,
+        healthy: m.healthy,
+        targetRev: m.targetRev,
+        failedRevs: (m.failedRevs ?? []).reduce(addFailed, s.failedRevs),
+      };
+      continue;
+    }
+    s = { ...s, lastEvent: { phase: m.phase, outcome: m.outcome, reason: m.reason, rev: m.rev, timeMs: t }, targetRev: m.rev ?? s.targetRev };
+    const error = m.error ?? { reason: m.reason, message: m.message ?? "" };
+    if (m.phase === "done" && m.outcome === "succeeded") {
+      const moved = m.rev !== s.currentRev || m.generation !== s.currentGeneration;
+      s = { ...s, currentRev: m.rev, currentGeneration: m.generation, sinceMs: moved ? t : s.sinceMs, healthy: true, lastError: null };
+    } else if (m.phase === "rolledBack" && m.outcome === "succeeded") {
+      s = {
+        ...s,
+        currentRev: m.previous?.rev ?? s.currentRev,
+        currentGeneration: m.previous?.generation ?? s.currentGeneration,
+        sinceMs: t,
+        healthy: true,
+        failedRevs: addFailed(s.failedRevs, m.rev),
+        lastError: error,
+      };
+    } else if (m.outcome === "failed" || m.phase === "failed" || m.phase === "rollbackFailed") {
+      s = { ...s, failedRevs: addFailed(s.failedRevs, m.rev), lastError: error, healthy: m.phase === "rollbackFailed" || m.phase === "verifying" ? false : s.healthy };
+    }
+  }
+  return s;
+}

@@ -1,0 +1,38 @@
+/**
+ * Versioned schema migrations, one list for both databases. Each step is
+ * applied once, in order, and recorded in schema_migrations.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql(dialect: "sqlite" | "postgres"): string[];
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "messages, hosts, commits, decisions, meta",
+    sql: (d) => [
+      `CREATE TABLE messages (
+        host TEXT NOT NULL, seq BIGINT NOT NULL, type TEXT NOT NULL,
+        time_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
+        rev TEXT, phase TEXT NOT NULL, outcome TEXT, reason TEXT, generation TEXT,
+        payload TEXT NOT NULL, sig TEXT NOT NULL,
+        PRIMARY KEY (host, seq))`,
+      `CREATE INDEX messages_event_rev ON messages (rev) WHERE type = 'event'`,
+      `CREATE INDEX messages_event_time ON messages (time_ms) WHERE type = 'event'`,
+      `CREATE TABLE hosts (host TEXT PRIMARY KEY, last_seq BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL, state TEXT NOT NULL)`,
+      `CREATE TABLE commits (sha TEXT PRIMARY KEY, position BIGINT NOT NULL, observed_ms BIGINT NOT NULL, info TEXT NOT NULL, pr TEXT)`,
+      `CREATE INDEX commits_position ON commits (position)`,
+      `CREATE TABLE decisions (
+        id ${d === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"},
+        rev TEXT NOT NULL, wave TEXT NOT NULL, state TEXT NOT NULL,
+        effective_ms BIGINT NOT NULL, recorded_ms BIGINT NOT NULL, reason TEXT NOT NULL, controller TEXT NOT NULL,
+        UNIQUE (rev, wave, state))`,
+      `CREATE INDEX decisions_recorded ON decisions (recorded_ms)`,
+      `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+    ],
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

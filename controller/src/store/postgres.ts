@@ -1,0 +1,203 @@
+/**
+ * PostgreSQL store (`--database postgres://…`): the same schema and
+ * semantics as SQLite, safe for several controllers sharing one database.
+ * Ingest locks the host's row (SELECT … FOR UPDATE); rollout evaluation runs
+ * under a session advisory lock; decisions are unique by (rev, wave, state).
+ */
+import pg from "pg";
+import { MIGRATIONS } from "./migrations.js";
+import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
+import { commitInfoJson, payloadToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+
+const BIGINT_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: string) => (oid === BIGINT_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"))) as typeof pg.types.getTypeParser,
+};
+
+export class PostgresStore implements Store {
+  readonly kind = "postgres" as const;
+  private readonly pool: pg.Pool;
+
+  constructor(readonly url: string, opts: { max?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types });
+    this.pool.on("error", () => undefined); // idle client errors surface on the next query
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (cause) {
+      throw new StoreError(`cannot connect to PostgreSQL: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      await client.query("BEGIN");
+      const out = await fn(client);
+      await client.query("COMMIT");
+      return out;
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<number> {
+    return this.withLock("migrate", async () => {
+      await this.pool.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+      const done = new Set((await this.pool.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version));
+      let applied = 0;
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await this.tx(async (c) => {
+          for (const stmt of m.sql("postgres")) await c.query(stmt);
+          await c.query("INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)", [m.version, m.name, Date.now()]);
+        });
+        applied++;
+      }
+      return applied;
+    });
+  }
+
+  async appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult> {
+    return this.tx(async (c) => {
+      await c.query("INSERT INTO hosts (host, last_seq, last_seen_ms, state) VALUES ($1, 0, 0, $2) ON CONFLICT (host) DO NOTHING", [host, JSON.stringify(emptyHostState(host))]);
+      const row = (await c.query<{ last_seq: number; state: string }>("SELECT last_seq, state FROM hosts WHERE host = $1 FOR UPDATE", [host])).rows[0]!;
+      const prev: HostState = JSON.parse(row.state);
+      const lastSeq = row.last_seq;
+      const old = msgs.filter((m) => m.seq <= lastSeq);
+      if (old.length > 0) {
+        const found = new Map(
+          (await c.query<{ seq: number; sig: string }>("SELECT seq, sig FROM messages WHERE host = $1 AND seq = ANY($2::bigint[])", [host, old.map((m) => m.seq)])).rows.map((r) => [r.seq, r.sig]),
+        );
+        for (const m of old) {
+          const sig = found.get(m.seq);
+          if (sig !== m.sig) {
+            throw new SeqConflictError(msgs.indexOf(m), m.seq, lastSeq, sig
+              ? `seq ${m.seq} of host ${host} is already stored with a different payload (replay or reused seq)`
+              : `seq ${m.seq} of host ${host} is not above the last stored seq ${lastSeq} (replay)`);
+          }
+        }
+      }
+      const fresh = msgs.filter((m) => m.seq > lastSeq);
+      if (fresh.length > 0) {
+        const col = <K extends keyof NewMessage>(k: K) => fresh.map((m) => m[k]);
+        await c.query(
+          `INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+          [col("host"), col("seq"), col("type"), col("timeMs"), col("receivedMs"), col("rev"), col("phase"), col("outcome"), col("reason"), col("generation"), col("payload"), col("sig")],
+        );
+      }
+      const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
+      await c.query("UPDATE hosts SET last_seq = $2, last_seen_ms = $3, state = $4 WHERE host = $1", [host, next.lastSeq, next.lastSeenMs, JSON.stringify(next)]);
+      return { accepted: fresh.length, duplicates: old.length, lastSeq: next.lastSeq };
+    });
+  }
+
+  async hostStates(): Promise<HostState[]> {
+    return (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE last_seen_ms > 0 ORDER BY host")).rows.map((r) => JSON.parse(r.state));
+  }
+
+  async hostState(host: string): Promise<HostState | null> {
+    const r = (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE host = $1 AND last_seen_ms > 0", [host])).rows[0];
+    return r ? JSON.parse(r.state) : null;
+  }
+
+  async eventsForRev(rev: string) {
+    return (await this.pool.query<{ payload: string }>("SELECT payload FROM messages WHERE type = 'event' AND rev = $1 ORDER BY time_ms, seq", [rev])).rows.map((r) => payloadToObserved(r.payload));
+  }
+
+  async auditEvents(q: AuditQuery): Promise<StoredEvent[]> {
+    const params: unknown[] = [q.sinceMs ?? 0, q.limit ?? 10_000];
+    if (q.host) params.push(q.host);
+    const rows = (
+      await this.pool.query<{ host: string; seq: number; time_ms: number; received_ms: number; payload: string }>(
+        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= $1 ${q.host ? "AND host = $3" : ""} ORDER BY time_ms, host, seq LIMIT $2`,
+        params,
+      )
+    ).rows;
+    return rows.map((r) => ({ host: r.host, seq: r.seq, timeMs: r.time_ms, receivedMs: r.received_ms, payload: r.payload }));
+  }
+
+  async recordCommit(c: Omit<CommitRecord, "position">): Promise<CommitRecord> {
+    return this.tx(async (cl) => {
+      await cl.query("LOCK TABLE commits IN SHARE ROW EXCLUSIVE MODE");
+      const existing = (await cl.query<CommitRow>("SELECT * FROM commits WHERE sha = $1", [c.sha])).rows[0];
+      if (existing) return rowToCommit(existing);
+      const r = await cl.query<CommitRow>(
+        "INSERT INTO commits (sha, position, observed_ms, info, pr) SELECT $1, COALESCE(MAX(position), 0) + 1, $2, $3, $4 FROM commits RETURNING *",
+        [c.sha, c.observedMs, commitInfoJson(c), c.pr ? JSON.stringify(c.pr) : null],
+      );
+      return rowToCommit(r.rows[0]!);
+    });
+  }
+
+  async setCommitPr(sha: string, pr: PullRequestInfo): Promise<void> {
+    await this.pool.query("UPDATE commits SET pr = $2 WHERE sha = $1", [sha, JSON.stringify(pr)]);
+  }
+
+  async commit(sha: string): Promise<CommitRecord | null> {
+    const r = (await this.pool.query<CommitRow>("SELECT * FROM commits WHERE sha = $1", [sha])).rows[0];
+    return r ? rowToCommit(r) : null;
+  }
+
+  async commits(limit: number): Promise<CommitRecord[]> {
+    return (await this.pool.query<CommitRow>("SELECT * FROM commits ORDER BY position DESC LIMIT $1", [limit])).rows.map(rowToCommit);
+  }
+
+  async recordDecisions(ds: NewDecisionRecord[]): Promise<DecisionRecord[]> {
+    if (ds.length === 0) return [];
+    return this.tx(async (c) => {
+      const out: DecisionRecord[] = [];
+      for (const d of ds) {
+        const r = await c.query<DecisionRow>(
+          "INSERT INTO decisions (rev, wave, state, effective_ms, recorded_ms, reason, controller) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rev, wave, state) DO NOTHING RETURNING *",
+          [d.rev, d.wave, d.state, d.effectiveMs, d.recordedMs, d.reason, d.controller],
+        );
+        if (r.rows[0]) out.push(rowToDecision(r.rows[0]));
+      }
+      return out;
+    });
+  }
+
+  async decisions(rev: string): Promise<DecisionRecord[]> {
+    return (await this.pool.query<DecisionRow>("SELECT * FROM decisions WHERE rev = $1 ORDER BY id", [rev])).rows.map(rowToDecision);
+  }
+
+  async auditDecisions(q: AuditQuery): Promise<DecisionRecord[]> {
+    return (await this.pool.query<DecisionRow>("SELECT * FROM decisions WHERE effective_ms >= $1 ORDER BY effective_ms, id LIMIT $2", [q.sinceMs ?? 0, q.limit ?? 10_000])).rows.map(rowToDecision);
+  }
+
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (cause) {
+      throw new StoreError(`cannot connect to PostgreSQL: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      await client.query("SELECT pg_advisory_lock(hashtext($1))", [`flotilla:${name}`]);
+      try {
+        return await fn();
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`flotilla:${name}`]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    return (await this.pool.query<{ value: string }>("SELECT value FROM meta WHERE key = $1", [key])).rows[0]?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

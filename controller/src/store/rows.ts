@@ -1,0 +1,45 @@
+/** Row ↔ record mapping shared by the SQLite and PostgreSQL stores. */
+import type { TransitionEvent } from "../../../schemas/src/api.js";
+import type { ObservedEvent } from "../rollout/decide.js";
+import type { CommitRecord, DecisionRecord } from "./types.js";
+
+export interface CommitRow {
+  sha: string;
+  position: number | string;
+  observed_ms: number | string;
+  info: string;
+  pr: string | null;
+}
+
+export function commitInfoJson(c: Omit<CommitRecord, "position" | "pr" | "sha" | "observedMs">): string {
+  return JSON.stringify({ author: c.author, authorEmail: c.authorEmail, committer: c.committer, timeMs: c.timeMs, subject: c.subject, parents: c.parents, fleetError: c.fleetError });
+}
+
+export function rowToCommit(r: CommitRow): CommitRecord {
+  const info = JSON.parse(r.info) as Omit<CommitRecord, "sha" | "position" | "observedMs" | "pr">;
+  return { sha: r.sha, position: Number(r.position), observedMs: Number(r.observed_ms), ...info, pr: r.pr ? JSON.parse(r.pr) : null };
+}
+
+export interface DecisionRow {
+  id: number | string;
+  rev: string;
+  wave: string;
+  state: string;
+  effective_ms: number | string;
+  recorded_ms: number | string;
+  reason: string;
+  controller: string;
+}
+
+export function rowToDecision(r: DecisionRow): DecisionRecord {
+  return { id: Number(r.id), rev: r.rev, wave: r.wave, state: r.state, effectiveMs: Number(r.effective_ms), recordedMs: Number(r.recorded_ms), reason: r.reason, controller: r.controller };
+}
+
+/** Stored event payload → the engine's view. The payload was validated at ingest. */
+export function payloadToObserved(payload: string): ObservedEvent {
+  const e = JSON.parse(payload) as TransitionEvent;
+  return {
+    host: e.host, seq: e.seq, timeMs: Date.parse(e.time), rev: e.rev, phase: e.phase, outcome: e.outcome, reason: e.reason,
+    generation: e.generation, ...(e.health ? { health: e.health } : {}),
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * SQLite store (better-sqlite3): one file in the data dir, WAL journal,
+ * versioned migrations. Single-process: the lock is an in-process mutex and
+ * SQLite's own write lock (BEGIN IMMEDIATE) covers the rest.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { MIGRATIONS } from "./migrations.js";
+import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
+import { commitInfoJson, payloadToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+
+export class SqliteStore implements Store {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private lockChain: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string) {
+    try {
+      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.pragma("busy_timeout = 5000");
+    } catch (cause) {
+      throw new StoreError(`cannot open SQLite database ${path}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async migrate(): Promise<number> {
+    this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+    const done = new Set((this.db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
+    let applied = 0;
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      this.db.transaction(() => {
+        for (const stmt of m.sql("sqlite")) this.db.exec(stmt);
+        this.db.prepare("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+      }).immediate();
+      applied++;
+    }
+    return applied;
+  }
+
+  async appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult> {
+    const run = this.db.transaction((): AppendResult => {
+      const row = this.db.prepare("SELECT last_seq, state FROM hosts WHERE host = ?").get(host) as { last_seq: number; state: string } | undefined;
+      const prev: HostState = row ? JSON.parse(row.state) : emptyHostState(host);
+      const lastSeq = row ? Number(row.last_seq) : 0;
+      const old = msgs.filter((m) => m.seq <= lastSeq);
+      let duplicates = 0;
+      if (old.length > 0) {
+        const getSig = this.db.prepare("SELECT sig FROM messages WHERE host = ? AND seq = ?");
+        for (const m of old) {
+          const existing = getSig.get(host, m.seq) as { sig: string } | undefined;
+          if (!existing || existing.sig !== m.sig) {
+            throw new SeqConflictError(msgs.indexOf(m), m.seq, lastSeq, existing
+              ? `seq ${m.seq} of host ${host} is already stored with a different payload (replay or reused seq)`
+              : `seq ${m.seq} of host ${host} is not above the last stored seq ${lastSeq} (replay)`);
+          }
+          duplicates++;
+        }
+      }
+      const fresh = msgs.filter((m) => m.seq > lastSeq);
+      const insert = this.db.prepare(
+        "INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      );
+      for (const m of fresh) insert.run(m.host, m.seq, m.type, m.timeMs, m.receivedMs, m.rev, m.phase, m.outcome, m.reason, m.generation, m.payload, m.sig);
+      const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
+      this.db
+        .prepare("INSERT INTO hosts (host, last_seq, last_seen_ms, state) VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET last_seq = excluded.last_seq, last_seen_ms = excluded.last_seen_ms, state = excluded.state")
+        .run(host, next.lastSeq, next.lastSeenMs, JSON.stringify(next));
+      return { accepted: fresh.length, duplicates, lastSeq: next.lastSeq };
+    });
+    return run.immediate();
+  }
+
+  async hostStates(): Promise<HostState[]> {
+    return (this.db.prepare("SELECT state FROM hosts ORDER BY host").all() as { state: string }[]).map((r) => JSON.parse(r.state));
+  }
+
+  async hostState(host: string): Promise<HostState | null> {
+    const r = this.db.prepare("SELECT state FROM hosts WHERE host = ?").get(host) as { state: string } | undefined;
+    return r ? JSON.parse(r.state) : null;
+  }
+
+  async eventsForRev(rev: string) {
+    return (this.db.prepare("SELECT payload FROM messages WHERE type = 'event' AND rev = ? ORDER BY time_ms, seq").all(rev) as { payload: string }[]).map((r) => payloadToObserved(r.payload));
+  }
+
+  async auditEvents(q: AuditQuery): Promise<StoredEvent[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= ? ${q.host ? "AND host = ?" : ""} ORDER BY time_ms, host, seq LIMIT ?`,
+      )
+      .all(...[q.sinceMs ?? 0, ...(q.host ? [q.host] : []), q.limit ?? 10_000]) as { host: string; seq: number; time_ms: number; received_ms: number; payload: string }[];
+    return rows.map((r) => ({ host: r.host, seq: Number(r.seq), timeMs: Number(r.time_ms), receivedMs: Number(r.received_ms), payload: r.payload }));
+  }
+
+  async recordCommit(c: Omit<CommitRecord, "position">): Promise<CommitRecord> {
+    return this.db.transaction(() => {
+      const existing = this.db.prepare("SELECT * FROM commits WHERE sha = ?").get(c.sha) as CommitRow | undefined;
+      if (existing) return rowToCommit(existing);
+      const max = this.db.prepare("SELECT COALESCE(MAX(position), 0) AS p FROM commits").get() as { p: number };
+      this.db.prepare("INSERT INTO commits (sha, position, observed_ms, info, pr) VALUES (?, ?, ?, ?, ?)").run(c.sha, Number(max.p) + 1, c.observedMs, commitInfoJson(c), c.pr ? JSON.stringify(c.pr) : null);
+      return rowToCommit(this.db.prepare("SELECT * FROM commits WHERE sha = ?").get(c.sha) as CommitRow);
+    }).immediate();
+  }
+
+  async setCommitPr(sha: string, pr: PullRequestInfo): Promise<void> {
+    this.db.prepare("UPDATE commits SET pr = ? WHERE sha = ?").run(JSON.stringify(pr), sha);
+  }
+
+  async commit(sha: string): Promise<CommitRecord | null> {
+    const r = this.db.prepare("SELECT * FROM commits WHERE sha = ?").get(sha) as CommitRow | undefined;
+    return r ? rowToCommit(r) : null;
+  }
+
+  async commits(limit: number): Promise<CommitRecord[]> {
+    return (this.db.prepare("SELECT * FROM commits ORDER BY position DESC LIMIT ?").all(limit) as CommitRow[]).map(rowToCommit);
+  }
+
+  async recordDecisions(ds: NewDecisionRecord[]): Promise<DecisionRecord[]> {
+    if (ds.length === 0) return [];
+    return this.db.transaction(() => {
+      const insert = this.db.prepare(
+        "INSERT INTO decisions (rev, wave, state, effective_ms, recorded_ms, reason, controller) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev, wave, state) DO NOTHING RETURNING *",
+      );
+      const out: DecisionRecord[] = [];
+      for (const d of ds) {
+        const r = insert.get(d.rev, d.wave, d.state, d.effectiveMs, d.recordedMs, d.reason, d.controller) as DecisionRow | undefined;
+        if (r) out.push(rowToDecision(r));
+      }
+      return out;
+    }).immediate();
+  }
+
+  async decisions(rev: string): Promise<DecisionRecord[]> {
+    return (this.db.prepare("SELECT * FROM decisions WHERE rev = ? ORDER BY id").all(rev) as DecisionRow[]).map(rowToDecision);
+  }
+
+  async auditDecisions(q: AuditQuery): Promise<DecisionRecord[]> {
+    return (this.db.prepare("SELECT * FROM decisions WHERE effective_ms >= ? ORDER BY effective_ms, id LIMIT ?").all(q.sinceMs ?? 0, q.limit ?? 10_000) as DecisionRow[]).map(rowToDecision);
+  }
+
+  async withLock<T>(_name: string, fn: () => Promise<T>): Promise<T> {
+    const run = this.lockChain.then(fn, fn);
+    this.lockChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

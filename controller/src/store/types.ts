@@ -1,0 +1,126 @@
+/**
+ * The controller's storage port: agent messages (idempotent by host+seq),
+ * per-host state, commits seen on the branch, recorded rollout decisions.
+ * Two implementations share one schema: SQLite (default) and PostgreSQL.
+ */
+import type { AgentMessage } from "../../../schemas/src/api.js";
+import type { ObservedEvent } from "../rollout/decide.js";
+import type { HostState } from "./host-state.js";
+
+export interface NewMessage {
+  host: string;
+  seq: number;
+  type: "event" | "heartbeat";
+  timeMs: number;
+  receivedMs: number;
+  rev: string | null;
+  phase: string;
+  outcome: string | null;
+  reason: string | null;
+  generation: string | null;
+  payload: string;
+  sig: string;
+  message: AgentMessage;
+}
+
+export interface AppendResult {
+  accepted: number;
+  duplicates: number;
+  lastSeq: number;
+}
+
+export interface PullRequestInfo {
+  number: number;
+  title: string;
+  author: string | null;
+  mergedBy: string | null;
+  url: string | null;
+}
+
+export interface CommitRecord {
+  sha: string;
+  /** Order of first observation on the branch (increasing). */
+  position: number;
+  observedMs: number;
+  author: string;
+  authorEmail: string;
+  committer: string;
+  timeMs: number;
+  subject: string;
+  parents: string[];
+  /** Why the fleet file at this commit is unusable, if it is. */
+  fleetError: string | null;
+  pr: PullRequestInfo | null;
+}
+
+export interface DecisionRecord {
+  id: number;
+  rev: string;
+  wave: string;
+  state: string;
+  effectiveMs: number;
+  recordedMs: number;
+  reason: string;
+  controller: string;
+}
+
+export type NewDecisionRecord = Omit<DecisionRecord, "id">;
+
+export interface StoredEvent {
+  host: string;
+  seq: number;
+  timeMs: number;
+  receivedMs: number;
+  payload: string;
+}
+
+export interface AuditQuery {
+  sinceMs?: number;
+  host?: string;
+  limit?: number;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  migrate(): Promise<number>;
+  /**
+   * Stores one host's messages (ascending seq) atomically. Messages at or
+   * below the host's last seq are duplicates when identical, else the whole
+   * call fails with SeqConflictError and nothing is stored.
+   */
+  appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult>;
+  hostStates(): Promise<HostState[]>;
+  hostState(host: string): Promise<HostState | null>;
+  eventsForRev(rev: string): Promise<ObservedEvent[]>;
+  auditEvents(q: AuditQuery): Promise<StoredEvent[]>;
+  recordCommit(c: Omit<CommitRecord, "position">): Promise<CommitRecord>;
+  setCommitPr(sha: string, pr: PullRequestInfo): Promise<void>;
+  commit(sha: string): Promise<CommitRecord | null>;
+  commits(limit: number): Promise<CommitRecord[]>;
+  /** Inserts decisions not yet recorded (unique by rev, wave, state); returns the ones this call inserted. */
+  recordDecisions(ds: NewDecisionRecord[]): Promise<DecisionRecord[]>;
+  decisions(rev: string): Promise<DecisionRecord[]>;
+  auditDecisions(q: AuditQuery): Promise<DecisionRecord[]>;
+  /** Runs fn while holding a lock shared by every controller using this database. */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+/** A seq at or below the host's last stored seq that is not an identical retry. */
+export class SeqConflictError extends Error {
+  override name = "SeqConflictError";
+  constructor(
+    readonly index: number,
+    readonly seq: number,
+    readonly lastSeq: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
