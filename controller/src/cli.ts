@@ -9,6 +9,8 @@ type CommandModule = { run(argv: string[], io: CommandIO): Promise<number> };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // One line per subcommand: name: { summary, load: () => import("./commands/<name>.js") },
+  validate: { summary: "check fleet.yaml: syntax, schema, rules, secret files", load: () => import("./commands/validate.js") },
+  plan: { summary: "show each host's wave and target revision, and what fleet.yaml changed", load: () => import("./commands/plan.js") },
 };
 
 export function usage(): string {

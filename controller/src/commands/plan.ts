@@ -1,0 +1,142 @@
+/**
+ * `flotilla plan [DIR] [--rev REV] [--json]`: reads fleet.yaml as committed at
+ * REV (default HEAD) in the git repo DIR (default: the current directory) and
+ * shows, per host, its wave and the revision it should run; then what
+ * fleet.yaml changed since REV's first parent. Reads through git only, so
+ * uncommitted edits do not count (use `flotilla validate` for those).
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { execa } from "execa";
+import { formatIssue, hasErrors, loadFleetAtRev, type LoadResult } from "../../../common/src/fleet/load.js";
+import { GitMirror } from "../../../common/src/git/mirror.js";
+import { createLogger } from "../../../common/src/log.js";
+import { diffFleets, formatFleetDiff, type FleetDiff } from "../../../common/src/plan/diff.js";
+import { planRollout } from "../../../common/src/plan/plan.js";
+import type { CommandIO } from "./io.js";
+
+const HELP = `usage: flotilla plan [DIR] [--rev REV] [--json]
+
+For the fleet repo DIR (a git work tree; default: the current directory),
+reads fleet.yaml at REV (default HEAD) and prints each host's wave and the
+revision it should run, then what fleet.yaml changed since REV's first parent.
+
+options:
+  --rev REV  a commit, branch or tag (default HEAD)
+  --json     print one JSON document instead
+  -h, --help this text
+
+exit status: 0 ok, 1 fleet.yaml invalid at REV or not a git repo, 2 bad usage
+`;
+
+class PlanError extends Error {
+  override name = "PlanError";
+}
+
+async function git(cwd: string, args: string[]): Promise<string> {
+  const r = await execa("git", args, { cwd, reject: false, env: { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
+  if (r.exitCode !== 0) throw new PlanError(`git ${args.join(" ")} failed in ${cwd}: ${String(r.stderr).trim().split("\n").pop()}`);
+  return String(r.stdout).trim();
+}
+
+interface Repo {
+  mirror: GitMirror;
+  /** Path of fleet.yaml from the repo root (DIR may be a subdirectory). */
+  fleetPath: string;
+}
+
+async function openRepo(dir: string): Promise<Repo> {
+  const inside = await execa("git", ["rev-parse", "--is-inside-work-tree"], { cwd: dir, reject: false });
+  if (inside.exitCode !== 0 || String(inside.stdout).trim() !== "true") {
+    throw new PlanError(`${dir} is not a git work tree; flotilla plan reads fleet.yaml as committed (run git init and commit it, or use flotilla validate)`);
+  }
+  const gitDir = await git(dir, ["rev-parse", "--absolute-git-dir"]);
+  const prefix = await git(dir, ["rev-parse", "--show-prefix"]);
+  const log = createLogger({ component: "plan", level: "warn" });
+  return { mirror: new GitMirror({ dir: gitDir, remotes: [], branch: "main", log }), fleetPath: `${prefix}fleet.yaml` };
+}
+
+async function resolveRev(dir: string, rev: string): Promise<string> {
+  const r = await execa("git", ["rev-parse", "--verify", "--quiet", "--end-of-options", `${rev}^{commit}`], { cwd: dir, reject: false });
+  if (r.exitCode !== 0) throw new PlanError(`no commit "${rev}" in ${dir}`);
+  return String(r.stdout).trim();
+}
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { rev: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    io.stderr.write(`flotilla plan: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.positionals.length > 1) {
+    io.stderr.write(`flotilla plan: expected at most one DIR, got ${parsed.positionals.length}\n\n${HELP}`);
+    return 2;
+  }
+  const dir = resolve(io.cwd, parsed.positionals[0] ?? ".");
+  try {
+    const repo = await openRepo(dir);
+    const rev = await resolveRev(dir, parsed.values.rev ?? "HEAD");
+    const info = await repo.mirror.commitInfo(rev);
+    const current = await loadFleetAtRev(repo.mirror, rev, repo.fleetPath);
+    if (hasErrors(current.issues) || !current.fleet) {
+      for (const i of current.issues) io.stdout.write(formatIssue(i) + "\n");
+      io.stderr.write(`flotilla plan: ${repo.fleetPath} is invalid at ${rev.slice(0, 12)}; nothing would deploy it\n`);
+      return 1;
+    }
+    const plan = planRollout(current.fleet, rev);
+    const parent = info.parents[0];
+    let previous: LoadResult | undefined;
+    let diff: FleetDiff | undefined;
+    let diffNote: string | undefined;
+    if (parent) {
+      previous = await loadFleetAtRev(repo.mirror, parent, repo.fleetPath);
+      const missing = previous.issues.some((i) => i.line === 0 && /^no /.test(i.message));
+      if (previous.fleet) diff = diffFleets(previous.fleet, current.fleet);
+      else if (missing) diff = diffFleets(undefined, current.fleet);
+      else diffNote = `${repo.fleetPath} was invalid at ${parent.slice(0, 12)} (${previous.issues.filter((i) => i.severity === "error").length} errors); no structural diff`;
+    } else {
+      diff = diffFleets(undefined, current.fleet);
+    }
+
+    if (parsed.values.json) {
+      io.stdout.write(
+        JSON.stringify({ rev, subject: info.subject, parent: parent ?? null, plan, diff: diff ?? null, diffNote: diffNote ?? null, issues: current.issues }, null, 2) + "\n",
+      );
+      return 0;
+    }
+    const out: string[] = [];
+    out.push(`${repo.fleetPath} at ${rev.slice(0, 12)} "${info.subject}"`);
+    for (const i of current.issues) out.push(`  ${formatIssue(i)}`);
+    out.push(`waves: ${plan.waves.map((w) => `${w.name}${w.implicit ? " (implicit)" : ""}`).join(" → ")}`);
+    out.push("");
+    const rows = plan.hosts.map((h) => [h.host, h.kind, h.wave, h.pinned ? "pinned" : "", h.summary]);
+    const header = ["HOST", "KIND", "WAVE", "PIN", "RUNS"];
+    const widths = header.map((_, c) => Math.max(header[c]!.length, ...rows.map((r) => r[c]!.length)));
+    for (const r of [header, ...rows]) out.push(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  "));
+    out.push("");
+    if (diffNote) out.push(diffNote);
+    else if (diff) {
+      const lines = formatFleetDiff(diff);
+      out.push(parent ? `changes to ${repo.fleetPath} since ${parent.slice(0, 12)}:` : "changes (root commit):");
+      out.push(...(lines.length ? lines.map((l) => `  ${l}`) : ["  none"]));
+    }
+    io.stdout.write(out.join("\n") + "\n");
+    return 0;
+  } catch (e) {
+    if (e instanceof PlanError) {
+      io.stderr.write(`flotilla plan: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
