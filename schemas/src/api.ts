@@ -130,7 +130,8 @@ export type GateAnswer = z.infer<typeof GateAnswer>;
 export const Nudge = z
   .strictObject({
     head: CommitSha.nullable().describe("The branch head the controller knows."),
-    changed: z.boolean().describe("True when head differs from `since`; false when the long-poll timed out."),
+    changed: z.boolean().describe("True when head differs from `since` (or `gate` is set); false when the long-poll timed out."),
+    gate: z.boolean().optional().describe("True when this host's wave gate opened for the head: ask the gate again now (head may equal `since`)."),
   })
   .describe("Controller → agent: fetch now.");
 export type Nudge = z.infer<typeof Nudge>;
