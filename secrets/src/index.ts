@@ -18,3 +18,4 @@ export type { SopsMetadata } from "./sops/metadata.js";
 export { extract, renderValue, renderDecrypted } from "./sops/extract.js";
 export { encryptSopsFile, updateKeys, SOPS_FORMAT_VERSION, type EncryptOptions, type UpdateKeysResult } from "./sops/writer.js";
 export type { CryptRules } from "./sops/rules.js";
+export * from "./install/index.js";
