@@ -19,3 +19,4 @@ export { extract, renderValue, renderDecrypted } from "./sops/extract.js";
 export { encryptSopsFile, updateKeys, SOPS_FORMAT_VERSION, type EncryptOptions, type UpdateKeysResult } from "./sops/writer.js";
 export type { CryptRules } from "./sops/rules.js";
 export * from "./install/index.js";
+export { loadSopsRecipients } from "./sops/recipients.js";

@@ -47,7 +47,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         io.stdout.write(`${hostRecipient(line, positionals[0]!)}\n`);
         printed++;
       }
-      if (printed === 0) throw new UsageError(`${positionals[0]}: no ssh-ed25519 public key found`);
+      if (printed === 0) throw new InputError(`${positionals[0]}: no ssh-ed25519 public key found; expected a .pub file, known_hosts or ssh-keyscan output`);
       return 0;
     }
     if (sub === "identity") {
@@ -66,13 +66,14 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
 }
 
 class UsageError extends Error {}
+class InputError extends Error {}
 
 function fail(e: unknown, io: CommandIO): number {
   if (e instanceof UsageError) {
     io.stderr.write(`flotilla keys: ${e.message}\n\n${USAGE}\n`);
     return 2;
   }
-  if (e instanceof SecretsError) {
+  if (e instanceof SecretsError || e instanceof InputError) {
     io.stderr.write(`flotilla keys: ${e.message}\n`);
     return 1;
   }
