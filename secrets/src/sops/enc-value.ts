@@ -5,6 +5,7 @@
  * data. Decryption returns the typed value plus the exact bytes the MAC hashes.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { isUtf8 } from "node:buffer";
 import type { Comment, Scalar } from "./tree.js";
 import { goAtoi, goFormatFloat, goParseBool, goParseFloat, goTimeMarshalText } from "./go-format.js";
 
@@ -15,14 +16,24 @@ export interface EncEnvelope {
   type: string;
 }
 
-const ENVELOPE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]$/s;
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const PREFIX = "ENC[AES256_GCM,data:";
+const LAST_QUAD = /^(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$/;
 
 export class EnvelopeError extends Error {}
 
+/**
+ * Padded standard base64, as Go's base64.StdEncoding accepts it (non-zero
+ * trailing bits allowed). Validated by re-encoding, which is linear and fast
+ * for the 1 MiB values of binary files, unlike a regex.
+ */
 function b64(field: string, s: string): Buffer {
-  if (!B64.test(s)) throw new EnvelopeError(`${field} is not valid base64`);
-  return Buffer.from(s, "base64");
+  const bad = () => new EnvelopeError(`${field} is not valid base64`);
+  if (s.length % 4 !== 0 || s.length === 0) throw bad();
+  if (!LAST_QUAD.test(s.slice(-4))) throw bad();
+  const buf = Buffer.from(s, "base64");
+  const head = s.length - 4;
+  if (buf.toString("base64", 0, (head / 4) * 3) !== s.slice(0, head)) throw bad();
+  return buf;
 }
 
 export function isEncrypted(s: string): boolean {
@@ -31,12 +42,22 @@ export function isEncrypted(s: string): boolean {
 
 /** Parse the envelope. Throws EnvelopeError naming the broken field (never echoing the value). */
 export function parseEnvelope(s: string): EncEnvelope {
-  const m = ENVELOPE.exec(s);
-  if (!m) throw new EnvelopeError("expected ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>]");
-  return { data: b64("data", m[1]!), iv: b64("iv", m[2]!), tag: b64("tag", m[3]!), type: m[4]! };
+  // Same split as sops' greedy `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`
+  // (last separator wins), without regex backtracking over 1 MiB values.
+  const shape = new EnvelopeError("expected ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>]");
+  if (!s.startsWith(PREFIX) || !s.endsWith("]")) throw shape;
+  const inner = s.slice(PREFIX.length, -1);
+  const t = inner.lastIndexOf(",type:");
+  const g = t > 0 ? inner.lastIndexOf(",tag:", t - 1) : -1;
+  const v = g > 0 ? inner.lastIndexOf(",iv:", g - 1) : -1;
+  if (v <= 0 || g <= v + 4 || t <= g + 5 || t + 6 >= inner.length) throw shape;
+  return {
+    data: b64("data", inner.slice(0, v)),
+    iv: b64("iv", inner.slice(v + 4, g)),
+    tag: b64("tag", inner.slice(g + 5, t)),
+    type: inner.slice(t + 6),
+  };
 }
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** AES-256-GCM open; throws on authentication failure. Go concatenates data‖tag and takes the last 16 bytes as tag. */
 export function openEnvelope(env: EncEnvelope, key: Uint8Array, aad: string): Buffer {
@@ -55,16 +76,13 @@ export type Decoded =
 
 /** Interpret decrypted bytes per the envelope's type, as sops' aes.Cipher.Decrypt does. */
 export function decodePlain(type: string, raw: Buffer): Decoded {
-  const text = raw.toString("utf8");
+  if (type === "str") {
+    // Not UTF-8: keep the exact bytes (Go strings are byte strings; the binary store relies on it).
+    if (!isUtf8(raw)) return { ok: true, value: { kind: "bytes", value: new Uint8Array(raw.buffer, raw.byteOffset, raw.length) }, mac: raw };
+    return { ok: true, value: { kind: "str", value: raw.toString("utf8") }, mac: raw };
+  }
+  const text = type === "bytes" ? "" : raw.toString("utf8");
   switch (type) {
-    case "str": {
-      try {
-        return { ok: true, value: { kind: "str", value: utf8.decode(raw) }, mac: raw };
-      } catch {
-        // Not UTF-8: keep the exact bytes (Go strings are byte strings; the binary store relies on it).
-        return { ok: true, value: { kind: "bytes", value: new Uint8Array(raw) }, mac: raw };
-      }
-    }
     case "int": {
       const v = goAtoi(text);
       return v === undefined ? { ok: false, reason: "value", expected: "an int (Go strconv.Atoi)" } : { ok: true, value: { kind: "int", value: v }, mac: Buffer.from(v.toString()) };
