@@ -132,6 +132,7 @@ export function describeIssue(issue: z.core.$ZodIssue, root: z.ZodType, data: un
       return [{ path, anchor: "value", message: `expected one of: ${branches.join(" | ")}` }];
     }
     case "invalid_value": {
+      if (value === undefined) return [{ path, anchor: "parent", message: missing(path, root, data) }];
       const values = issue.values.map((v) => String(v));
       const expected = values.length === 1 ? `expected ${values[0]}` : `expected one of ${values.join(", ")}`;
       const hint = pattern(path) === "version" ? " (the fleet file format version)" : "";

@@ -6,7 +6,7 @@
  * (`<dir>/fleet.yaml`) or a revision read through a GitMirror.
  */
 import { access, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { FleetFile } from "../../../schemas/src/fleet.js";
 import { describeIssue } from "./issue-messages.js";
@@ -175,7 +175,7 @@ export async function loadFleetDir(dir: string, opts: { label?: string } = {}): 
   }
   const result = loadFleetText(text, path);
   const exists = async (p: string) => access(join(dir, p)).then(() => true, () => false);
-  return checkSopsFiles(result, path, exists, "warning", `in ${dir}`, text);
+  return checkSopsFiles(result, path, exists, "warning", `in ${dirname(path)}/`, text);
 }
 
 /** What loadFleetAtRev needs of a GitMirror (any git dir works, bare or not). */
