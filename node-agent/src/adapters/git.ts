@@ -1,0 +1,111 @@
+/**
+ * The Source port on a persistent bare cache (common/src/git/mirror.ts) in
+ * the state dir. Every revision the agent may still need (target, current,
+ * previous) is kept reachable by its own ref, refs/flotilla/keep/<sha>, so a
+ * rollback builds even after the branch was rewritten, and nix is given that
+ * ref (not the moving refs/flotilla/incoming) in the flake reference.
+ */
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
+import { GitMirror } from "../../../common/src/git/mirror.js";
+import { gitRunner, type GitRunner } from "../../../common/src/git/run.js";
+import type { Logger } from "../../../common/src/log.js";
+import type { FleetLoad, Source } from "../ports.js";
+
+const KEEP = "refs/flotilla/keep/";
+
+export interface GitSourceOptions {
+  stateDir: string;
+  remotes: string[];
+  branch: string;
+  git: string;
+  timeoutMs: number;
+  log: Logger;
+}
+
+export class GitSource implements Source {
+  readonly mirror: GitMirror;
+  private readonly run: GitRunner;
+  private readonly checkouts: string;
+
+  constructor(private readonly o: GitSourceOptions) {
+    this.mirror = new GitMirror({ dir: join(o.stateDir, "cache.git"), remotes: o.remotes, branch: o.branch, log: o.log, git: o.git, timeoutMs: o.timeoutMs });
+    this.run = gitRunner({ git: o.git, log: o.log, defaultTimeoutMs: o.timeoutMs });
+    this.checkouts = join(o.stateDir, "checkouts");
+  }
+
+  private git(args: string[], opts?: Parameters<GitRunner>[1]) {
+    return this.run(["--git-dir", this.mirror.dir, ...args], opts);
+  }
+
+  init() {
+    return this.mirror.init();
+  }
+
+  head() {
+    return this.mirror.remoteHead();
+  }
+
+  async fetch(remote: string, sha: string): Promise<void> {
+    await this.mirror.fetch(remote, sha);
+    if (!(await this.mirror.hasCommit(sha))) {
+      // A revision that is not on the branch (a pin elsewhere): ask for it by id.
+      await this.git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+${sha}:${KEEP}${sha}`], { allowFail: true });
+    }
+  }
+
+  hasCommit(sha: string) {
+    return this.mirror.hasCommit(sha);
+  }
+
+  isAncestor(a: string, b: string) {
+    return this.mirror.isAncestor(a, b);
+  }
+
+  async loadFleet(rev: string): Promise<FleetLoad> {
+    const r = await loadFleetAtRev(this.mirror, rev);
+    if (r.fleet && !hasErrors(r.issues)) return { fleet: r.fleet, errors: [] };
+    const errors = r.issues.filter((i) => i.severity === "error").map(formatIssue);
+    return { errors: errors.length ? errors : ["fleet.yaml could not be loaded"] };
+  }
+
+  verifySignature(rev: string, signers: { principal: string; key: string }[]) {
+    return this.mirror.verifySignature(rev, signers);
+  }
+
+  async flakeRef(rev: string): Promise<string> {
+    await this.git(["update-ref", `${KEEP}${rev}`, rev]);
+    return `git+file://${this.mirror.dir}?rev=${rev}&ref=${KEEP}${rev}`;
+  }
+
+  async checkout(rev: string): Promise<string> {
+    const dir = join(this.checkouts, rev);
+    if (existsSync(dir)) return dir;
+    await mkdir(this.checkouts, { recursive: true });
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp);
+    const started = Date.now();
+    const r = await execa(this.o.git, ["--git-dir", this.mirror.dir, "archive", "--format=tar", rev], { encoding: "buffer", timeout: this.o.timeoutMs, reject: false })
+      .pipe("tar", ["-x", "-C", tmp], { reject: false, timeout: this.o.timeoutMs });
+    this.o.log.info("ran", { cmd: `git archive ${rev} | tar -x`, ms: Date.now() - started, exit: r.exitCode });
+    if (r.exitCode !== 0) throw new Error(`checkout of ${rev.slice(0, 12)} failed: ${String(r.stderr)}`);
+    await rename(tmp, dir);
+    return dir;
+  }
+
+  async reachable(remote: string, timeoutMs: number): Promise<boolean> {
+    const r = await this.run(["ls-remote", "--heads", remote, `refs/heads/${this.o.branch}`], { timeoutMs, allowFail: true });
+    return r.exitCode === 0 && /^[0-9a-f]{40}\s/.test(r.stdout);
+  }
+
+  async forget(keep: string[]): Promise<void> {
+    const refs = (await this.git(["for-each-ref", "--format=%(refname)", KEEP])).stdout.split("\n").filter(Boolean);
+    for (const ref of refs) if (!keep.includes(ref.slice(KEEP.length))) await this.git(["update-ref", "-d", ref], { allowFail: true });
+    if (!existsSync(this.checkouts)) return;
+    for (const name of await readdir(this.checkouts)) if (!keep.includes(name)) await rm(join(this.checkouts, name), { recursive: true, force: true });
+  }
+}

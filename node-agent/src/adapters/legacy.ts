@@ -1,0 +1,125 @@
+/**
+ * Legacy (non-NixOS) hosts, seed 000's pattern: the fleet flake's own app
+ * (`build-legacy` by default) stops the service, builds, writes the systemd
+ * --user unit and restarts it. The agent runs
+ *
+ *   <runAs user> sh -c '<load env>; exec "$@"' - nix run <ref>#<app>
+ *
+ * in the project directory, where <load env> is seed 000's loader: the first
+ * existing file of envFiles (.env.production over .env.local) is sourced with
+ * `set -a`. Rollback re-runs the *previous good revision's* app.
+ *
+ * "Build" evaluates the app (`nix eval --raw <ref>#apps.<system>.<app>.program`),
+ * which catches evaluation errors before anything is stopped; the generation
+ * is that program's store path. The app builds its own closure when run.
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
+import type { HostSpec, LegacyHostSpec } from "../../../common/src/fleet/model.js";
+import { BuildError, LegacyAppError, NoPreviousGenerationError, RollbackLegacyAppError } from "../errors.js";
+import type { Previous } from "../loop/phases.js";
+import type { ActivateRequest, BuildRequest, System } from "../ports.js";
+import { failureText, type Runner } from "./exec.js";
+import { registerSecretValue } from "./redact.js";
+
+export interface LegacySystemOptions {
+  run: Runner;
+  nix: string;
+  /** argv prefix to become the deploy user; "{user}" is replaced. [] runs as the agent itself. */
+  runAs: string[];
+  buildTimeoutMs: number;
+  activateTimeoutMs: number;
+}
+
+/** The env loader of seed 000, generalised to a list: the first existing file wins. */
+export const LOAD_ENV_SCRIPT = [
+  'cd "$1" || exit 70; shift',
+  'n="$1"; shift; loaded=""',
+  'while [ "$n" -gt 0 ]; do',
+  '  f="$1"; shift; n=$((n - 1))',
+  '  case "$f" in /*) p="$f" ;; *) p="./$f" ;; esac',
+  '  if [ -z "$loaded" ] && [ -f "$p" ]; then set -a; . "$p"; set +a; loaded=1; fi',
+  "done",
+  'exec "$@"',
+].join("\n");
+
+/** argv of one legacy app run (pure; tested as such). */
+export function legacyAppArgv(o: { runAs: string[]; nix: string }, host: LegacyHostSpec, flakeRef: string): string[] {
+  const prefix = o.runAs.map((a) => a.replaceAll("{user}", host.user));
+  return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, o.nix, "run", `${flakeRef}#${host.app}`];
+}
+
+function legacy(host: HostSpec): LegacyHostSpec {
+  if (host.kind !== "legacy") throw new Error(`host ${host.name} is not a legacy host`);
+  return host;
+}
+
+/** Registers the env files' values for redaction: they are the legacy host's secrets. */
+async function registerEnvValues(host: LegacyHostSpec): Promise<void> {
+  for (const f of host.envFiles) {
+    const p = isAbsolute(f) ? f : join(host.projectDir, f);
+    if (!existsSync(p)) continue;
+    const text = await readFile(p, "utf8").catch(() => "");
+    for (const line of text.split("\n")) {
+      const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=(.*)$/.exec(line);
+      if (m?.[1]) registerSecretValue(m[1].replace(/^(['"])(.*)\1$/, "$2"));
+    }
+    return;
+  }
+}
+
+export class LegacySystem implements System {
+  private system: string | null = null;
+
+  constructor(private readonly o: LegacySystemOptions) {}
+
+  private async currentSystem(): Promise<string> {
+    if (this.system) return this.system;
+    const r = await this.o.run(this.o.nix, ["eval", "--impure", "--raw", "--expr", "builtins.currentSystem"], { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new BuildError(`cannot ask nix for the current system (${failureText(r)})`);
+    this.system = r.stdout.trim();
+    return this.system;
+  }
+
+  async build(req: BuildRequest, signal?: AbortSignal): Promise<string> {
+    const host = legacy(req.host);
+    const attr = `${req.flakeRef}#apps.${await this.currentSystem()}.${host.app}.program`;
+    const r = await this.o.run(this.o.nix, ["eval", "--raw", attr], { timeoutMs: this.o.buildTimeoutMs, signal });
+    if (r.exitCode !== 0) throw new BuildError(`nix eval ${attr} failed (${failureText(r, this.o.buildTimeoutMs)})`);
+    return r.stdout.trim();
+  }
+
+  async current(): Promise<string | null> {
+    return null;
+  }
+
+  private async runApp(host: LegacyHostSpec, rev: string, flakeRef: string): Promise<ReturnType<Runner>> {
+    if (!existsSync(host.projectDir)) {
+      return Promise.resolve({ exitCode: 70, stdout: "", stderr: `project directory ${host.projectDir} does not exist`, ms: 0, timedOut: false });
+    }
+    await registerEnvValues(host);
+    const [cmd, ...args] = legacyAppArgv(this.o, host, flakeRef);
+    return this.o.run(cmd!, args, {
+      cwd: host.projectDir,
+      timeoutMs: this.o.activateTimeoutMs + this.o.buildTimeoutMs,
+      env: { FLOTILLA_HOST: host.name, FLOTILLA_REV: rev },
+      label: `${this.o.runAs.length ? this.o.runAs.join(" ").replaceAll("{user}", host.user) + " " : ""}[load ${host.envFiles.join(" > ")}] nix run ${flakeRef}#${host.app}`,
+    });
+  }
+
+  async activate(req: ActivateRequest): Promise<void> {
+    const host = legacy(req.host);
+    const r = await this.runApp(host, req.rev, req.flakeRef);
+    if (r.exitCode !== 0) throw new LegacyAppError(`legacy app ${host.app} at ${req.rev.slice(0, 12)} failed (${failureText(r)})`);
+  }
+
+  async rollback(hostSpec: HostSpec, previous: Previous, flakeRef: string | null): Promise<void> {
+    const host = legacy(hostSpec);
+    if (!previous.rev || !flakeRef) throw new NoPreviousGenerationError("no previous good revision is recorded for this legacy host");
+    const r = await this.runApp(host, previous.rev, flakeRef);
+    if (r.exitCode !== 0) throw new RollbackLegacyAppError(`re-running ${host.app} of the previous revision ${previous.rev.slice(0, 12)} failed (${failureText(r)})`);
+  }
+
+  async prune(): Promise<void> {}
+}

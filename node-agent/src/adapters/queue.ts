@@ -1,0 +1,108 @@
+/**
+ * The on-disk outbox of signed reports (<stateDir>/outbox/). One file per
+ * message, named by its zero-padded seq, so the directory listing is the
+ * delivery order. Sequence numbers are allocated durably (the seq file is
+ * fsynced before the message is written), so they only ever grow, across
+ * crashes too. Bounded: heartbeats beyond `maxHeartbeats` are dropped oldest
+ * first; transition events are never dropped (past `maxEvents` the agent
+ * logs an error on every append instead).
+ */
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { SignedEnvelope } from "../../../schemas/src/api.js";
+import type { Logger } from "../../../common/src/log.js";
+import { writeFileAtomic } from "./state-file.js";
+
+export type Kind = "e" | "h";
+interface Entry {
+  seq: number;
+  kind: Kind;
+  file: string;
+}
+
+const NAME = /^(\d{12})-([eh])\.json$/;
+
+export class Outbox {
+  private entries: Entry[] = [];
+  private lastSeq = 0;
+  private readonly seqFile: string;
+
+  constructor(
+    readonly dir: string,
+    private readonly o: { maxEvents: number; maxHeartbeats: number; log: Logger },
+  ) {
+    this.seqFile = join(dir, "seq");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(dir)) {
+      const m = NAME.exec(name);
+      if (m) this.entries.push({ seq: Number(m[1]), kind: m[2] as Kind, file: join(dir, name) });
+    }
+    this.entries.sort((a, b) => a.seq - b.seq);
+    let fromFile = 0;
+    try {
+      fromFile = Number(readFileSync(this.seqFile, "utf8").trim()) || 0;
+    } catch {
+      fromFile = 0;
+    }
+    this.lastSeq = Math.max(fromFile, this.entries.at(-1)?.seq ?? 0);
+  }
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  counts(): { events: number; heartbeats: number } {
+    const events = this.entries.filter((e) => e.kind === "e").length;
+    return { events, heartbeats: this.entries.length - events };
+  }
+
+  /** Allocates the next seq durably, builds the envelope for it, and stores it. */
+  async append(kind: Kind, build: (seq: number) => SignedEnvelope): Promise<number> {
+    const seq = this.lastSeq + 1;
+    await writeFileAtomic(this.seqFile, `${seq}\n`);
+    this.lastSeq = seq;
+    const env = build(seq);
+    const file = join(this.dir, `${String(seq).padStart(12, "0")}-${kind}.json`);
+    if (kind === "e") {
+      await writeFileAtomic(file, JSON.stringify(env));
+      const { events } = this.counts();
+      if (events >= this.o.maxEvents) {
+        this.o.log.error("report queue holds more transition events than queue.maxEvents; they are never dropped", { events: events + 1, max: this.o.maxEvents });
+      }
+    } else {
+      // Heartbeats may be lost; no fsync needed.
+      await writeFile(file, JSON.stringify(env), { mode: 0o600 });
+      const hb = this.entries.filter((e) => e.kind === "h");
+      for (const old of hb.slice(0, Math.max(0, hb.length + 1 - this.o.maxHeartbeats))) await this.remove(old);
+    }
+    this.entries.push({ seq, kind, file });
+    return seq;
+  }
+
+  /** The oldest `n` messages, in seq order. */
+  async peek(n: number): Promise<Array<{ seq: number; envelope: SignedEnvelope }>> {
+    const out: Array<{ seq: number; envelope: SignedEnvelope }> = [];
+    for (const e of this.entries.slice(0, n)) {
+      try {
+        out.push({ seq: e.seq, envelope: JSON.parse(await readFile(e.file, "utf8")) as SignedEnvelope });
+      } catch (err) {
+        this.o.log.error("dropping an unreadable queued report", { file: e.file, error: (err as Error).message });
+        await this.remove(e);
+      }
+    }
+    return out;
+  }
+
+  /** Drops every message with seq ≤ `seq` (the controller acknowledged them). */
+  async ack(seq: number): Promise<number> {
+    const done = this.entries.filter((e) => e.seq <= seq);
+    for (const e of done) await this.remove(e);
+    return done.length;
+  }
+
+  private async remove(e: Entry): Promise<void> {
+    await rm(e.file, { force: true });
+    this.entries = this.entries.filter((x) => x !== e);
+  }
+}

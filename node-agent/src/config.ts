@@ -1,0 +1,105 @@
+/**
+ * The agent's config file (/etc/flotilla/agent.yaml, YAML or JSON), in three
+ * stages: parse (schema, every issue with its dotted path), normalize
+ * (defaults, durations in ms), rules (cross-field checks). All problems come
+ * back together.
+ */
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { AgentConfig } from "../../schemas/src/agent-config.js";
+import { parseDuration } from "../../schemas/src/duration.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/flotilla/agent.yaml";
+
+export interface ResolvedConfig {
+  host: string;
+  remotes: string[];
+  branch: string;
+  stateDir: string;
+  hostKeyPath: string;
+  controller: string | null;
+  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[] };
+  profile: string;
+  activation: "nixos-rebuild" | "direct";
+  secretsRoot: string;
+  /** null: take agent.pollInterval / agent.jitter from the fleet file. */
+  pollIntervalMs: number | null;
+  jitterMs: number | null;
+  timeouts: { gitMs: number; buildMs: number; activateMs: number; connectivityMs: number };
+  queue: { maxEvents: number; maxHeartbeats: number };
+  metricsListen: string | null;
+  heartbeatIntervalMs: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export type ConfigResult = { ok: true; config: ResolvedConfig; warnings: string[] } | { ok: false; errors: string[] };
+
+export function resolveConfig(data: unknown): ConfigResult {
+  const parsed = AgentConfig.safeParse(data);
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
+  }
+  const c = parsed.data;
+  const ms = (d: string | undefined, fallback: string) => parseDuration(d ?? fallback);
+  const config: ResolvedConfig = {
+    host: c.host,
+    remotes: c.remotes,
+    branch: c.branch ?? "main",
+    stateDir: c.stateDir ?? "/var/lib/flotilla",
+    hostKeyPath: c.hostKeyPath ?? "/etc/ssh/ssh_host_ed25519_key",
+    controller: c.controller ? c.controller.replace(/\/+$/, "") : null,
+    commands: {
+      git: c.commands?.git ?? "git",
+      nix: c.commands?.nix ?? "nix",
+      nixEnv: c.commands?.nixEnv ?? "nix-env",
+      nixosRebuild: c.commands?.nixosRebuild ?? "nixos-rebuild",
+      systemctl: c.commands?.systemctl ?? "systemctl",
+      runAs: c.commands?.runAs ?? ["runuser", "-u", "{user}", "--"],
+    },
+    profile: c.profile ?? "/nix/var/nix/profiles/system",
+    activation: c.activation ?? "nixos-rebuild",
+    secretsRoot: c.secretsRoot ?? "/run/flotilla/secrets.d",
+    pollIntervalMs: c.pollInterval ? parseDuration(c.pollInterval) : null,
+    jitterMs: c.jitter ? parseDuration(c.jitter) : null,
+    timeouts: {
+      gitMs: ms(c.timeouts?.git, "5m"),
+      buildMs: ms(c.timeouts?.build, "30m"),
+      activateMs: ms(c.timeouts?.activate, "10m"),
+      connectivityMs: ms(c.timeouts?.connectivity, "60s"),
+    },
+    queue: { maxEvents: c.queue?.maxEvents ?? 10_000, maxHeartbeats: c.queue?.maxHeartbeats ?? 100 },
+    metricsListen: c.metrics?.listen ?? null,
+    heartbeatIntervalMs: ms(c.heartbeatInterval, "60s"),
+    logLevel: c.logLevel ?? "info",
+  };
+  // Rules.
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  if (!config.stateDir.startsWith("/")) errors.push("stateDir: expected an absolute path");
+  if (!config.profile.startsWith("/")) errors.push("profile: expected an absolute path");
+  if (config.timeouts.gitMs === 0) errors.push("timeouts.git: must be greater than 0");
+  if (config.timeouts.connectivityMs === 0) errors.push("timeouts.connectivity: must be greater than 0");
+  if (config.heartbeatIntervalMs === 0) errors.push("heartbeatInterval: must be greater than 0");
+  if (config.remotes.some((r) => /^https?:\/\/[^/]*:[^/@]*@/.test(r))) {
+    warnings.push("remotes: a password is embedded in a remote URL; it is redacted from logs, but prefer a credential helper or an ssh key");
+  }
+  if (errors.length) return { ok: false, errors };
+  return { ok: true, config, warnings };
+}
+
+export async function loadConfigFile(path: string): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    return { ok: false, errors: [`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`] };
+  }
+  let data: unknown;
+  try {
+    data = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    return { ok: false, errors: [`${path}: cannot parse: ${(e as Error).message.split("\n")[0]}`] };
+  }
+  const r = resolveConfig(data);
+  return r.ok ? r : { ok: false, errors: r.errors.map((e) => `${path}: ${e}`) };
+}

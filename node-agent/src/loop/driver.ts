@@ -1,0 +1,213 @@
+/**
+ * The only loop. Load the state, converge it (crash recovery), then run one
+ * handler at a time: each does at most one side-effecting step and returns
+ * the next state; the driver queues the transition events on disk and saves
+ * the state atomically before the next handler runs. So `activating` is on
+ * disk before the switch, and a crash anywhere is an ordinary transition:
+ *
+ *   fetched, built       → resume (nothing irreversible happened yet)
+ *   activating           → roll back to the recorded previous generation
+ *                          (the switch may be half done); not blamed on the
+ *                          revision unless it keeps happening
+ *   verifying            → verify again from scratch, on the recorded generation
+ *   rollingBack          → run the (idempotent) rollback again
+ *   done (hook pending)  → run the post-deploy hook
+ *   rollbackFailed       → stalled until `flotilla-agent retry`
+ */
+import type { Fleet } from "../../../common/src/fleet/model.js";
+import { REASONS } from "../../../schemas/src/conditions.js";
+import { errorInfo, errorKind } from "../errors.js";
+import type { AgentDeps, MaintenanceTask } from "../ports.js";
+import { loopContext, nowIso, type LoopContext, type Step } from "./context.js";
+import type { EventDraft } from "./events.js";
+import { activate } from "./handlers/activating.js";
+import { build } from "./handlers/build.js";
+import { prepareActivation } from "./handlers/built.js";
+import { finish } from "./handlers/done.js";
+import { poll } from "./handlers/poll.js";
+import { rollBack } from "./handlers/rolling-back.js";
+import { verify } from "./handlers/verifying.js";
+import { initialState, type AgentState } from "./phases.js";
+
+export type CycleCode = "ok" | "waiting" | "failed" | "stalled" | "error";
+
+export interface CycleResult {
+  code: CycleCode;
+  reason: string;
+  message: string;
+  state: AgentState;
+}
+
+function needsWork(state: AgentState): boolean {
+  const c = state.cycle;
+  if (c.phase === "done") return c.postDeploy === "pending";
+  return c.phase === "fetched" || c.phase === "built" || c.phase === "activating" || c.phase === "verifying" || c.phase === "rollingBack";
+}
+
+async function handle(ctx: LoopContext, state: AgentState): Promise<Step> {
+  const c = state.cycle;
+  switch (c.phase) {
+    case "fetched":
+      return build(ctx, state, c);
+    case "built":
+      return prepareActivation(ctx, state, c);
+    case "activating":
+      return activate(ctx, state, c);
+    case "verifying":
+      return verify(ctx, state, c);
+    case "rollingBack":
+      return rollBack(ctx, state, c);
+    case "done":
+      return finish(ctx, state, c);
+    default:
+      throw new Error(`no handler for resting phase ${c.phase}`);
+  }
+}
+
+export class Driver {
+  private readonly ctx: LoopContext;
+  private readonly tasks: MaintenanceTask[] = [];
+  private state: AgentState | null = null;
+
+  constructor(private readonly deps: AgentDeps) {
+    this.ctx = loopContext(deps);
+  }
+
+  /** Registers a task that runs between cycles (self-update, cleanup…). */
+  addMaintenanceTask(task: MaintenanceTask): void {
+    this.tasks.push(task);
+  }
+
+  current(): AgentState | null {
+    return this.state;
+  }
+
+  private async commit(next: AgentState, events: EventDraft[]): Promise<AgentState> {
+    // Events first (durable on disk), then the state: a crash in between
+    // repeats a transition at the next start; it never loses one.
+    for (const e of events) await this.deps.reporter.event(e, next);
+    await this.deps.store.save(next);
+    this.state = next;
+    this.deps.metrics?.observe(next, this.deps.reporter.queueLength());
+    if (this.deps.afterSave) await this.deps.afterSave(next.cycle.phase);
+    return next;
+  }
+
+  async load(): Promise<AgentState> {
+    const loaded = await this.deps.store.load();
+    this.state = loaded ?? initialState(this.deps.settings.host, nowIso(this.ctx));
+    if (loaded?.trustedHead) {
+      const f = await this.ctx.fleetAt(loaded.trustedHead).catch(() => null);
+      this.deps.reporter.setController(this.deps.settings.controller ?? f?.fleet?.policy.controller ?? null);
+    } else {
+      this.deps.reporter.setController(this.deps.settings.controller);
+    }
+    this.deps.metrics?.observe(this.state, this.deps.reporter.queueLength());
+    return this.state;
+  }
+
+  /** Applies `flotilla-agent retry` and converges a state left mid-cycle by a crash. */
+  private async recover(state: AgentState): Promise<AgentState> {
+    const retry = await this.deps.store.pendingRetry();
+    if (retry) {
+      const failedRevs = retry.rev ? state.failedRevs.filter((f) => f.rev !== retry.rev) : [];
+      let cycle = state.cycle;
+      if (cycle.phase === "rollbackFailed") {
+        cycle = { ...cycle, phase: "rollingBack", blameTarget: false, attempt: 1, health: [], reach: { remote: cycle.target.remote, controller: false } };
+      }
+      this.deps.log.info("operator retry applied", { rev: retry.rev ?? "all", phase: cycle.phase });
+      state = await this.commit({ ...state, failedRevs, cycle, lastHead: null, noticedHead: null, interruptions: null, updatedAt: nowIso(this.ctx) }, [
+        { phase: cycle.phase, outcome: "started", reason: REASONS.Progressing, rev: retry.rev, generation: null, message: "operator retry" },
+      ]);
+      await this.deps.store.clearRetry();
+    }
+    const c = state.cycle;
+    if (!needsWork(state)) return state;
+    this.deps.log.warn("resuming a cycle interrupted by a restart", { phase: c.phase, rev: "target" in c && c.target ? c.target.rev : null });
+    if (c.phase === "activating") {
+      const error = { reason: REASONS.Interrupted, message: `the agent stopped while activating ${c.generation}; the switch may be incomplete, restoring ${c.previous?.generation ?? "nothing"}` };
+      return this.commit({ ...state, cycle: { ...c, phase: "rollingBack", error, blameTarget: false, health: [] }, updatedAt: nowIso(this.ctx) }, [
+        { phase: "activating", outcome: "failed", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, error },
+        { phase: "rollingBack", outcome: "started", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, previous: c.previous ?? undefined },
+      ]);
+    }
+    const rev = "target" in c && c.target ? c.target.rev : null;
+    return this.commit({ ...state, updatedAt: nowIso(this.ctx) }, [
+      { phase: c.phase, outcome: "started", reason: REASONS.Interrupted, rev, generation: "generation" in c ? c.generation : null, message: `resuming ${c.phase} after a restart` },
+    ]);
+  }
+
+  private async drive(state: AgentState, signal?: AbortSignal): Promise<AgentState> {
+    while (needsWork(state) && !signal?.aborted) {
+      const s = await handle(this.ctx, state);
+      state = await this.commit(s.state, s.events);
+    }
+    return state;
+  }
+
+  /** One cycle: converge, poll once, deploy if there is something new, stop at a resting phase. */
+  async runCycle(signal?: AbortSignal): Promise<CycleResult> {
+    let state = this.state ?? (await this.load());
+    try {
+      state = await this.recover(state);
+      state = await this.drive(state, signal);
+      if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
+      if (signal?.aborted) return { code: "error", reason: REASONS.Interrupted, message: "stopped", state };
+      const polled = await poll(this.ctx, state);
+      this.deps.metrics?.poll(polled.kind === "unchanged" ? "unchanged" : "changed");
+      if (polled.kind === "step") {
+        const changed = polled.step.state !== state;
+        state = changed ? await this.commit(polled.step.state, polled.step.events) : state;
+        state = await this.drive(state, signal);
+      }
+      return this.summarize(state, polled.head);
+    } catch (e) {
+      this.deps.metrics?.poll("error");
+      const err = errorInfo(e);
+      const kind = errorKind(e);
+      this.deps.log.error("cycle failed", { reason: err.reason, kind, error: err.message });
+      return { code: kind === "waiting" ? "waiting" : "error", reason: err.reason, message: err.message, state: this.state ?? state };
+    }
+  }
+
+  /** agent.* settings of the trusted fleet file (poll interval, jitter…), when known. */
+  async fleetAgentSettings(): Promise<Fleet["agent"] | null> {
+    const head = this.state?.trustedHead;
+    if (!head) return null;
+    return (await this.ctx.fleetAt(head).catch(() => null))?.fleet?.agent ?? null;
+  }
+
+  async runMaintenance(signal: AbortSignal): Promise<void> {
+    if (!this.state) return;
+    for (const task of this.tasks) {
+      if (signal.aborted) return;
+      try {
+        await task.run({ state: this.state, log: this.deps.log.child(task.name), signal });
+      } catch (e) {
+        this.deps.log.error("maintenance task failed", { task: task.name, error: (e as Error).message });
+      }
+    }
+  }
+
+  private summarize(state: AgentState, head: string | null): CycleResult {
+    const c = state.cycle;
+    const remembered = (rev: string) =>
+      state.failedRevs.some((f) => f.rev === rev) ? `; ${rev.slice(0, 12)} is remembered as failed and not retried until a newer commit arrives or an operator runs \`flotilla-agent retry\`` : "";
+    const cur = state.current ? `${state.current.rev.slice(0, 12)} (${state.current.generation})` : "nothing";
+    switch (c.phase) {
+      case "rollbackFailed":
+        return { code: "stalled", reason: c.rollbackError.reason, message: `rollback failed: ${c.rollbackError.message}`, state };
+      case "rolledBack":
+        return { code: "failed", reason: c.error.reason, message: `deploy of ${c.target.rev.slice(0, 12)} failed (${c.error.message}); rolled back to ${cur}${remembered(c.target.rev)}`, state };
+      case "failed":
+        return { code: "failed", reason: c.error.reason, message: `${c.error.message}${c.target ? remembered(c.target.rev) : ""}`, state };
+    }
+    const last = state.lastOutcome;
+    if (head && state.noticedHead === head && last && last.rev !== null) {
+      if (last.outcome === "waiting") return { code: "waiting", reason: last.reason, message: last.message ?? "waiting for the wave gate", state };
+      if (last.outcome === "skipped") return { code: "failed", reason: last.reason, message: last.message ?? "target skipped", state };
+    }
+    if (!state.current) return { code: "failed", reason: "NoGeneration", message: "no verified generation yet", state };
+    return { code: "ok", reason: REASONS.Succeeded, message: `healthy on ${cur}`, state };
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Transition events as the loop drafts them; the reporter adds host, seq,
+ * time and the signature. Health results travel with the event that
+ * measured them, each naming its generation.
+ */
+import type { HealthResult } from "../../../schemas/src/api.js";
+import type { AgentPhase, Outcome } from "../../../schemas/src/conditions.js";
+import type { Durations, ErrorRecord } from "./phases.js";
+
+export interface EventDraft {
+  phase: AgentPhase;
+  outcome: Outcome;
+  reason: string;
+  rev: string | null;
+  generation: string | null;
+  previous?: { rev: string | null; generation: string | null };
+  health?: HealthResult[];
+  durations?: Durations;
+  error?: ErrorRecord;
+  message?: string;
+}

@@ -1,0 +1,159 @@
+/**
+ * Poll (from a resting phase): is there something new to deploy?
+ *
+ * The no-change path is one `git ls-remote`. When the branch moved: fetch
+ * incrementally, refuse non-fast-forward moves (unless the *trusted* fleet
+ * allows rewrites), read fleet.yaml at the new head, check commit signatures
+ * when required, then resolve the target (pin > wave gate > head). A refusal
+ * or a wait is reported once per head; the host keeps what it runs.
+ */
+import { needsGate, resolveTarget } from "../../../../common/src/plan/resolve.js";
+import type { Fleet } from "../../../../common/src/fleet/model.js";
+import { REASONS } from "../../../../schemas/src/conditions.js";
+import {
+  FetchError,
+  HostNotInFleetError,
+  InvalidFleetFileError,
+  NonFastForwardError,
+  UnsignedCommitError,
+  type AgentError,
+} from "../../errors.js";
+import type { EventDraft } from "../events.js";
+import type { AgentState, Target } from "../phases.js";
+import { elapsed, nowIso, step, type LoopContext, type Step } from "../context.js";
+
+export type PollResult = { kind: "unchanged"; head: string } | { kind: "step"; head: string; step: Step };
+
+export async function poll(ctx: LoopContext, state: AgentState): Promise<PollResult> {
+  const { deps } = ctx;
+  const t0 = deps.clock.now().getTime();
+  let remote: string;
+  let head: string;
+  try {
+    ({ remote, sha: head } = await deps.source.head());
+  } catch (cause) {
+    throw new FetchError(`cannot read the branch head: ${(cause as Error).message}`, { cause });
+  }
+  if (head === state.lastHead) return { kind: "unchanged", head };
+
+  try {
+    await deps.source.fetch(remote, head);
+  } catch (cause) {
+    throw new FetchError(`fetching ${head.slice(0, 12)} from the fleet remote failed: ${(cause as Error).message}`, { cause });
+  }
+  const fetchMs = elapsed(ctx, t0);
+
+  const refuse = (error: AgentError, extra: Partial<AgentState> = {}): PollResult => {
+    const e = { reason: error.reason, message: error.message };
+    deps.log.error("refusing the new head", { head, reason: e.reason, error: e.message });
+    const ev: EventDraft = { phase: "failed", outcome: "refused", reason: e.reason, rev: head, generation: null, error: e, durations: { fetch: fetchMs } };
+    return {
+      kind: "step",
+      head,
+      step: step(ctx, state, { phase: "failed", target: null, head, error: e, startedAt: nowIso(ctx), durations: { fetch: fetchMs } }, [ev], {
+        lastHead: head,
+        noticedHead: head,
+        ...extra,
+      }),
+    };
+  };
+
+  // Judge the move with the policy of the last trusted fleet, never the new one.
+  let trusted: Fleet | undefined;
+  if (state.trustedHead && state.trustedHead !== head) {
+    trusted = (await ctx.fleetAt(state.trustedHead)).fleet;
+    if (!(await deps.source.isAncestor(state.trustedHead, head)) && !(trusted?.policy.allowRewrites ?? false)) {
+      return refuse(
+        new NonFastForwardError(
+          `branch moved from ${state.trustedHead.slice(0, 12)} to ${head.slice(0, 12)} by a non-fast-forward (force-push); refused because the fleet does not set policy.allowRewrites`,
+        ),
+      );
+    }
+  }
+
+  const loaded = await ctx.fleetAt(head);
+  if (!loaded.fleet) {
+    return refuse(new InvalidFleetFileError(`fleet.yaml at ${head.slice(0, 12)} is invalid; keeping the current generation:\n${loaded.errors.join("\n")}`));
+  }
+  const fleet = loaded.fleet;
+
+  const signing = trusted?.policy.requireSignedCommits ? trusted.policy : fleet.policy;
+  const verify = async (rev: string): Promise<PollResult | null> => {
+    if (!signing.requireSignedCommits) return null;
+    const check = await deps.source.verifySignature(rev, signing.allowedSigners);
+    if (check.ok) {
+      deps.log.info("commit signature verified", { rev, signer: check.signer });
+      return null;
+    }
+    return refuse(new UnsignedCommitError(`commit ${rev.slice(0, 12)} has no valid ssh signature by an allowed signer (${check.detail}); the fleet requires signed commits`));
+  };
+  const headRefused = await verify(head);
+  if (headRefused) return headRefused;
+
+  const host = fleet.hosts.find((h) => h.name === deps.settings.host);
+  if (!host) return refuse(new HostNotInFleetError(`host "${deps.settings.host}" is not listed in fleet.yaml at ${head.slice(0, 12)}`));
+
+  deps.reporter.setController(deps.settings.controller ?? fleet.policy.controller ?? null);
+  const gate = needsGate(fleet, host.name) ? await deps.gate.ask(head) : null;
+  const resolved = resolveTarget(fleet, host.name, head, gate);
+
+  if (resolved.kind === "not-in-fleet") return refuse(new HostNotInFleetError(resolved.reason));
+  if (resolved.kind === "wait") {
+    // Not final: the gate is asked again at the next poll, so lastHead stays.
+    const reason = gate ? (gate.decision === "halted" ? REASONS.GateHalted : REASONS.GateWaiting) : REASONS.ControllerUnreachable;
+    deps.log.info("waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
+    if (state.noticedHead === head) return { kind: "step", head, step: { state: { ...state, trustedHead: head }, events: [] } };
+    const ev: EventDraft = { phase: "idle", outcome: "waiting", reason, rev: head, generation: state.current?.generation ?? null, message: resolved.reason };
+    return { kind: "step", head, step: step(ctx, state, state.cycle, [ev], { trustedHead: head, noticedHead: head }) };
+  }
+
+  const rev = resolved.rev;
+  if (rev !== head) {
+    if (!(await deps.source.hasCommit(rev))) {
+      try {
+        await deps.source.fetch(remote, rev);
+      } catch {
+        // reported below
+      }
+      if (!(await deps.source.hasCommit(rev))) {
+        return refuse(new FetchError(`pinned revision ${rev.slice(0, 12)} is not in the history of branch ${head.slice(0, 12)}`));
+      }
+    }
+    const pinRefused = await verify(rev);
+    if (pinRefused) return pinRefused;
+  }
+
+  const accepted: Partial<AgentState> = { lastHead: head, trustedHead: head };
+  if (state.current?.rev === rev) {
+    deps.log.info("already on the target", { rev, resolution: resolved.kind });
+    const cycle = state.cycle.phase === "done" ? state.cycle : ({ phase: "idle" } as const);
+    return { kind: "step", head, step: { state: { ...state, ...accepted, cycle, noticedHead: null, updatedAt: nowIso(ctx) }, events: [] } };
+  }
+  const failed = state.failedRevs.find((f) => f.rev === rev);
+  if (failed) {
+    if (state.noticedHead === head) return { kind: "step", head, step: { state: { ...state, ...accepted }, events: [] } };
+    const message = `revision ${rev.slice(0, 12)} failed before (${failed.reason}); not retried until a newer commit arrives or an operator runs \`flotilla-agent retry\``;
+    deps.log.warn("skipping a failed revision", { rev, reason: failed.reason });
+    const ev: EventDraft = { phase: "failed", outcome: "skipped", reason: REASONS.PreviouslyFailed, rev, generation: null, message };
+    return { kind: "step", head, step: step(ctx, state, state.cycle, [ev], { ...accepted, noticedHead: head }) };
+  }
+
+  const target: Target = { rev, head, kind: host.kind, resolution: resolved.kind, remote };
+  const ev: EventDraft = {
+    phase: "fetched",
+    outcome: "succeeded",
+    reason: REASONS.Progressing,
+    rev,
+    generation: null,
+    previous: { rev: state.current?.rev ?? null, generation: state.current?.generation ?? null },
+    durations: { fetch: fetchMs },
+    message: `target ${rev.slice(0, 12)} (${resolved.kind}, wave ${resolved.wave})`,
+  };
+  deps.log.info("new target", { rev, head, resolution: resolved.kind, wave: resolved.wave });
+  return {
+    kind: "step",
+    head,
+    step: step(ctx, state, { phase: "fetched", target, startedAt: nowIso(ctx), durations: { fetch: fetchMs } }, [ev], { ...accepted, noticedHead: null }),
+  };
+}
+

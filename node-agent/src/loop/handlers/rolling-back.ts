@@ -1,0 +1,84 @@
+/**
+ * rollingBack → rolledBack | rollbackFailed: set the system back to the
+ * *recorded* previous generation (NixOS: its path and its own
+ * switch-to-configuration; legacy: the previous revision's app), switch the
+ * secrets back, then verify the previous generation. Idempotent, so a crash
+ * in here simply runs it again. A failed rollback is its own loud state.
+ */
+import { REASONS } from "../../../../schemas/src/conditions.js";
+import { errorInfo, NoPreviousGenerationError, RollbackVerifyError } from "../../errors.js";
+import { checkConnectivity } from "../connectivity.js";
+import { addFailed, elapsed, hostAt, nowIso, step, type LoopContext, type Step } from "../context.js";
+import type { AgentState, CycleIn } from "../phases.js";
+
+export async function rollBack(ctx: LoopContext, state: AgentState, cycle: CycleIn<"rollingBack">): Promise<Step> {
+  const { deps } = ctx;
+  const { rev } = cycle.target;
+  const t0 = deps.clock.now().getTime();
+  const previous = cycle.previous;
+  const fail = (e: unknown): Step => {
+    const rollbackError = errorInfo(e);
+    const durations = { ...cycle.durations, rollback: elapsed(ctx, t0) };
+    deps.log.error("ROLLBACK FAILED: the host may be on an unverified generation; a human is needed (then `flotilla-agent retry`)", {
+      rev,
+      generation: cycle.generation,
+      previous: previous?.generation ?? "none",
+      error: rollbackError.message,
+    });
+    return step(
+      ctx,
+      state,
+      { phase: "rollbackFailed", target: cycle.target, startedAt: cycle.startedAt, durations, generation: cycle.generation, previous, error: cycle.error, rollbackError },
+      [{ phase: "rollbackFailed", outcome: "failed", reason: REASONS.RollbackFailed, rev, generation: cycle.generation, previous: previous ?? undefined, error: rollbackError, durations }],
+      cycle.blameTarget ? { failedRevs: addFailed(state, rev, cycle.error.reason, nowIso(ctx)) } : {},
+    );
+  };
+  if (!previous) return fail(new NoPreviousGenerationError("no previous generation was recorded before the activation; nothing to roll back to"));
+
+  try {
+    const { fleet, host } = await hostAt(ctx, cycle.target.head);
+    // Check the previous generation against the checks of its own revision when we can read them.
+    const prevFleet = previous.rev ? await hostAt(ctx, previous.rev).catch(() => null) : null;
+    if (previous.rev) await deps.secrets.rollback({ fleet: prevFleet?.fleet ?? fleet, host: prevFleet?.host ?? host, rev: previous.rev });
+    await deps.systems[host.kind].rollback(host, previous, previous.rev ? await deps.source.flakeRef(previous.rev) : null);
+    const checks = (prevFleet?.host ?? host).checks;
+    const on = { rev: previous.rev ?? rev, generation: previous.generation };
+    const [health, connectivity] = await Promise.all([deps.health.verify(checks, { host, ...on }), checkConnectivity(ctx, state, cycle.reach, on)]);
+    const results = [...health, ...connectivity];
+    const bad = results.filter((r) => !r.ok);
+    if (bad.length) throw new RollbackVerifyError(`the previous generation ${previous.generation} is not healthy either: ${bad.map((r) => `${r.check}: ${r.detail ?? "failed"}`).join("; ")}`);
+
+    const durations = { ...cycle.durations, rollback: elapsed(ctx, t0) };
+    const blame = cycle.blameTarget || (state.interruptions?.rev === rev && state.interruptions.count + 1 >= deps.settings.maxInterruptions);
+    const interruptions = cycle.blameTarget ? null : { rev, count: (state.interruptions?.rev === rev ? state.interruptions.count : 0) + 1 };
+    deps.log.warn("rolled back", { rev, to: previous.generation, reason: cycle.error.reason, remembered: blame });
+    return step(
+      ctx,
+      state,
+      { phase: "rolledBack", target: cycle.target, startedAt: cycle.startedAt, durations, generation: cycle.generation, previous, error: cycle.error, health: results },
+      [
+        {
+          phase: "rolledBack",
+          outcome: "succeeded",
+          reason: REASONS.RolledBack,
+          rev,
+          generation: cycle.generation,
+          previous,
+          health: results,
+          error: cycle.error,
+          durations,
+          message: `rolled back to ${previous.generation} after ${cycle.error.reason}`,
+        },
+      ],
+      {
+        current: previous.rev ? { rev: previous.rev, generation: previous.generation } : state.current,
+        failedRevs: blame ? addFailed(state, rev, cycle.error.reason, nowIso(ctx)) : state.failedRevs,
+        interruptions: blame ? null : interruptions,
+        // An interruption is not the revision's fault: evaluate the head again at the next poll.
+        ...(blame ? {} : { lastHead: null, noticedHead: null }),
+      },
+    );
+  } catch (e) {
+    return fail(e instanceof NoPreviousGenerationError || (e as { reason?: string }).reason === REASONS.RollbackFailed ? e : new RollbackVerifyError(`rollback failed: ${(e as Error).message}`, { cause: e }));
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * verifying → done | rollingBack: the host's checks from the fleet file plus
+ * the connectivity canary, all measured on the new generation. Also the
+ * resume point after a crash in `verifying`: it re-verifies from scratch.
+ */
+import { REASONS } from "../../../../schemas/src/conditions.js";
+import { ConnectivityLostError, errorInfo, GenerationMismatchError, HealthCheckError } from "../../errors.js";
+import { checkConnectivity } from "../connectivity.js";
+import { elapsed, hostAt, step, type LoopContext, type Step } from "../context.js";
+import type { AgentState, CycleIn } from "../phases.js";
+
+export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn<"verifying">): Promise<Step> {
+  const { deps } = ctx;
+  const { rev } = cycle.target;
+  const generation = cycle.generation;
+  const t0 = deps.clock.now().getTime();
+  const { host } = await hostAt(ctx, cycle.target.head);
+
+  if (host.kind === "nixos" && host.operation !== "test") {
+    const active = await deps.systems.nixos.current(host);
+    if (active !== generation) {
+      const err = errorInfo(new GenerationMismatchError(`the profile points at ${active ?? "nothing"}, not ${generation}; the activation did not complete`));
+      return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: false, health: [] }, [
+        { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, error: err },
+        { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined },
+      ]);
+    }
+  }
+
+  const [health, connectivity] = await Promise.all([
+    deps.health.verify(host.checks, { host, rev, generation }),
+    checkConnectivity(ctx, state, cycle.reach, { rev, generation }),
+  ]);
+  const results = [...health, ...connectivity];
+  const durations = { ...cycle.durations, verify: elapsed(ctx, t0) };
+  const badHealth = health.filter((r) => !r.ok);
+  const badConn = connectivity.filter((r) => !r.ok);
+
+  if (badHealth.length === 0 && badConn.length === 0) {
+    deps.log.info("verified healthy", { rev, generation, checks: results.length, ms: durations.verify });
+    return step(
+      ctx,
+      state,
+      { ...cycle, phase: "done", postDeploy: host.hooks.postDeploy ? "pending" : "none", health: results, durations },
+      [{ phase: "verifying", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation, health: results, durations }],
+      { current: { rev, generation }, failedRevs: state.failedRevs.filter((f) => f.rev !== rev), interruptions: null },
+    );
+  }
+  const describe = (rs: typeof results) => rs.map((r) => `${r.check}: ${r.detail ?? "failed"}`).join("; ");
+  const error = badHealth.length
+    ? new HealthCheckError(`health checks failed on ${generation}: ${describe(badHealth)}`)
+    : new ConnectivityLostError(`lost connectivity after activating ${generation}: ${describe(badConn)}`);
+  const err = errorInfo(error);
+  deps.log.error("verification failed; rolling back", { rev, generation, error: err.message });
+  return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: true, health: results, durations }, [
+    { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, health: results, error: err, durations },
+    { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined },
+  ]);
+}

@@ -1,0 +1,317 @@
+/**
+ * flotilla-agent: wiring and the CLI. The only place that builds the real
+ * adapters; everything else receives them as one named object (AgentDeps).
+ *
+ *   flotilla-agent run      [--config FILE]   the daemon
+ *   flotilla-agent once     [--config FILE]   one cycle; exit 0 when healthy on the target
+ *   flotilla-agent status   [--config FILE] [--json]
+ *   flotilla-agent retry    [--config FILE] [REV]
+ */
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { createLogger, type Logger } from "../../common/src/log.js";
+import { loadHostSigner } from "../../common/src/signing.js";
+import { commandRunner } from "./adapters/exec.js";
+import { systemClock } from "./adapters/clock.js";
+import { HttpGate } from "./adapters/gate.js";
+import { GitSource } from "./adapters/git.js";
+import { CommandHooks } from "./adapters/hooks.js";
+import { CheckRunner } from "./adapters/health.js";
+import { HttpReporter } from "./adapters/http-reporter.js";
+import { LegacySystem } from "./adapters/legacy.js";
+import { acquireLock } from "./adapters/lock.js";
+import { PromMetrics } from "./adapters/metrics.js";
+import { NixosSystem } from "./adapters/nix.js";
+import { Outbox } from "./adapters/queue.js";
+import { NoSecrets } from "./adapters/secrets.js";
+import { FileStateStore } from "./adapters/state-file.js";
+import { testPauseFromEnv } from "./adapters/test-pause.js";
+import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
+import { errorInfo } from "./errors.js";
+import { Driver, type CycleResult } from "./loop/driver.js";
+import type { AgentDeps, Secrets } from "./ports.js";
+
+export const USAGE = `flotilla-agent: pull-based GitOps agent for NixOS and legacy hosts
+
+Usage: flotilla-agent <command> [--config FILE] [options]
+
+Commands:
+  run               poll and deploy forever (the daemon)
+  once              one cycle: poll, deploy if needed, report; exit 0 when the
+                    host ends healthy on its target, non-zero with the reason
+  status [--json]   target, current revision and generation, phase, last
+                    outcome, failed revisions, report queue length
+  retry [REV]       forget failed revisions (all, or REV) and retry a failed
+                    rollback; applied by the running agent at its next cycle
+
+Options:
+  --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
+  --json            machine-readable status
+  -h, --help        this text
+
+Exit codes (once): 0 healthy on target, 1 deploy failed / refused / rolled back,
+2 usage or config error, 3 waiting for the wave gate, 4 rollback failed (stalled).
+`;
+
+function agentVersion(): string {
+  for (const rel of ["../../../package.json", "../../package.json"]) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { version: string }).version;
+    } catch {
+      // try the next layout (dist/ or source)
+    }
+  }
+  return "0.0.0";
+}
+
+export interface Agent {
+  config: ResolvedConfig;
+  deps: AgentDeps;
+  driver: Driver;
+  reporter: HttpReporter;
+  metrics: PromMetrics;
+}
+
+export interface CreateAgentOptions {
+  /** Environment of every external command (process.env in production). */
+  env: Record<string, string | undefined>;
+  log: Logger;
+  /** Replace the secrets installer (tests, or once the secrets module is wired). */
+  secrets?: Secrets;
+}
+
+/** Builds the real adapters for `config`. */
+export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions): Promise<Agent> {
+  const log = o.log;
+  const run = commandRunner(log.child("cmd"), o.env);
+  const clock = systemClock;
+  const signer = await loadHostSigner(config.host, config.hostKeyPath);
+  const version = agentVersion();
+  const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
+  const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
+  const metrics = new PromMetrics();
+  const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
+  await source.init();
+  const afterSave = testPauseFromEnv(o.env as NodeJS.ProcessEnv);
+  const deps: AgentDeps = {
+    settings: { host: config.host, controller: config.controller, connectivityTimeoutMs: config.timeouts.connectivityMs, maxInterruptions: 2, agentVersion: version },
+    log: log.child("loop"),
+    clock,
+    store: new FileStateStore(config.stateDir),
+    source,
+    systems: {
+      nixos: new NixosSystem({
+        run,
+        log: log.child("nix"),
+        nix: config.commands.nix,
+        nixEnv: config.commands.nixEnv,
+        nixosRebuild: config.commands.nixosRebuild,
+        profile: config.profile,
+        activation: config.activation,
+        buildTimeoutMs: config.timeouts.buildMs,
+        activateTimeoutMs: config.timeouts.activateMs,
+      }),
+      legacy: new LegacySystem({ run, nix: config.commands.nix, runAs: config.commands.runAs, buildTimeoutMs: config.timeouts.buildMs, activateTimeoutMs: config.timeouts.activateMs }),
+    },
+    hooks: new CommandHooks({ run, runAs: config.commands.runAs }),
+    health: new CheckRunner({ run, clock, systemctl: config.commands.systemctl }),
+    reporter,
+    gate: new HttpGate({ signer, controller: () => reporter.controller(), clock, log: log.child("gate") }),
+    secrets: o.secrets ?? new NoSecrets(),
+    metrics,
+    ...(afterSave ? { afterSave } : {}),
+  };
+  const driver = new Driver(deps);
+  return { config, deps, driver, reporter, metrics };
+}
+
+interface Args {
+  command: string | null;
+  config: string;
+  json: boolean;
+  help: boolean;
+  rest: string[];
+}
+
+function parseArgs(argv: string[]): Args | string {
+  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    if (x === "--help" || x === "-h") a.help = true;
+    else if (x === "--json") a.json = true;
+    else if (x === "--config" || x === "-c") {
+      const v = argv[++i];
+      if (!v) return "--config needs a file";
+      a.config = v;
+    } else if (x.startsWith("--config=")) a.config = x.slice(9);
+    else if (x.startsWith("-")) return `unknown option ${x}`;
+    else if (!a.command) a.command = x;
+    else a.rest.push(x);
+  }
+  return a;
+}
+
+export interface MainIo {
+  env: Record<string, string | undefined>;
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo = (): MainIo => ({ env: process.env, out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+
+const CODES: Record<CycleResult["code"], number> = { ok: 0, failed: 1, error: 1, waiting: 3, stalled: 4 };
+
+export async function main(argv: string[], io: MainIo = defaultIo()): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === "string") {
+    io.err(`flotilla-agent: ${args}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help || !args.command || args.command === "help") {
+    io.out(USAGE);
+    return args.command || args.help ? 0 : 2;
+  }
+  if (!["run", "once", "status", "retry"].includes(args.command)) {
+    io.err(`flotilla-agent: unknown command "${args.command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const loaded = await loadConfigFile(args.config);
+  if (!loaded.ok) {
+    io.err(`flotilla-agent: invalid config:\n${loaded.errors.map((e) => `  ${e}`).join("\n")}\n`);
+    return 2;
+  }
+  const config = loaded.config;
+  const log = createLogger({ component: "flotilla-agent", level: config.logLevel, write: (l) => io.err(`${l}\n`) });
+  for (const w of loaded.warnings) log.warn(w);
+
+  try {
+    switch (args.command) {
+      case "status":
+        return await status(config, args.json, io);
+      case "retry":
+        return await retry(config, args.rest[0] ?? null, io);
+      case "once":
+        return await once(config, io, log);
+      case "run":
+        return await daemon(config, io, log);
+    }
+  } catch (e) {
+    const err = errorInfo(e);
+    io.err(`flotilla-agent: ${err.reason}: ${err.message}\n`);
+    return 1;
+  }
+  return 2;
+}
+
+async function status(config: ResolvedConfig, json: boolean, io: MainIo): Promise<number> {
+  const store = new FileStateStore(config.stateDir);
+  const state = await store.load();
+  const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: createLogger({ component: "status", level: "error" }) });
+  const retryPending = (await store.pendingRetry()) !== null;
+  const c = state?.cycle;
+  const target = c && "target" in c && c.target ? c.target : null;
+  const report = {
+    host: config.host,
+    phase: c?.phase ?? "idle",
+    target: target ? { rev: target.rev, resolution: target.resolution, head: target.head } : null,
+    current: state?.current ?? null,
+    generation: c && "generation" in c ? c.generation : (state?.current?.generation ?? null),
+    lastOutcome: state?.lastOutcome ?? null,
+    error: c && "error" in c ? c.error : null,
+    failedRevs: state?.failedRevs ?? [],
+    queueLength: outbox.length,
+    retryPending,
+    updatedAt: state?.updatedAt ?? null,
+  };
+  if (json) {
+    io.out(JSON.stringify(report, null, 2) + "\n");
+    return 0;
+  }
+  const lines = [
+    `host:        ${report.host}`,
+    `phase:       ${report.phase}`,
+    `current:     ${report.current ? `${report.current.rev} ${report.current.generation}` : "none (no verified generation yet)"}`,
+    `target:      ${report.target ? `${report.target.rev} (${report.target.resolution})` : "-"}`,
+    `last:        ${report.lastOutcome ? `${report.lastOutcome.time} ${report.lastOutcome.phase} ${report.lastOutcome.outcome} ${report.lastOutcome.reason}${report.lastOutcome.message ? `: ${report.lastOutcome.message.split("\n")[0]}` : ""}` : "-"}`,
+    `failed revs: ${report.failedRevs.length ? report.failedRevs.map((f) => `${f.rev.slice(0, 12)} (${f.reason})`).join(", ") : "none"}`,
+    `queue:       ${report.queueLength} report(s) waiting for the controller`,
+    ...(retryPending ? ["retry:       requested; applied at the next cycle"] : []),
+  ];
+  io.out(lines.join("\n") + "\n");
+  return 0;
+}
+
+async function retry(config: ResolvedConfig, rev: string | null, io: MainIo): Promise<number> {
+  if (rev && !/^[0-9a-f]{40}$/.test(rev)) {
+    io.err("flotilla-agent retry: expected a full 40-hex revision\n");
+    return 2;
+  }
+  await new FileStateStore(config.stateDir).requestRetry(rev);
+  io.out(`retry requested for ${rev ?? "all failed revisions"}; the agent applies it at its next cycle (or run \`flotilla-agent once\`)\n`);
+  return 0;
+}
+
+async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<number> {
+  const release = acquireLock(config.stateDir);
+  try {
+    const agent = await createAgent(config, { env: io.env, log });
+    const result = await agent.driver.runCycle();
+    await agent.reporter.heartbeat(result.state);
+    const delivered = await agent.reporter.flush();
+    if (!delivered && agent.reporter.controller()) log.warn("reports stay queued on disk until the controller answers", { queued: agent.reporter.queueLength() });
+    const line = `${result.code}: ${result.reason}: ${result.message}`;
+    (result.code === "ok" ? io.out : io.err)(`${line}\n`);
+    return CODES[result.code];
+  } finally {
+    release();
+  }
+}
+
+async function daemon(config: ResolvedConfig, io: MainIo, log: Logger): Promise<number> {
+  const release = acquireLock(config.stateDir);
+  const stop = new AbortController();
+  const onSignal = (sig: string) => {
+    log.info("stopping", { signal: sig });
+    stop.abort();
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  let server: Server | null = null;
+  let heartbeat: NodeJS.Timeout | null = null;
+  try {
+    const agent = await createAgent(config, { env: io.env, log });
+    if (config.metricsListen) {
+      server = await agent.metrics.listen(config.metricsListen);
+      log.info("metrics endpoint listening", { listen: config.metricsListen });
+    }
+    // Maintenance tasks run between cycles: register them here, e.g.
+    //   agent.driver.addMaintenanceTask(selfUpdateTask(...))
+    // Scheduled work (self-update per agent.selfUpdate.schedule) belongs here
+    // too, with node-cron: cron.schedule(expr, fn, { noOverlap: true }) plus a
+    // random delay, and should only flag work that the maintenance task does,
+    // so it never runs in the middle of a deploy cycle.
+    const state = await agent.driver.load();
+    heartbeat = setInterval(() => {
+      const s = agent.driver.current() ?? state;
+      void agent.reporter.heartbeat(s).catch((e: Error) => log.warn("heartbeat failed", { error: e.message }));
+    }, config.heartbeatIntervalMs);
+    let failures = 0;
+    while (!stop.signal.aborted) {
+      const result = await agent.driver.runCycle(stop.signal);
+      failures = result.code === "error" ? failures + 1 : 0;
+      agent.metrics.setQueueLength(agent.reporter.queueLength());
+      await agent.driver.runMaintenance(stop.signal);
+      const spec = await agent.driver.fleetAgentSettings();
+      const interval = config.pollIntervalMs ?? spec?.pollIntervalMs ?? 60_000;
+      const jitter = config.jitterMs ?? spec?.jitterMs ?? 10_000;
+      // Transient errors back off (up to 8 intervals); the jitter spreads the fleet.
+      const backoff = Math.min(2 ** Math.max(0, failures - 1), 8);
+      await systemClock.sleep(interval * (failures ? backoff : 1) + Math.floor(systemClock.random() * jitter), stop.signal);
+    }
+    return 0;
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    server?.close();
+    release();
+  }
+}
