@@ -102,7 +102,8 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
     // Not final: the gate is asked again at the next poll, so lastHead stays.
     const reason = gate ? (gate.decision === "halted" ? REASONS.GateHalted : REASONS.GateWaiting) : REASONS.ControllerUnreachable;
     deps.log.info("waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
-    if (state.noticedHead === head) return { kind: "step", head, step: { state: { ...state, trustedHead: head }, events: [] } };
+    const same = state.noticedHead === head && state.lastOutcome?.outcome === "waiting" && state.lastOutcome.message === resolved.reason;
+    if (same) return { kind: "step", head, step: { state: { ...state, trustedHead: head }, events: [] } };
     const ev: EventDraft = { phase: "idle", outcome: "waiting", reason, rev: head, generation: state.current?.generation ?? null, message: resolved.reason };
     return { kind: "step", head, step: step(ctx, state, state.cycle, [ev], { trustedHead: head, noticedHead: head }) };
   }
