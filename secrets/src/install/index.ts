@@ -7,3 +7,4 @@ export { prepareSecretsGeneration, DEFAULT_SECRETS_ROOT, type PrepareOptions } f
 export { activateSecretsGeneration, rollbackSecrets, pruneSecretsGenerations, currentSecretsGeneration, listSecretsGenerations, generationDir } from "./activate.js";
 export type { SecretDeclaration } from "./declaration.js";
 export type { SecretsPlan } from "./plan.js";
+export { SopsSecrets, type SopsSecretsOptions, type SecretsContextLike, type FleetSecretLike } from "./agent.js";
