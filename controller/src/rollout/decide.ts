@@ -187,6 +187,11 @@ export function decide(input: DecideInput): RolloutDecision {
       if (now >= soakUntilMs && !blockedByHalt && !input.supersededBy) promotedAtMs = soakUntilMs;
     }
 
+    if (promotedAtMs !== null && completeSinceMs === null) {
+      // Latched: report the recorded instants, not today's view of the hosts.
+      completeSinceMs = latched(w.name, "soaking")?.effectiveMs ?? promotedAtMs - w.soakMs;
+      soakUntilMs = promotedAtMs;
+    }
     if (promotedAtMs !== null) {
       state = "promoted";
       reason = `${tally}; promoted`;

@@ -170,7 +170,20 @@ export class PostgresStore implements Store {
     return (await this.pool.query<DecisionRow>("SELECT * FROM decisions WHERE effective_ms >= $1 ORDER BY effective_ms, id LIMIT $2", [q.sinceMs ?? 0, q.limit ?? 10_000])).rows.map(rowToDecision);
   }
 
-  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  private localLock: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Serialised in-process first, so waiting callers never hold pool
+   * connections the lock holder needs; then across processes by a session
+   * advisory lock on a dedicated connection.
+   */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = this.localLock.then(() => this.advisoryLocked(name, fn));
+    this.localLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async advisoryLocked<T>(name: string, fn: () => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();

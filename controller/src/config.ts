@@ -1,0 +1,104 @@
+/**
+ * Controller configuration: parse controller.yaml against the schema, fill in
+ * defaults, resolve secret references (inline, file, env). Every schema
+ * problem is reported with its path.
+ */
+import { readFile } from "node:fs/promises";
+import { resolve, dirname, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { ControllerConfig } from "../../schemas/src/controller-config.js";
+import { parseDuration } from "../../schemas/src/duration.js";
+import { ConfigError, formatPath } from "./errors.js";
+
+type SecretRef = { value: string } | { file: string } | { env: string };
+
+export interface ResolvedConfig {
+  listenHost: string;
+  listenPort: number;
+  publicUrl: string | null;
+  dataDir: string;
+  database: string;
+  remotes: string[];
+  branch: string;
+  pollIntervalMs: number;
+  github: { repo: string; token: string | null; apiUrl: string; webhookSecret: string | null; statusContext: string } | null;
+  operatorTokens: { name: string; token: string }[];
+  allowAnonymousRead: boolean;
+  maxBodyBytes: number;
+  clockSkewMs: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+async function resolveSecret(ref: SecretRef | undefined, where: string, baseDir: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+  if (!ref) return null;
+  if ("value" in ref) return ref.value;
+  if ("env" in ref) {
+    const v = env[ref.env];
+    if (!v) throw new ConfigError(`${where}: environment variable ${ref.env} is not set`);
+    return v;
+  }
+  try {
+    return (await readFile(resolve(baseDir, ref.file), "utf8")).trim();
+  } catch (cause) {
+    throw new ConfigError(`${where}: cannot read ${ref.file}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
+  }
+}
+
+export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?: NodeJS.ProcessEnv; label?: string }): Promise<ResolvedConfig> {
+  const env = opts.env ?? process.env;
+  const parsed = ControllerConfig.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${formatPath(i.path) || "(root)"}: ${i.message}`);
+    throw new ConfigError(`${opts.label ?? "controller config"} is invalid:\n${lines.join("\n")}`);
+  }
+  const c = parsed.data;
+  const [host, port] = (() => {
+    const l = c.listen ?? "127.0.0.1:8480";
+    const i = l.lastIndexOf(":");
+    return [l.slice(0, i).replace(/^\[|\]$/g, ""), Number(l.slice(i + 1))] as const;
+  })();
+  const dataDir = resolve(opts.baseDir, c.dataDir ?? "/var/lib/flotilla-controller");
+  const gh = c.github;
+  return {
+    listenHost: host,
+    listenPort: port,
+    publicUrl: c.publicUrl ?? null,
+    dataDir,
+    database: c.database ?? `sqlite:${join(dataDir, "flotilla.db")}`,
+    remotes: c.fleet.remotes,
+    branch: c.fleet.branch ?? "main",
+    pollIntervalMs: parseDuration(c.fleet.pollInterval ?? "30s"),
+    github: gh
+      ? {
+          repo: gh.repo,
+          token: (await resolveSecret(gh.token, "github.token", opts.baseDir, env)) ?? env.GITHUB_TOKEN ?? null,
+          apiUrl: (gh.apiUrl ?? "https://api.github.com").replace(/\/+$/, ""),
+          webhookSecret: await resolveSecret(gh.webhookSecret, "github.webhookSecret", opts.baseDir, env),
+          statusContext: gh.statusContext ?? "flotilla/rollout",
+        }
+      : null,
+    operatorTokens: await Promise.all(
+      (c.auth?.operatorTokens ?? []).map(async (t, i) => ({ name: t.name, token: (await resolveSecret(t.token, `auth.operatorTokens[${i}].token`, opts.baseDir, env))! })),
+    ),
+    allowAnonymousRead: c.auth?.allowAnonymousRead ?? false,
+    maxBodyBytes: c.limits?.maxBodyBytes ?? 1024 * 1024,
+    clockSkewMs: parseDuration(c.limits?.clockSkew ?? "5m"),
+    logLevel: c.logLevel ?? "info",
+  };
+}
+
+export async function loadConfigFile(path: string, env?: NodeJS.ProcessEnv): Promise<ResolvedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    throw new ConfigError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new ConfigError(`${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  return resolveConfig(raw, { baseDir: dirname(resolve(path)), env, label: path });
+}

@@ -1,0 +1,250 @@
+/**
+ * The coordinator: what the HTTP routes call. It verifies and stores agent
+ * reports, evaluates rollouts with the pure engine under the store's lock,
+ * records the decisions, and acts on the ones it recorded first (wake the
+ * agents of an opened wave, post the GitHub commit status). It also builds
+ * the status and audit reports.
+ */
+import { randomBytes } from "node:crypto";
+import type { AuditReport, GateAnswer, GateQuery, Nudge, ReportAck, StatusReport } from "../../schemas/src/api.js";
+import type { Logger } from "../../common/src/log.js";
+import { HttpError } from "./errors.js";
+import type { FleetView } from "./follower/follower.js";
+import type { CommitState, GitHubPort } from "./github/port.js";
+import { WatchHub } from "./http/watch-hub.js";
+import { toNewMessage } from "./ingest/message.js";
+import { verifyGateQuery, verifyReportBatch, type VerifyContext } from "./ingest/verify.js";
+import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
+import { buildAudit } from "./report/audit.js";
+import { buildStatus, type EvaluatedRollout } from "./report/status.js";
+import type { HostState } from "./store/host-state.js";
+import { SeqConflictError, type CommitRecord, type Store } from "./store/types.js";
+
+export interface CoordinatorOptions {
+  store: Store;
+  fleet: FleetView;
+  log: Logger;
+  branch: string;
+  now?: () => number;
+  clockSkewMs?: number;
+  maxReportAgeMs?: number;
+  github?: GitHubPort | null;
+  publicUrl?: string | null;
+  controllerId?: string;
+  /** How many recent commits the status report evaluates. */
+  statusRollouts?: number;
+}
+
+export interface IngestStats {
+  accepted: number;
+  duplicates: number;
+  rejected: Map<string, number>;
+  lagMs: number[];
+}
+
+const DECISION_TTL_MS = 1_000;
+const HOSTS_TTL_MS = 500;
+
+export class Coordinator {
+  readonly hub: WatchHub;
+  readonly id: string;
+  private readonly now: () => number;
+  private readonly decisionCache = new Map<string, { at: number; value: EvaluatedRollout }>();
+  private hostsCache: { at: number; value: HostState[] } | null = null;
+  private readonly postedStatus = new Map<string, string>();
+  private readonly gateNonces = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<EvaluatedRollout | null>>();
+  /** Hooks for metrics. */
+  onIngest: ((accepted: number, duplicates: number, lagsMs: number[]) => void) | null = null;
+  onReject: ((code: string) => void) | null = null;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.now = opts.now ?? Date.now;
+    this.id = opts.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.hub = new WatchHub(() => opts.fleet.head());
+    opts.fleet.onHeadChange((head, previous) => {
+      this.hub.headChanged(head);
+      this.decisionCache.clear();
+      if (previous) this.evaluate(previous).catch((e) => opts.log.warn("evaluating the superseded rollout failed", { error: (e as Error).message }));
+      this.evaluate(head).catch((e) => opts.log.warn("evaluating the new head failed", { error: (e as Error).message }));
+    });
+  }
+
+  get store(): Store {
+    return this.opts.store;
+  }
+
+  private verifyContext(): VerifyContext {
+    return {
+      fleet: this.opts.fleet.currentFleet(),
+      now: this.now(),
+      clockSkewMs: this.opts.clockSkewMs ?? 300_000,
+      maxReportAgeMs: this.opts.maxReportAgeMs ?? 7 * 86_400_000,
+    };
+  }
+
+  private reject(e: unknown): never {
+    if (e instanceof HttpError) this.onReject?.(e.code);
+    throw e;
+  }
+
+  async ingest(body: unknown): Promise<ReportAck> {
+    let verified;
+    try {
+      verified = verifyReportBatch(body, this.verifyContext());
+    } catch (e) {
+      this.reject(e);
+    }
+    const receivedMs = this.now();
+    const rows = verified.messages.map((m) => toNewMessage(m.message, m.payload, m.sig, receivedMs));
+    let r;
+    try {
+      r = await this.opts.store.appendMessages(verified.host, rows, receivedMs);
+    } catch (e) {
+      if (e instanceof SeqConflictError) this.reject(new HttpError(409, "Replay", e.message, `reports[${e.index}].payload.seq`, { cause: e }));
+      throw e;
+    }
+    this.hostsCache = null;
+    for (const m of rows) if (m.type === "event" && m.rev) this.decisionCache.delete(m.rev);
+    this.onIngest?.(r.accepted, r.duplicates, rows.map((m) => receivedMs - m.timeMs));
+    return r;
+  }
+
+  async gate(body: unknown): Promise<GateAnswer> {
+    let q: GateQuery;
+    try {
+      q = verifyGateQuery(body, this.verifyContext());
+      this.checkNonce(q);
+    } catch (e) {
+      this.reject(e);
+    }
+    const answer = (decision: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number): GateAnswer => ({
+      host: q.host, rev: q.rev, decision, wave, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+    const head = this.opts.fleet.head();
+    if (!(await this.opts.fleet.isKnown(q.rev))) {
+      // The agent may have seen the push first: fetch now, answer "ask again".
+      void this.opts.fleet.poke("gate: unknown revision").catch(() => undefined);
+      return answer("unknown-revision", "", `the controller has not seen ${q.rev.slice(0, 12)} on branch ${this.opts.branch} (head ${head?.slice(0, 12) ?? "unknown"})`, 1_000);
+    }
+    const ev = await this.evaluate(q.rev);
+    if (!ev?.decision || !ev.fleet) return answer("halted", "", `the fleet file at ${q.rev.slice(0, 12)} is unusable: ${ev?.error ?? "unknown error"}`);
+    const g = gateFor(ev.fleet, ev.decision, q.host, this.now());
+    return answer(g.decision, g.wave, g.reason, g.retryAfterMs);
+  }
+
+  private checkNonce(q: GateQuery): void {
+    const key = `${q.host}\u0000${q.nonce}`;
+    const now = this.now();
+    if (this.gateNonces.has(key)) throw new HttpError(409, "Replay", `nonce ${q.nonce} was already used by ${q.host}`, "payload.nonce");
+    this.gateNonces.set(key, now);
+    if (this.gateNonces.size > 50_000) {
+      const cutoff = now - 2 * (this.opts.clockSkewMs ?? 300_000);
+      for (const [k, t] of this.gateNonces) if (t < cutoff) this.gateNonces.delete(k);
+    }
+  }
+
+  watch(host: string, since: string | null, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
+    const fleet = this.opts.fleet.currentFleet();
+    if (fleet && !fleet.hosts.some((h) => h.name === host)) throw new HttpError(404, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, "host");
+    return this.hub.wait(host, since, timeoutMs, signal);
+  }
+
+  private async hostStates(): Promise<HostState[]> {
+    const now = this.now();
+    if (this.hostsCache && now - this.hostsCache.at < HOSTS_TTL_MS) return this.hostsCache.value;
+    const value = await this.opts.store.hostStates();
+    this.hostsCache = { at: now, value };
+    return value;
+  }
+
+  /** Evaluates the rollout of `rev`, records new decisions and acts on those this controller recorded. */
+  async evaluate(rev: string, opts: { fresh?: boolean } = {}): Promise<EvaluatedRollout | null> {
+    const cached = this.decisionCache.get(rev);
+    if (!opts.fresh && cached && this.now() - cached.at < DECISION_TTL_MS) return cached.value;
+    const pending = this.inflight.get(rev);
+    if (pending) return pending;
+    const p = this.evaluateNow(rev).finally(() => this.inflight.delete(rev));
+    this.inflight.set(rev, p);
+    return p;
+  }
+
+  private async evaluateNow(rev: string): Promise<EvaluatedRollout | null> {
+    const commit = await this.opts.store.commit(rev);
+    if (!commit) return null;
+    const f = await this.opts.fleet.fleetAt(rev);
+    if (!f.fleet) {
+      const value: EvaluatedRollout = { commit, fleet: null, decision: null, error: f.error ?? commit.fleetError ?? "fleet file unusable" };
+      this.decisionCache.set(rev, { at: this.now(), value });
+      return value;
+    }
+    const fleet = f.fleet;
+    const value = await this.opts.store.withLock(`rollout:${rev}`, async () => {
+      const now = this.now();
+      const head = this.opts.fleet.head();
+      const [events, decisions, hosts] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.hostStates()]);
+      const lastSeenMs: Record<string, number> = {};
+      for (const h of hosts) lastSeenMs[h.host] = h.lastSeenMs;
+      const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now });
+      if (decision.transitions.length > 0) {
+        const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));
+        for (const d of inserted) {
+          this.opts.log.info("decision", { rev: rev.slice(0, 12), wave: d.wave || "(rollout)", state: d.state, reason: d.reason });
+          if (d.state === "progressing" && d.wave) {
+            const w = decision.waves.find((x) => x.name === d.wave);
+            if (w && w.index > 0) this.hub.gateChanged(new Set(w.members));
+          }
+        }
+        if (inserted.length > 0) await this.postStatus(commit, decision, true);
+      }
+      return { commit, fleet, decision } satisfies EvaluatedRollout;
+    });
+    await this.postStatus(commit, value.decision!, false);
+    this.decisionCache.set(rev, { at: this.now(), value });
+    return value;
+  }
+
+  private async postStatus(commit: CommitRecord, d: RolloutDecision, force: boolean): Promise<void> {
+    const gh = this.opts.github;
+    if (!gh) return;
+    const state: CommitState = d.state === "complete" ? "success" : d.state === "halted" ? "failure" : d.state === "superseded" ? "error" : "pending";
+    const text = d.state === "superseded" ? `superseded before completing: ${d.summary}` : d.summary;
+    const description = text.length > 140 ? text.slice(0, 139) + "…" : text;
+    const key = `${state}\u0000${description}`;
+    if (!force && this.postedStatus.get(commit.sha) === key) return;
+    this.postedStatus.set(commit.sha, key);
+    const url = this.opts.publicUrl ? `${this.opts.publicUrl.replace(/\/+$/, "")}/?rev=${commit.sha}` : null;
+    try {
+      await gh.setStatus(commit.sha, state, description, url);
+    } catch (e) {
+      this.postedStatus.delete(commit.sha);
+      this.opts.log.warn("posting the GitHub commit status failed", { rev: commit.sha.slice(0, 12), error: (e as Error).message });
+    }
+  }
+
+  /** Periodic work: keep the head's rollout moving (soak expiry) and its status current. */
+  async tick(): Promise<void> {
+    const head = this.opts.fleet.head();
+    if (head) await this.evaluate(head, { fresh: true });
+  }
+
+  async recentRollouts(limit: number): Promise<EvaluatedRollout[]> {
+    const commits = await this.opts.store.commits(limit);
+    const out: EvaluatedRollout[] = [];
+    for (const c of commits) {
+      const ev = await this.evaluate(c.sha);
+      if (ev) out.push(ev);
+    }
+    return out;
+  }
+
+  async status(filter: { host?: string; wave?: string } = {}): Promise<StatusReport> {
+    const [rollouts, hosts] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates()]);
+    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter });
+  }
+
+  async audit(q: { sinceMs?: number; host?: string; limit?: number }): Promise<AuditReport> {
+    const [events, decisions, commits] = await Promise.all([this.opts.store.auditEvents(q), this.opts.store.auditDecisions(q), this.opts.store.commits(1000)]);
+    return buildAudit({ now: this.now(), events, decisions, commits: new Map(commits.map((c) => [c.sha, c])), ...(q.host ? { host: q.host } : {}) });
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The controller's HTTP API (Hono). Agent routes are authenticated by the
+ * signed envelopes they carry; operator routes (status, audit, dashboard,
+ * metrics) by bearer tokens; the GitHub webhook by its HMAC signature. One
+ * onError renders every HttpError as {error, message, path}.
+ */
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { getCookie, setCookie } from "hono/cookie";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { API_PREFIX, type ApiError } from "../../../schemas/src/api.js";
+import type { Logger } from "../../../common/src/log.js";
+import type { Coordinator } from "../coordinator.js";
+import { HttpError } from "../errors.js";
+import type { FleetView } from "../follower/follower.js";
+import { verifyWebhookSignature } from "../github/webhook.js";
+import type { Metrics } from "../metrics.js";
+import { renderDashboard } from "../report/render-html.js";
+import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
+import { bearer, OperatorAuth, TOKEN_COOKIE } from "./auth.js";
+
+export interface AppOptions {
+  coordinator: Coordinator;
+  fleet: FleetView;
+  auth: OperatorAuth;
+  metrics: Metrics | null;
+  log: Logger;
+  maxBodyBytes: number;
+  webhookSecret: string | null;
+  branch: string;
+  /** Longest long-poll a client may ask for. */
+  maxWatchMs?: number;
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === "") throw new HttpError(400, "EmptyBody", "expected a JSON body");
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new HttpError(400, "InvalidJson", `body is not JSON: ${(cause as Error).message}`, undefined, { cause });
+  }
+}
+
+function parseSince(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const rel = /^(\d+)([smhd])$/.exec(v);
+  if (rel) return Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as "s"];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new HttpError(400, "InvalidQuery", `since: expected a timestamp or a duration like "2h", got "${v}"`, "since");
+  return t;
+}
+
+export function createApp(o: AppOptions): Hono {
+  const app = new Hono();
+  const maxWatch = o.maxWatchMs ?? 60_000;
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      const body: ApiError = { error: err.code, message: err.message, ...(err.path ? { path: err.path } : {}) };
+      return c.json(body, err.status as ContentfulStatusCode);
+    }
+    o.log.error("request failed", { method: c.req.method, path: c.req.path, error: err.message });
+    return c.json({ error: "InternalError", message: err.message } satisfies ApiError, 500);
+  });
+  app.notFound((c) => c.json({ error: "NotFound", message: `no route for ${c.req.method} ${c.req.path}` } satisfies ApiError, 404));
+
+  const limit = bodyLimit({
+    maxSize: o.maxBodyBytes,
+    onError: () => {
+      throw new HttpError(413, "PayloadTooLarge", `request body exceeds ${o.maxBodyBytes} bytes`);
+    },
+  });
+
+  const operator = async (c: Context, next: () => Promise<void>) => {
+    const name = o.auth.check(bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE));
+    if (!name && !o.auth.allowAnonymous) throw new HttpError(401, "Unauthorized", "an operator bearer token is required (Authorization: Bearer <token>)");
+    await next();
+  };
+
+  app.get("/healthz", (c) => c.json({ ok: true, head: o.fleet.head() }));
+
+  // ---- agent API (signed)
+  app.post(`${API_PREFIX}/reports`, limit, async (c) => c.json(await o.coordinator.ingest(await jsonBody(c))));
+  app.post(`${API_PREFIX}/gate`, limit, async (c) => c.json(await o.coordinator.gate(await jsonBody(c))));
+  app.get(`${API_PREFIX}/watch`, async (c) => {
+    const host = c.req.query("host");
+    const since = c.req.query("since") ?? null;
+    if (!host) throw new HttpError(400, "InvalidQuery", "host is required", "host");
+    if (since !== null && since !== "" && !SHA.test(since)) throw new HttpError(400, "InvalidQuery", "since: expected a 40-hex commit id", "since");
+    const t = Number(c.req.query("timeoutMs") ?? 30_000);
+    if (!Number.isFinite(t) || t < 0) throw new HttpError(400, "InvalidQuery", "timeoutMs: expected a non-negative number", "timeoutMs");
+    return c.json(await o.coordinator.watch(host, since || null, Math.min(t, maxWatch), c.req.raw.signal));
+  });
+
+  // ---- GitHub webhook (HMAC)
+  app.post(`${API_PREFIX}/github/webhook`, limit, async (c) => {
+    if (!o.webhookSecret) throw new HttpError(404, "WebhookDisabled", "github.webhookSecret is not configured");
+    const raw = await c.req.text();
+    if (!verifyWebhookSignature(o.webhookSecret, raw, c.req.header("x-hub-signature-256"))) {
+      throw new HttpError(401, "BadSignature", "X-Hub-Signature-256 does not match the body and the configured webhook secret", "X-Hub-Signature-256");
+    }
+    const event = c.req.header("x-github-event") ?? "";
+    if (event === "ping") return c.json({ ok: true, event });
+    if (event !== "push") return c.json({ ok: true, event, ignored: true }, 202);
+    let ref = "";
+    try {
+      ref = (JSON.parse(raw) as { ref?: string }).ref ?? "";
+    } catch (cause) {
+      throw new HttpError(400, "InvalidJson", "webhook body is not JSON", undefined, { cause });
+    }
+    if (ref !== `refs/heads/${o.branch}`) return c.json({ ok: true, event, ignored: true, ref }, 202);
+    await o.fleet.poke("webhook");
+    return c.json({ ok: true, event, head: o.fleet.head() });
+  });
+
+  // ---- operator API
+  app.get(`${API_PREFIX}/status`, operator, async (c) => {
+    const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
+    const format = c.req.query("format");
+    if (format === "text") return c.text(renderStatusText(report));
+    if (format === "markdown") return c.text(renderStatusMarkdown(report));
+    return c.json(report);
+  });
+  app.get(`${API_PREFIX}/audit`, operator, async (c) => {
+    const lim = c.req.query("limit");
+    const report = await o.coordinator.audit({ sinceMs: parseSince(c.req.query("since")), host: c.req.query("host"), ...(lim ? { limit: Number(lim) } : {}) });
+    const format = c.req.query("format");
+    if (format === "text") return c.text(renderAuditText(report));
+    if (format === "markdown") return c.text(renderAuditMarkdown(report));
+    return c.json(report);
+  });
+  app.get("/metrics", operator, async (c) => {
+    if (!o.metrics) throw new HttpError(404, "MetricsDisabled", "metrics are disabled");
+    return c.text(await o.metrics.registry.metrics(), 200, { "content-type": o.metrics.registry.contentType });
+  });
+  // Browsers cannot send a bearer header: /?token=… sets an HttpOnly cookie once, then redirects.
+  app.get("/", async (c) => {
+    const t = c.req.query("token");
+    if (t) {
+      if (!o.auth.check(t)) throw new HttpError(401, "Unauthorized", "unknown operator token");
+      setCookie(c, TOKEN_COOKIE, t, { httpOnly: true, sameSite: "Strict", path: "/" });
+      return c.redirect("/", 303);
+    }
+    const name = o.auth.check(bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE));
+    if (!name && !o.auth.allowAnonymous) {
+      return c.html("<!doctype html><title>Flotilla</title><p>Operator token required: open <code>/?token=&lt;token&gt;</code>.</p>", 401);
+    }
+    const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
+    return c.html(renderDashboard(report));
+  });
+  return app;
+}

@@ -1,0 +1,56 @@
+/**
+ * Long-poll waiters (GET /api/v1/watch): one small record per waiting agent,
+ * woken when the branch head moves or when the host's wave gate opens. Kept
+ * deliberately cheap: 10,000 waiting agents are one Map entry and one timer each.
+ */
+import type { Nudge } from "../../../schemas/src/api.js";
+
+interface Waiter {
+  host: string;
+  since: string | null;
+  resolve: (n: Nudge) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class WatchHub {
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(private readonly head: () => string | null) {}
+
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  wait(host: string, since: string | null, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
+    const head = this.head();
+    if (head && head !== since) return Promise.resolve({ head, changed: true });
+    return new Promise((resolve) => {
+      const done = (n: Nudge) => {
+        clearTimeout(w.timer);
+        this.waiters.delete(w);
+        resolve(n);
+      };
+      const w: Waiter = { host, since, resolve: done, timer: setTimeout(() => done({ head: this.head(), changed: false }), timeoutMs) };
+      this.waiters.add(w);
+      signal?.addEventListener("abort", () => done({ head: this.head(), changed: false }), { once: true });
+    });
+  }
+
+  /** The head moved: wake everyone whose `since` differs. */
+  headChanged(head: string): number {
+    let n = 0;
+    for (const w of [...this.waiters]) if (w.since !== head) (w.resolve({ head, changed: true }), n++);
+    return n;
+  }
+
+  /** A wave opened: wake its hosts so they ask the gate again now. */
+  gateChanged(hosts: ReadonlySet<string>): number {
+    let n = 0;
+    for (const w of [...this.waiters]) if (hosts.has(w.host)) (w.resolve({ head: this.head(), changed: true, gate: true }), n++);
+    return n;
+  }
+
+  closeAll(): void {
+    for (const w of [...this.waiters]) w.resolve({ head: this.head(), changed: false });
+  }
+}

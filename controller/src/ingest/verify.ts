@@ -1,0 +1,103 @@
+/**
+ * Verification of agent requests, in the order the protocol fixes: envelope
+ * shape → known host → signature over the exact payload bytes (before the
+ * payload is parsed) → payload schema → host match → time window → seq order.
+ * Any failure rejects the whole request with a 4xx naming the place; nothing
+ * is stored. Pure apart from the signature check.
+ */
+import { AgentMessage, GateQuery, ReportBatch, SignedEnvelope, type SignedEnvelope as Envelope } from "../../../schemas/src/api.js";
+import type { Fleet } from "../../../common/src/fleet/model.js";
+import { verifyEnvelope } from "../../../common/src/signing.js";
+import { HttpError, formatPath } from "../errors.js";
+import type { z } from "zod";
+
+export interface VerifyContext {
+  fleet: Fleet | null;
+  now: number;
+  clockSkewMs: number;
+  /** Reports older than this are refused as replays (seq is the main defence). */
+  maxReportAgeMs: number;
+}
+
+export interface VerifiedMessage {
+  message: AgentMessage;
+  payload: string;
+  sig: string;
+}
+
+function schemaError(error: z.ZodError, prefix: string, what: string): HttpError {
+  const issue = error.issues[0]!;
+  const path = formatPath(issue.path, prefix);
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : "";
+  return new HttpError(400, "SchemaViolation", `${what}: ${path || "body"}: ${issue.message}${more}`, path || undefined);
+}
+
+function hostKeyOf(ctx: VerifyContext, host: string, path: string): string {
+  if (!ctx.fleet) throw new HttpError(503, "FleetUnavailable", "the controller has no valid fleet file yet; retry later");
+  const spec = ctx.fleet.hosts.find((h) => h.name === host);
+  if (!spec) throw new HttpError(403, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, path);
+  return spec.hostKey;
+}
+
+function checkSignature(env: Envelope, key: string, path: string): void {
+  if (!verifyEnvelope(env, key)) {
+    throw new HttpError(401, "BadSignature", `signature of host "${env.host}" does not verify against its hostKey in the fleet file`, path);
+  }
+}
+
+function parsePayload(env: Envelope, path: string): unknown {
+  try {
+    return JSON.parse(env.payload);
+  } catch (cause) {
+    throw new HttpError(400, "InvalidPayload", `payload is not JSON: ${(cause as Error).message}`, path, { cause });
+  }
+}
+
+function checkTime(timeText: string, ctx: VerifyContext, maxAgeMs: number, path: string): number {
+  const t = Date.parse(timeText);
+  if (t > ctx.now + ctx.clockSkewMs) {
+    throw new HttpError(400, "ClockSkew", `time ${timeText} is more than ${ctx.clockSkewMs / 1000}s ahead of the controller's clock (${new Date(ctx.now).toISOString()})`, path);
+  }
+  if (t < ctx.now - maxAgeMs) {
+    throw new HttpError(400, "Replay", `time ${timeText} is older than the accepted window of ${Math.round(maxAgeMs / 1000)}s; refusing a possible replay`, path);
+  }
+  return t;
+}
+
+export function verifyReportBatch(body: unknown, ctx: VerifyContext): { host: string; messages: VerifiedMessage[] } {
+  const batch = ReportBatch.safeParse(body);
+  if (!batch.success) throw schemaError(batch.error, "", "invalid report batch");
+  const envs = batch.data.reports;
+  const host = envs[0]!.host;
+  envs.forEach((e, i) => {
+    if (e.host !== host) throw new HttpError(400, "MixedHosts", `a batch carries one host's reports; reports[0] is from "${host}", this one from "${e.host}"`, `reports[${i}].host`);
+  });
+  const key = hostKeyOf(ctx, host, "reports[0].host");
+  let prevSeq = 0;
+  const messages = envs.map((env, i) => {
+    const at = `reports[${i}]`;
+    checkSignature(env, key, `${at}.sig`);
+    const parsed = AgentMessage.safeParse(parsePayload(env, `${at}.payload`));
+    if (!parsed.success) throw schemaError(parsed.error, `${at}.payload`, "invalid report");
+    const m = parsed.data;
+    if (m.host !== host) throw new HttpError(400, "HostMismatch", `payload names host "${m.host}" but the envelope is signed by "${host}"`, `${at}.payload.host`);
+    checkTime(m.time, ctx, ctx.maxReportAgeMs, `${at}.payload.time`);
+    if (m.seq <= prevSeq) throw new HttpError(400, "SeqOrder", `seq ${m.seq} does not follow ${prevSeq}: a batch must be in strictly increasing seq order`, `${at}.payload.seq`);
+    prevSeq = m.seq;
+    return { message: m, payload: env.payload, sig: env.sig };
+  });
+  return { host, messages };
+}
+
+export function verifyGateQuery(body: unknown, ctx: VerifyContext): GateQuery {
+  const env = SignedEnvelope.safeParse(body);
+  if (!env.success) throw schemaError(env.error, "", "invalid gate request");
+  const key = hostKeyOf(ctx, env.data.host, "host");
+  checkSignature(env.data, key, "sig");
+  const q = GateQuery.safeParse(parsePayload(env.data, "payload"));
+  if (!q.success) throw schemaError(q.error, "payload", "invalid gate query");
+  if (q.data.host !== env.data.host) throw new HttpError(403, "HostMismatch", `a host may only ask for its own gate: payload names "${q.data.host}", signed by "${env.data.host}"`, "payload.host");
+  // Gate questions are fresh: the window is the clock skew both ways.
+  checkTime(q.data.time, ctx, ctx.clockSkewMs, "payload.time");
+  return q.data;
+}

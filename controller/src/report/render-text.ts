@@ -1,0 +1,97 @@
+/** Plain-text and Markdown renderings of the status and audit reports (for `flotilla status|audit`). */
+import type { AuditReport, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+
+const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : "-");
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return "never";
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+}
+
+export function hostRow(h: HostStatus, now: number): string[] {
+  return [
+    h.host,
+    h.wave,
+    h.pinned ? `pin ${short(h.pinned)}` : "-",
+    short(h.desiredRev),
+    short(h.currentRev),
+    h.generation ? h.generation.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "").slice(0, 40) : "-",
+    h.phase ?? "-",
+    h.health,
+    h.stale ? `${ago(h.lastSeen, now)} STALE` : ago(h.lastSeen, now),
+    h.since ? ago(h.since, now) : "-",
+    h.drift ? "DRIFT" : "-",
+    h.failedRevs.length ? h.failedRevs.map(short).join(",") : "-",
+  ];
+}
+
+export function rolloutTitle(r: RolloutStatus): string {
+  const pr = r.pr ? ` PR #${r.pr.number} "${r.pr.title}" by ${r.pr.author ?? "?"}${r.pr.mergedBy ? `, merged by ${r.pr.mergedBy}` : ""}` : "";
+  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}`;
+}
+
+export function renderStatusText(s: StatusReport): string {
+  const now = Date.parse(s.generatedAt);
+  const out = [`branch ${s.branch} at ${short(s.head)} (report at ${s.generatedAt})`, ""];
+  out.push(table([["HOST", "WAVE", "PIN", "DESIRED", "CURRENT", "GENERATION", "PHASE", "HEALTH", "LAST SEEN", "SINCE", "DRIFT", "FAILED REVS"], ...s.hosts.map((h) => hostRow(h, now))]));
+  for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${h.host}: last error ${h.lastError!.reason}: ${h.lastError!.message.split("\n")[0]}`);
+  for (const r of s.rollouts) {
+    out.push("", rolloutTitle(r));
+    out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy`, w.reason ?? ""])));
+  }
+  return out.join("\n") + "\n";
+}
+
+const md = (s: string) => s.replace(/\|/g, "\\|");
+
+export function renderStatusMarkdown(s: StatusReport): string {
+  const now = Date.parse(s.generatedAt);
+  const out = [`## Fleet status: \`${s.branch}\` at \`${short(s.head)}\``, "", `_Generated ${s.generatedAt}_`, ""];
+  out.push("| Host | Wave | Pin | Desired | Current | Generation | Phase | Health | Last seen | Since | Drift | Failed revisions |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const h of s.hosts) out.push(`| ${hostRow(h, now).map((c, i) => (i >= 3 && i <= 4 && c !== "-" ? `\`${c}\`` : md(c))).join(" | ")} |`);
+  for (const r of s.rollouts) {
+    out.push("", `### ${md(rolloutTitle(r))}`, "", "| Wave | State | Healthy | Reason |", "|---|---|---|---|");
+    for (const w of r.waves) out.push(`| ${w.name} | **${w.state}** | ${w.healthy}/${w.members.length} | ${md(w.reason ?? "")} |`);
+  }
+  return out.join("\n") + "\n";
+}
+
+function auditRow(e: AuditReport["entries"][number]): string[] {
+  const d = e.durations ? Object.entries(e.durations).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}s`).join(" ") : "";
+  return [
+    e.time,
+    e.host ?? "(controller)",
+    e.kind,
+    e.phase,
+    e.outcome,
+    e.reason,
+    short(e.rev),
+    e.pr !== null ? `#${e.pr}` : "-",
+    e.title ?? "-",
+    e.author ?? "-",
+    e.mergedBy ?? "-",
+    d || "-",
+    (e.message ?? "").split("\n")[0]!.slice(0, 120),
+  ];
+}
+
+export function renderAuditText(a: AuditReport): string {
+  if (a.entries.length === 0) return "no audit entries\n";
+  return table([["TIME", "HOST", "KIND", "PHASE", "OUTCOME", "REASON", "REV", "PR", "TITLE", "AUTHOR", "MERGED BY", "DURATIONS", "MESSAGE"], ...a.entries.map(auditRow)]) + "\n";
+}
+
+export function renderAuditMarkdown(a: AuditReport): string {
+  const out = ["| Time | Host | Kind | Phase | Outcome | Reason | Rev | PR | Title | Author | Merged by | Durations | Message |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"];
+  for (const e of a.entries) out.push(`| ${auditRow(e).map(md).join(" | ")} |`);
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,104 @@
+/**
+ * Builds the status report (per host: wave, desired and current revision,
+ * phase, health, last seen, drift, pin, failed revisions; per rollout: commit,
+ * PR and wave states) from the fleet at the head, host states and evaluated
+ * rollouts. Pure.
+ */
+import type { HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import type { AgentPhase } from "../../../schemas/src/conditions.js";
+import type { Fleet } from "../../../common/src/fleet/model.js";
+import type { RolloutDecision } from "../rollout/decide.js";
+import type { HostState } from "../store/host-state.js";
+import type { CommitRecord } from "../store/types.js";
+
+export interface EvaluatedRollout {
+  commit: CommitRecord;
+  fleet: Fleet | null;
+  decision: RolloutDecision | null;
+  error?: string;
+}
+
+export interface StatusInput {
+  now: number;
+  branch: string;
+  head: string | null;
+  fleet: Fleet | null;
+  hosts: readonly HostState[];
+  /** Newest first; the first is the head. */
+  rollouts: readonly EvaluatedRollout[];
+  filter?: { host?: string; wave?: string };
+}
+
+const IN_FLIGHT = new Set(["fetched", "built", "activating", "verifying", "rollingBack", "selfUpdate"]);
+const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+function health(s: HostState | undefined, stale: boolean): HostStatus["health"] {
+  if (!s || stale || !s.phase) return "Unknown";
+  if (IN_FLIGHT.has(s.phase)) return "Progressing";
+  if (s.phase === "failed" || s.phase === "rollbackFailed" || s.healthy === false) return "Degraded";
+  return s.healthy ? "Healthy" : "Unknown";
+}
+
+function desiredRev(host: string, waveAt: (f: Fleet) => string | undefined, pin: string | undefined, rollouts: readonly EvaluatedRollout[]): string | null {
+  if (pin) return pin;
+  for (const r of rollouts) {
+    if (!r.decision || !r.fleet || r.decision.state === "halted") continue;
+    const wave = waveAt(r.fleet);
+    const w = r.decision.waves.find((x) => x.name === wave);
+    if (w && w.openedAtMs !== null) return r.commit.sha;
+  }
+  return null;
+}
+
+export function buildStatus(input: StatusInput): StatusReport {
+  const { fleet, now } = input;
+  const states = new Map(input.hosts.map((h) => [h.host, h]));
+  const unreachableAfter = fleet?.policy.unreachableAfterMs ?? 300_000;
+  const headRollout = input.rollouts[0]?.commit.sha === input.head ? input.rollouts[0] : undefined;
+  const hosts: HostStatus[] = [];
+  for (const spec of fleet?.hosts ?? []) {
+    if (input.filter?.host && spec.name !== input.filter.host) continue;
+    if (input.filter?.wave && spec.wave !== input.filter.wave) continue;
+    const s = states.get(spec.name);
+    const stale = !s || now - s.lastSeenMs > unreachableAfter;
+    const desired = desiredRev(spec.name, (f) => f.hosts.find((h) => h.name === spec.name)?.wave, spec.pin, input.rollouts);
+    const current = s?.currentRev ?? null;
+    const headWave = headRollout?.decision?.waves.find((w) => w.name === spec.wave);
+    const rolling = headWave?.state === "progressing" || headWave?.state === "soaking";
+    hosts.push({
+      host: spec.name,
+      kind: spec.kind,
+      wave: spec.wave,
+      pinned: spec.pin ?? null,
+      desiredRev: desired,
+      currentRev: current,
+      generation: s?.currentGeneration ?? null,
+      phase: (s?.phase as AgentPhase | undefined) ?? null,
+      health: health(s, stale),
+      lastSeen: iso(s?.lastSeenMs),
+      stale,
+      drift: desired !== null && current !== desired && !rolling && !(s?.phase && IN_FLIGHT.has(s.phase)),
+      since: iso(s?.sinceMs),
+      failedRevs: s?.failedRevs ?? [],
+      lastError: s?.lastError ?? null,
+    });
+  }
+  const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({
+    rev: r.commit.sha,
+    time: iso(r.commit.timeMs),
+    pr: r.commit.pr,
+    state: r.decision ? r.decision.state : "halted",
+    waves: (r.decision?.waves ?? [])
+      .filter((w) => !input.filter?.wave || w.name === input.filter.wave)
+      .map((w) => ({
+        name: w.name,
+        state: w.state,
+        members: w.members,
+        healthy: w.healthy.length,
+        openedAt: iso(w.openedAtMs),
+        soakUntil: iso(w.soakUntilMs),
+        reason: w.reason,
+      })),
+  }));
+  return { generatedAt: new Date(now).toISOString(), branch: input.branch, head: input.head, hosts, rollouts };
+}

@@ -1,0 +1,124 @@
+/**
+ * Wiring only: builds the store, follower, GitHub client, coordinator,
+ * metrics and HTTP server from a resolved config, and tears them down.
+ */
+import { serve, type ServerType } from "@hono/node-server";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../../common/src/log.js";
+import type { ResolvedConfig } from "./config.js";
+import { Coordinator } from "./coordinator.js";
+import { Follower } from "./follower/follower.js";
+import { GitHubClient } from "./github/client.js";
+import { createApp } from "./http/app.js";
+import { OperatorAuth } from "./http/auth.js";
+import { Metrics } from "./metrics.js";
+import { openStore } from "./store/open.js";
+import type { Store } from "./store/types.js";
+
+export interface RunningController {
+  url: string;
+  port: number;
+  store: Store;
+  follower: Follower;
+  coordinator: Coordinator;
+  github: GitHubClient | null;
+  app: ReturnType<typeof createApp>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  now?: () => number;
+  /** Rollout re-evaluation period (soak expiry, statuses). Default 1s. */
+  tickMs?: number;
+  controllerId?: string;
+  maxReportAgeMs?: number;
+}
+
+export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
+  const log = o.log;
+  const store = await openStore(config.database);
+  const github = config.github ? new GitHubClient({ ...config.github, log: log.child("github") }) : null;
+  const prQueue: string[] = [];
+  let prBusy = false;
+  const drainPrs = async () => {
+    if (prBusy || !github) return;
+    prBusy = true;
+    try {
+      for (let sha = prQueue.shift(); sha; sha = prQueue.shift()) {
+        const pr = await github.pullRequestFor(sha).catch((e) => (log.warn("PR lookup failed", { sha: sha!.slice(0, 12), error: (e as Error).message }), null));
+        if (pr) await store.setCommitPr(sha, pr);
+      }
+    } finally {
+      prBusy = false;
+    }
+  };
+  const follower = new Follower({
+    mirrorDir: join(config.dataDir, "fleet.git"),
+    remotes: config.remotes,
+    branch: config.branch,
+    pollIntervalMs: config.pollIntervalMs,
+    store,
+    log: log.child("follower"),
+    ...(o.now ? { now: o.now } : {}),
+    onCommit: (sha) => {
+      if (!github) return;
+      prQueue.push(sha);
+      void drainPrs();
+    },
+    ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
+  });
+  const coordinator = new Coordinator({
+    store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
+    ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
+  });
+  const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size);
+  coordinator.onIngest = (accepted, duplicates, lags) => {
+    metrics.reports.inc({ result: "accepted" }, accepted);
+    if (duplicates) metrics.reports.inc({ result: "duplicate" }, duplicates);
+    for (const l of lags) metrics.lag.observe(Math.max(0, l) / 1000);
+  };
+  coordinator.onReject = (code) => metrics.rejected.inc({ code });
+  await follower.start();
+
+  const app = createApp({
+    coordinator, fleet: follower, auth: new OperatorAuth(config.operatorTokens, config.allowAnonymousRead), metrics, log: log.child("http"),
+    maxBodyBytes: config.maxBodyBytes, webhookSecret: config.github?.webhookSecret ?? null, branch: config.branch,
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: config.listenHost, port: config.listenPort }, () => resolve(s));
+  });
+  // Long-polls hold requests open; keep Node from cutting them.
+  const http = server as import("node:http").Server;
+  http.requestTimeout = 0;
+  http.headersTimeout = 60_000;
+  http.keepAliveTimeout = 75_000;
+  http.maxConnections = 100_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.listenHost.includes(":") ? `[${config.listenHost}]` : config.listenHost}:${port}`;
+  log.info("listening", { url, database: store.kind, branch: config.branch });
+
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    coordinator.tick().catch((e) => log.warn("rollout tick failed", { error: (e as Error).message })).finally(() => (ticking = false));
+  }, o.tickMs ?? 1_000);
+  timer.unref();
+
+  return {
+    url, port, store, follower, coordinator, github, app,
+    async stop() {
+      clearInterval(timer);
+      follower.stop();
+      coordinator.hub.closeAll();
+      await new Promise<void>((resolve) => {
+        http.closeAllConnections?.();
+        server.close(() => resolve());
+      });
+      while (ticking) await new Promise((r) => setTimeout(r, 10));
+      await store.close();
+    },
+  };
+}
