@@ -64,8 +64,14 @@ describe("fleet-example", () => {
     expect(JSON.parse(readFileSync(join(EXAMPLE, "fleet.schema.json"), "utf8")).$id).toBe("https://flotilla.dev/schemas/fleet.schema.json");
   });
 
-  it("marks every placeholder secret EXAMPLE ONLY", () => {
-    for (const f of filesUnder(join(EXAMPLE, "secrets"))) expect(readFileSync(f, "utf8"), f).toMatch(/^# EXAMPLE ONLY/);
+  it("ships its secrets as SOPS files, marked EXAMPLE ONLY", () => {
+    expect(readFileSync(join(EXAMPLE, "secrets", "README.md"), "utf8")).toMatch(/^# EXAMPLE ONLY/);
+    for (const f of filesUnder(join(EXAMPLE, "secrets")).filter((p) => !p.endsWith("README.md"))) {
+      const text = readFileSync(f, "utf8");
+      expect(text, f).toMatch(/ENC\[AES256_GCM,data:/);
+      expect(text, f).toMatch(/sops_(version|mac)|\n\s*mac: ENC\[/);
+      expect(text, f).not.toContain("EXAMPLE-ONLY-replace-me");
+    }
   });
 
   it("flotilla plan on a git copy shows waves, the pin and the gate", async () => {
