@@ -16,8 +16,10 @@
     trusted-users = [ "root" ];
   };
 
-  # The Flotilla agent itself: see docs/ in the Flotilla repo (Packaging) for
-  # its NixOS module; it polls this repo and switches to nixosConfigurations.<host>.
+  # The Flotilla agent itself comes from Flotilla's flake: add it as an input
+  # and import its nixosModules.agent (services.flotilla.agent; see
+  # docs/packaging.md in the Flotilla repo). It polls this repo and switches
+  # to nixosConfigurations.<host> as fleet.yaml's waves allow.
 
   networking.firewall.allowedTCPPorts = [ 22 80 ];
   time.timeZone = "UTC";
