@@ -65,7 +65,13 @@ export type Cycle =
   | ({ phase: "built"; generation: string } & InCycle)
   | ({ phase: "activating"; generation: string; previous: Previous | null; reach: Reach; attempt: number } & InCycle)
   | ({ phase: "verifying"; generation: string; previous: Previous | null; reach: Reach; attempt: number } & InCycle)
-  | ({ phase: "done"; generation: string; postDeploy: "pending" | "ok" | "failed" | "none"; health: HealthResult[] } & InCycle)
+  | ({
+      phase: "done";
+      generation: string;
+      /** "pending": the finishing step (post-deploy hook, pruning) has not run yet. */
+      postDeploy: "pending" | "ok" | "failed" | "none";
+      health: HealthResult[];
+    } & InCycle)
   | ({
       phase: "rollingBack";
       generation: string;

@@ -29,6 +29,7 @@ export async function activate(ctx: LoopContext, state: AgentState, cycle: Cycle
     deps.log.error("activation failed; rolling back", { rev, error: err.message });
     return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: true, health: [], durations }, [
       { phase: "activating", outcome: "failed", reason: err.reason, rev, generation: cycle.generation, error: err, durations },
+      { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation: cycle.generation, previous: cycle.previous ?? undefined },
     ]);
   }
   const durations = { ...cycle.durations, activate: elapsed(ctx, t0) };

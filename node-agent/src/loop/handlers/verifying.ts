@@ -41,7 +41,7 @@ export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn
     return step(
       ctx,
       state,
-      { ...cycle, phase: "done", postDeploy: host.hooks.postDeploy ? "pending" : "none", health: results, durations },
+      { ...cycle, phase: "done", postDeploy: "pending", health: results, durations },
       [{ phase: "verifying", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation, health: results, durations }],
       { current: { rev, generation }, failedRevs: state.failedRevs.filter((f) => f.rev !== rev), interruptions: null },
     );
