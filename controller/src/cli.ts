@@ -11,6 +11,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   // One line per subcommand: name: { summary, load: () => import("./commands/<name>.js") },
   validate: { summary: "check fleet.yaml: syntax, schema, rules, secret files", load: () => import("./commands/validate.js") },
   plan: { summary: "show each host's wave and target revision, and what fleet.yaml changed", load: () => import("./commands/plan.js") },
+  serve: { summary: "run the controller (reports, wave gates, status API, dashboard, metrics)", load: () => import("./commands/serve.js") },
+  status: { summary: "fleet status from the controller: hosts, revisions, health, rollouts", load: () => import("./commands/status.js") },
+  audit: { summary: "every transition and decision with commit, PR, author and merger", load: () => import("./commands/audit.js") },
 };
 
 export function usage(): string {

@@ -1,0 +1,28 @@
+/** `flotilla audit`: every transition and decision with commit, PR, author and merger. */
+import { parseArgs } from "node:util";
+import { AuditReport } from "../../../schemas/src/api.js";
+import { renderAuditMarkdown, renderAuditText } from "../report/render-text.js";
+import type { CommandIO } from "./io.js";
+import { fetchReport } from "./remote.js";
+
+const HELP = `usage: flotilla audit [--controller URL] [--token T] [--since T] [--host H] [--json | --markdown]
+
+--since takes a timestamp (2026-01-01T00:00:00Z) or a duration back from now (90m, 2h, 7d).
+`;
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      controller: { type: "string" }, token: { type: "string" }, since: { type: "string" }, host: { type: "string" },
+      json: { type: "boolean" }, markdown: { type: "boolean" }, help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return (io.stdout.write(HELP), 0);
+  const q = new URLSearchParams();
+  if (values.since) q.set("since", values.since);
+  if (values.host) q.set("host", values.host);
+  const report = await fetchReport({ controller: values.controller, token: values.token }, `/api/v1/audit${q.size ? `?${q}` : ""}`, AuditReport);
+  io.stdout.write(values.json ? JSON.stringify(report, null, 2) + "\n" : values.markdown ? renderAuditMarkdown(report) : renderAuditText(report));
+  return 0;
+}

@@ -1,0 +1,42 @@
+/** Shared by `flotilla status` and `flotilla audit`: reaching the controller's read API. */
+import type { z } from "zod";
+
+export interface RemoteOptions {
+  controller?: string;
+  token?: string;
+}
+
+export function controllerUrl(o: RemoteOptions, env: NodeJS.ProcessEnv = process.env): string {
+  return (o.controller ?? env.FLOTILLA_CONTROLLER ?? "http://127.0.0.1:8480").replace(/\/+$/, "");
+}
+
+export class RemoteError extends Error {
+  override name = "RemoteError";
+}
+
+/** GETs a read API path and validates the reply against its schema. */
+export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  const base = controllerUrl(o, env);
+  const token = o.token ?? env.FLOTILLA_TOKEN;
+  let res: Response;
+  try {
+    res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(30_000) });
+  } catch (cause) {
+    throw new RemoteError(`cannot reach the controller at ${base}: ${(cause as Error).cause ?? (cause as Error).message}`, { cause });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let detail = text.slice(0, 500);
+    try {
+      const j = JSON.parse(text) as { error?: string; message?: string };
+      detail = `${j.error}: ${j.message}`;
+    } catch {
+      // keep the raw text
+    }
+    const hint = res.status === 401 ? " (pass --token or set FLOTILLA_TOKEN)" : "";
+    throw new RemoteError(`controller ${base} answered HTTP ${res.status} for ${path}: ${detail}${hint}`);
+  }
+  const parsed = schema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new RemoteError(`controller ${base} sent an invalid reply for ${path}: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}

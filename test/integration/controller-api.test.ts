@@ -1,0 +1,162 @@
+// The agent API's rejections (each a 4xx naming what and where, nothing
+// stored), operator auth, metrics, and fuzzing of every API body.
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiError, StatusReport } from "../../schemas/src/api.js";
+import type { HostSigner } from "../../common/src/signing.js";
+import { api, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
+
+let signers: Record<string, HostSigner>;
+let ctl: Awaited<ReturnType<typeof startTestController>>;
+let C: string;
+let web: SimAgent;
+let canary: SimAgent;
+
+beforeAll(async () => {
+  signers = await makeHostSigners(["canary-1", "web-1", "intruder"]);
+  const repo = await newFleetRepo(signers, { waves: [{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1"] }] });
+  C = await repo.head();
+  ctl = await startTestController({ repo, extra: { limits: { maxBodyBytes: 4096, clockSkew: "1m" } } });
+  web = new SimAgent(signers["web-1"]!, ctl.url);
+  canary = new SimAgent(signers["canary-1"]!, ctl.url);
+});
+afterAll(async () => ctl?.stop());
+
+async function storedSeq(host: string): Promise<number> {
+  return (await ctl.store.hostState(host))?.lastSeq ?? 0;
+}
+
+describe("agent API rejections", () => {
+  it("unknown host → 403, nothing stored", async () => {
+    const intruder = new SimAgent(signers["intruder"]!, ctl.url);
+    const r = await intruder.send(intruder.heartbeat());
+    expect(r).toMatchObject({ status: 403, body: { error: "UnknownHost", path: "reports[0].host" } });
+    expect(await ctl.store.hostState("intruder")).toBeNull();
+  });
+
+  it("forged report (signed with another key) → 401 naming the envelope", async () => {
+    const good = web.sign(web.heartbeat());
+    const forged = { ...signers["intruder"]!.sign(good.payload), host: "web-1" };
+    const r = await api<ApiError>(ctl.url, "/api/v1/reports", { body: { reports: [good, forged] }, token: null });
+    expect(r).toMatchObject({ status: 401, body: { error: "BadSignature", path: "reports[1].sig" } });
+    expect(await storedSeq("web-1")).toBe(0);
+    // a tampered payload fails the same way
+    const tampered = { ...good, payload: good.payload.replace('"phase":"idle"', '"phase":"done"') };
+    expect((await api<ApiError>(ctl.url, "/api/v1/reports", { body: { reports: [tampered] }, token: null })).body).toMatchObject({ error: "BadSignature", path: "reports[0].sig" });
+  });
+
+  it("replays: identical retry is a duplicate; a different payload at a used seq is 409; whole batch rejected", async () => {
+    web.seq = 0;
+    const first = [web.heartbeat(), web.heartbeat()];
+    expect((await web.send(...first)).body).toEqual({ accepted: 2, duplicates: 0, lastSeq: 2 });
+    expect((await web.send(...first)).body).toEqual({ accepted: 0, duplicates: 2, lastSeq: 2 });
+    const replay = { ...web.heartbeat({ healthy: false }), seq: 2 };
+    const r = await web.send(web.heartbeat(), replay);
+    expect(r.status).toBe(400); // out of order inside the batch
+    expect(r.body).toMatchObject({ error: "SeqOrder", path: "reports[1].payload.seq" });
+    const r2 = await web.send(replay);
+    expect(r2).toMatchObject({ status: 409, body: { error: "Replay", path: "reports[0].payload.seq" } });
+    expect(await storedSeq("web-1")).toBe(2);
+  });
+
+  it("timestamp window: from the future beyond clock skew, or older than the replay window → 400", async () => {
+    const future = web.heartbeat({}, new Date(Date.now() + 10 * 60_000));
+    expect((await web.send(future)).body).toMatchObject({ error: "ClockSkew", path: "reports[0].payload.time" });
+    const ancient = web.heartbeat({}, new Date(Date.now() - 30 * 86_400_000));
+    expect((await web.send(ancient)).body).toMatchObject({ error: "Replay", path: "reports[0].payload.time" });
+  });
+
+  it("schema violations name the path; oversized bodies are 413; bad JSON is 400", async () => {
+    const bad = { ...web.heartbeat(), phase: "exploding" };
+    const r = await web.send(bad);
+    expect(r).toMatchObject({ status: 400, body: { error: "SchemaViolation", path: "reports[0].payload.phase" } });
+    const big = await web.send({ ...web.heartbeat(), agentVersion: "x".repeat(90) , failedRevs: Array(100).fill(C) });
+    expect(big).toMatchObject({ status: 413, body: { error: "PayloadTooLarge" } });
+    const notJson = await api<ApiError>(ctl.url, "/api/v1/reports", { raw: "{not json", token: null });
+    expect(notJson).toMatchObject({ status: 400, body: { error: "InvalidJson" } });
+    const noReports = await api<ApiError>(ctl.url, "/api/v1/reports", { body: { reports: [] }, token: null });
+    expect(noReports).toMatchObject({ status: 400, body: { error: "SchemaViolation", path: "reports" } });
+    const hostMismatch = web.sign({ ...canary.heartbeat(), seq: 99 });
+    expect((await api<ApiError>(ctl.url, "/api/v1/reports", { body: { reports: [hostMismatch] }, token: null })).body).toMatchObject({ error: "HostMismatch", path: "reports[0].payload.host" });
+  });
+
+  it("gate: a host can ask only for itself, only fresh, only once per nonce", async () => {
+    const q = { type: "gate", host: "canary-1", rev: C, time: new Date().toISOString(), nonce: "nonce-123456" };
+    const other = await api<ApiError>(ctl.url, "/api/v1/gate", { body: web.sign(q), token: null });
+    expect(other).toMatchObject({ status: 403, body: { error: "HostMismatch", path: "payload.host" } });
+    const own = { ...q, host: "web-1" };
+    expect((await api(ctl.url, "/api/v1/gate", { body: web.sign(own), token: null })).status).toBe(200);
+    expect((await api<ApiError>(ctl.url, "/api/v1/gate", { body: web.sign(own), token: null })).body).toMatchObject({ error: "Replay", path: "payload.nonce" });
+    const stale = await web.gate(C, { time: new Date(Date.now() - 10 * 60_000).toISOString() });
+    expect(stale.body).toMatchObject({ error: "Replay", path: "payload.time" });
+  });
+});
+
+describe("operator auth and metrics", () => {
+  it("requires an operator token for status, audit, metrics and the dashboard", async () => {
+    for (const path of ["/api/v1/status", "/api/v1/audit", "/metrics"]) {
+      expect((await api<ApiError>(ctl.url, path, { token: null })).body).toMatchObject({ error: "Unauthorized" });
+      expect((await api(ctl.url, path, { token: OPERATOR_TOKEN.slice(0, -1) + "x" })).status).toBe(401);
+    }
+    expect((await api(ctl.url, "/", { token: null })).status).toBe(401);
+    // an agent's signed envelope is no credential for reading
+    const env = JSON.stringify(web.sign(web.heartbeat()));
+    expect((await api(ctl.url, "/api/v1/status", { token: Buffer.from(env).toString("base64") })).status).toBe(401);
+    expect((await api<StatusReport>(ctl.url, "/api/v1/status")).status).toBe(200);
+  });
+
+  it("exports Prometheus metrics", async () => {
+    await canary.send(...canary.deployed(C));
+    const m = await api<string>(ctl.url, "/metrics");
+    expect(m.status).toBe(200);
+    expect(m.body).toMatch(/flotilla_hosts_by_health\{health="Healthy"\} 1/);
+    expect(m.body).toMatch(/flotilla_hosts_by_phase\{phase="done"\} 1/);
+    expect(m.body).toMatch(/flotilla_wave_state\{wave="canary",state="promoted"\} 1/);
+    expect(m.body).toMatch(/flotilla_reports_total\{result="accepted"\} \d+/);
+    expect(m.body).toMatch(/flotilla_requests_rejected_total\{code="BadSignature"\} \d+/);
+    expect(m.body).toMatch(/flotilla_report_lag_seconds_count \d+/);
+  });
+});
+
+describe("fuzzing every API body", () => {
+  const routes = ["/api/v1/reports", "/api/v1/gate", "/api/v1/github/webhook"];
+  const check = async (path: string, body: string) => {
+    const res = await ctl.app.request(path, { method: "POST", body, headers: { "content-type": "application/json" } });
+    expect(res.status, `${path} ${body.slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+    expect(res.status, `${path} ${body.slice(0, 200)}`).toBeLessThan(500);
+    const j = (await res.json()) as ApiError;
+    expect(typeof j.error).toBe("string");
+    expect(j.message.length).toBeGreaterThan(0);
+  };
+
+  it("arbitrary JSON and text never cause a 5xx nor store anything", async () => {
+    const before = await storedSeq("web-1");
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(fc.json(), fc.string(), fc.jsonValue().map((v) => JSON.stringify({ reports: [v] }))), async (path, body) => check(path, body)),
+      { numRuns: 300 },
+    );
+    expect(await storedSeq("web-1")).toBe(before);
+  });
+
+  it("mutations of valid signed envelopes are rejected with a path", async () => {
+    const before = await storedSeq("web-1");
+    const base = web.sign({ ...web.heartbeat(), seq: 1_000_000 });
+    const gateBase = web.sign({ type: "gate", host: "web-1", rev: C, time: new Date().toISOString(), nonce: "fuzz-nonce-1" });
+    const field = fc.constantFrom("v", "host", "alg", "payload", "sig");
+    const value = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.json(), fc.constant("web-1"));
+    await fc.assert(
+      fc.asyncProperty(field, value, fc.boolean(), async (f, v, gate) => {
+        const env = { ...(gate ? gateBase : base), [f]: v } as Record<string, unknown>;
+        if (JSON.stringify(env[f]) === JSON.stringify((gate ? gateBase : base)[f as keyof typeof base])) return;
+        const body = JSON.stringify(gate ? env : { reports: [env] });
+        const res = await ctl.app.request(gate ? "/api/v1/gate" : "/api/v1/reports", { method: "POST", body });
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        const j = (await res.json()) as ApiError;
+        expect(j.path ?? "").not.toBe("");
+      }),
+      { numRuns: 300 },
+    );
+    expect(await storedSeq("web-1")).toBe(before);
+  });
+});
