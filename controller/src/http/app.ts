@@ -149,7 +149,8 @@ export function createApp(o: AppOptions): Hono {
       return c.html("<!doctype html><title>Flotilla</title><p>Operator token required: open <code>/?token=&lt;token&gt;</code>.</p>", 401);
     }
     const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
-    return c.html(renderDashboard(report));
+    const refresh = Math.min(Math.max(Number(c.req.query("refresh") ?? 5) || 5, 1), 3600);
+    return c.html(renderDashboard(report, { refreshSeconds: refresh }));
   });
   return app;
 }
