@@ -1,15 +1,19 @@
-// Rollouts end to end over real HTTP, real git and real SQLite, with
-// simulated agents signing with real ssh-keygen ed25519 keys.
+// Rollouts end to end over real HTTP, real git and a real database (the same
+// suite against SQLite and PostgreSQL), with simulated agents signing with
+// real ssh-keygen ed25519 keys.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport, AuditReport } from "../../schemas/src/api.js";
 import { makeHostSigners, fleetYaml, newFleetRepo, SimAgent, startTestController, api, waitFor } from "./controller/harness.js";
 import type { HostSigner } from "../../common/src/signing.js";
+import { startPostgres, type TestPostgres } from "./controller/postgres.js";
 
 const HOSTS = ["canary-1", "web-1", "web-2", "db-1", "pinned-1"];
 let signers: Record<string, HostSigner>;
+let pg: TestPostgres;
 beforeAll(async () => {
-  signers = await makeHostSigners(HOSTS);
+  [signers, pg] = await Promise.all([makeHostSigners(HOSTS), startPostgres()]);
 });
+afterAll(async () => pg?.stop());
 
 const draft = (pins: Record<string, string> = {}) => ({
   waves: [
@@ -20,7 +24,12 @@ const draft = (pins: Record<string, string> = {}) => ({
   pins,
 });
 
-describe("controller rollouts", () => {
+const BACKENDS: [string, () => Promise<string | undefined>][] = [
+  ["sqlite", async () => undefined],
+  ["postgres", async () => pg.createDatabase("rollout")],
+];
+
+describe.each(BACKENDS)("controller rollouts (%s)", (_backend, database) => {
   const stops: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const s of stops) await s();
@@ -31,7 +40,7 @@ describe("controller rollouts", () => {
     const c1 = await repo.head();
     // pin pinned-1 to the first commit; C2 is the rollout under test
     const C = await repo.commit({ "fleet.yaml": fleetYaml(signers, draft({ "pinned-1": c1 })) }, "pin pinned-1; roll out C");
-    const ctl = await startTestController({ repo });
+    const ctl = await startTestController({ repo, database: await database() });
     stops.push(ctl.stop);
     expect(ctl.follower.head()).toBe(C);
     const agents = Object.fromEntries(HOSTS.map((h) => [h, new SimAgent(signers[h]!, ctl.url)]));
@@ -90,7 +99,7 @@ describe("controller rollouts", () => {
   it("canary fails → halted; later waves never receive it; a newer commit starts over", async () => {
     const repo = await newFleetRepo(signers, draft());
     const C = await repo.head();
-    const ctl = await startTestController({ repo });
+    const ctl = await startTestController({ repo, database: await database() });
     stops.push(ctl.stop);
     const canary = new SimAgent(signers["canary-1"]!, ctl.url);
     const web = new SimAgent(signers["web-1"]!, ctl.url);
@@ -116,7 +125,7 @@ describe("controller rollouts", () => {
 
   it("unknown revisions are answered 'ask again' and trigger a fetch", async () => {
     const repo = await newFleetRepo(signers, draft());
-    const ctl = await startTestController({ repo });
+    const ctl = await startTestController({ repo, database: await database() });
     stops.push(ctl.stop);
     const next = await repo.commit({ "x.txt": "x" }, "unseen yet");
     const web = new SimAgent(signers["web-1"]!, ctl.url);
@@ -128,7 +137,8 @@ describe("controller rollouts", () => {
   it("a controller restart loses nothing", async () => {
     const repo = await newFleetRepo(signers, draft());
     const C = await repo.head();
-    const first = await startTestController({ repo });
+    const db = await database();
+    const first = await startTestController({ repo, database: db });
     const canary = new SimAgent(signers["canary-1"]!, first.url);
     await canary.send(...canary.deployed(C));
     await waitFor(async () => (await api<StatusReport>(first.url, "/api/v1/status")).body.rollouts[0]?.waves[0]?.state === "promoted", "canary promoted");
@@ -136,7 +146,7 @@ describe("controller rollouts", () => {
     const auditBefore = (await api<AuditReport>(first.url, "/api/v1/audit")).body;
     await first.stop();
 
-    const second = await startTestController({ repo, dataDir: first.config.dataDir });
+    const second = await startTestController({ repo, dataDir: first.config.dataDir, database: db });
     stops.push(second.stop);
     canary.base = second.url;
     const after = (await api<StatusReport>(second.url, "/api/v1/status")).body;
