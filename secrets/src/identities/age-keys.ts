@@ -11,6 +11,7 @@ import { IdentityError } from "../errors.js";
 import { makeIdentity, type Identity } from "./types.js";
 import { isOpenSshPrivateKey, parseEd25519PrivateKey } from "./openssh.js";
 import { sshIdentitiesFromKey } from "./host.js";
+import { x25519CryptoKey } from "./x25519-key.js";
 
 export async function parseAgeKeyFile(text: string, source: string): Promise<Identity[]> {
   const out: Identity[] = [];
@@ -28,7 +29,8 @@ export async function parseAgeKeyFile(text: string, source: string): Promise<Ide
     } catch (e) {
       throw new IdentityError(source, `line ${lineNo}: invalid age identity`, e);
     }
-    out.push(makeIdentity(line.startsWith("AGE-SECRET-KEY-PQ-1") ? "hybrid" : "x25519", recipient, source, line));
+    const key = await x25519CryptoKey(line);
+    out.push(makeIdentity(line.startsWith("AGE-SECRET-KEY-PQ-1") ? "hybrid" : "x25519", recipient, source, key ?? line));
   }
   if (out.length === 0) throw new IdentityError(source, "expected at least one age identity");
   return out;

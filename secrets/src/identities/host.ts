@@ -10,10 +10,12 @@ import { makeIdentity, type Identity } from "./types.js";
 import { parseEd25519PrivateKey, parseEd25519PublicKey, sshEd25519PublicLine, type Ed25519PrivateKey } from "./openssh.js";
 import { sshToAgeIdentity, sshToAgeRecipient } from "./ssh-to-age.js";
 import { SshEd25519Identity } from "./ssh-ed25519.js";
+import { x25519CryptoKey } from "./x25519-key.js";
 
-export function sshIdentitiesFromKey(key: Ed25519PrivateKey, source: string): Identity[] {
+export async function sshIdentitiesFromKey(key: Ed25519PrivateKey, source: string): Promise<Identity[]> {
+  const converted = sshToAgeIdentity(key.seed);
   return [
-    makeIdentity("ssh-to-age", sshToAgeRecipient(key.publicKey, source), source, sshToAgeIdentity(key.seed)),
+    makeIdentity("ssh-to-age", sshToAgeRecipient(key.publicKey, source), source, (await x25519CryptoKey(converted)) ?? converted),
     makeIdentity("ssh-ed25519", sshEd25519PublicLine(key.publicKey), source, new SshEd25519Identity(key.seed, key.publicKey)),
   ];
 }
@@ -32,7 +34,7 @@ export async function loadHostIdentities(sshHostKeyPath: string): Promise<Identi
     );
   }
   try {
-    return sshIdentitiesFromKey(parseEd25519PrivateKey(bytes, sshHostKeyPath), sshHostKeyPath);
+    return await sshIdentitiesFromKey(parseEd25519PrivateKey(bytes, sshHostKeyPath), sshHostKeyPath);
   } catch (e) {
     if (e instanceof IdentityError) throw new HostKeyError(sshHostKeyPath, e.message.replace(`${sshHostKeyPath}: `, ""), e);
     throw e;

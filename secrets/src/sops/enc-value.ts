@@ -44,13 +44,13 @@ export function isEncrypted(s: string): boolean {
 export function parseEnvelope(s: string): EncEnvelope {
   // Same split as sops' greedy `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`
   // (last separator wins), without regex backtracking over 1 MiB values.
-  const shape = new EnvelopeError("expected ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>]");
-  if (!s.startsWith(PREFIX) || !s.endsWith("]")) throw shape;
+  const shape = () => new EnvelopeError("expected ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>]");
+  if (!s.startsWith(PREFIX) || !s.endsWith("]")) throw shape();
   const inner = s.slice(PREFIX.length, -1);
   const t = inner.lastIndexOf(",type:");
   const g = t > 0 ? inner.lastIndexOf(",tag:", t - 1) : -1;
   const v = g > 0 ? inner.lastIndexOf(",iv:", g - 1) : -1;
-  if (v <= 0 || g <= v + 4 || t <= g + 5 || t + 6 >= inner.length) throw shape;
+  if (v <= 0 || g <= v + 4 || t <= g + 5 || t + 6 >= inner.length) throw shape();
   return {
     data: b64("data", inner.slice(0, v)),
     iv: b64("iv", inner.slice(v + 4, g)),
