@@ -86,11 +86,13 @@ describe("fleet-example", () => {
     expect(r.stdout).toMatch(/^web-2 +nixos +web +\S{12} once wave "canary" is healthy \(gated by the controller\)$/m);
     expect(r.stdout).toMatch(/^db-1 +nixos +rest +pinned +pinned to 4f7c2a9e0b1d$/m);
     expect(r.stdout).toContain("changes (root commit):");
+    expect(r.stdout).toContain("warning: db-1 is pinned to 4f7c2a9e0b1d3c5e7f9a2b4c6d8e0f1a3b5c7d9e, which is not a commit of this repo");
 
     await repo.commit({ "fleet.yaml": files["fleet.yaml"]!.replace("    pin: 4f7c2a9e0b1d3c5e7f9a2b4c6d8e0f1a3b5c7d9e\n", "") }, "unpin db-1");
     const json = await cli.run(["plan", repo.dir, "--json"]);
     expect(json.exitCode, json.stderr).toBe(0);
     const doc = JSON.parse(json.stdout);
+    expect(doc.warnings).toEqual([]);
     expect(doc.diff.pins).toEqual([{ host: "db-1", before: "4f7c2a9e0b1d3c5e7f9a2b4c6d8e0f1a3b5c7d9e" }]);
     expect(doc.plan.hosts.find((h: { host: string }) => h.host === "db-1").target).toEqual({ kind: "gated", rev: await repo.head(), afterWave: "web" });
 

@@ -94,6 +94,13 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       return 1;
     }
     const plan = planRollout(current.fleet, rev);
+    // A pin to a commit the repo does not have can never deploy; say so here rather than on the host.
+    const warnings: string[] = [];
+    for (const h of plan.hosts) {
+      if (h.target.kind === "pinned" && !(await repo.mirror.hasCommit(h.target.rev))) {
+        warnings.push(`${h.host} is pinned to ${h.target.rev}, which is not a commit of this repo; its agent cannot deploy it`);
+      }
+    }
     const parent = info.parents[0];
     let previous: LoadResult | undefined;
     let diff: FleetDiff | undefined;
@@ -110,13 +117,14 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
 
     if (parsed.values.json) {
       io.stdout.write(
-        JSON.stringify({ rev, subject: info.subject, parent: parent ?? null, plan, diff: diff ?? null, diffNote: diffNote ?? null, issues: current.issues }, null, 2) + "\n",
+        JSON.stringify({ rev, subject: info.subject, parent: parent ?? null, plan, diff: diff ?? null, diffNote: diffNote ?? null, issues: current.issues, warnings }, null, 2) + "\n",
       );
       return 0;
     }
     const out: string[] = [];
     out.push(`${repo.fleetPath} at ${rev.slice(0, 12)} "${info.subject}"`);
     for (const i of current.issues) out.push(`  ${formatIssue(i)}`);
+    for (const w of warnings) out.push(`  warning: ${w}`);
     out.push(`waves: ${plan.waves.map((w) => `${w.name}${w.implicit ? " (implicit)" : ""}`).join(" → ")}`);
     out.push("");
     const rows = plan.hosts.map((h) => [h.host, h.kind, h.wave, h.pinned ? "pinned" : "", h.summary]);
