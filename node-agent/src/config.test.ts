@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { resolveConfig } from "./config.js";
+
+describe("agent config", () => {
+  it("fills in every default", () => {
+    const r = resolveConfig({ host: "web-1", remotes: ["https://git.example.com/fleet.git"] });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config).toMatchObject({
+      branch: "main",
+      stateDir: "/var/lib/flotilla",
+      hostKeyPath: "/etc/ssh/ssh_host_ed25519_key",
+      profile: "/nix/var/nix/profiles/system",
+      activation: "nixos-rebuild",
+      controller: null,
+      commands: { git: "git", nix: "nix", nixEnv: "nix-env", nixosRebuild: "nixos-rebuild", systemctl: "systemctl", runAs: ["runuser", "-u", "{user}", "--"] },
+      timeouts: { gitMs: 300_000, buildMs: 1_800_000, activateMs: 600_000, connectivityMs: 60_000 },
+      queue: { maxEvents: 10_000, maxHeartbeats: 100 },
+      pollIntervalMs: null,
+    });
+  });
+
+  it("returns every problem at once, with its path", () => {
+    const r = resolveConfig({ host: "Web_1", remotes: [], activation: "magic", timeouts: { git: "soon" } });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.join("\n")).toMatch(/^host: /m);
+    expect(r.errors.join("\n")).toMatch(/^remotes: /m);
+    expect(r.errors.join("\n")).toMatch(/^activation: /m);
+    expect(r.errors.join("\n")).toMatch(/^timeouts\.git: /m);
+  });
+
+  it("applies cross-field rules after the schema", () => {
+    const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], stateDir: "relative/dir", timeouts: { connectivity: "0" } });
+    expect(r).toEqual({ ok: false, errors: ["stateDir: expected an absolute path", "timeouts.connectivity: must be greater than 0"] });
+  });
+});

@@ -1,0 +1,157 @@
+// The driver and handlers on in-memory ports (fakes at the port boundary,
+// a manual clock): the crash-convergence rules and the loud rollbackFailed
+// state, without git or nix. Integration tests cover the real adapters.
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../../../common/src/log.js";
+import { normalizeFleet } from "../../../common/src/fleet/normalize.js";
+import { FleetFile } from "../../../schemas/src/fleet.js";
+import type { AgentDeps, Clock, Reporter, System } from "../ports.js";
+import { Driver } from "./driver.js";
+import type { EventDraft } from "./events.js";
+import type { AgentState } from "./phases.js";
+
+const HEAD = "a".repeat(40);
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+function world(opts: { activate?: () => Promise<void>; rollback?: () => Promise<void>; profile?: string | null; state?: AgentState }) {
+  const fleet = normalizeFleet(FleetFile.parse({ version: 1, hosts: [{ name: "h1", kind: "nixos", hostKey: KEY }] })).fleet!;
+  let saved: AgentState | null = opts.state ?? null;
+  let profile: string | null = opts.profile === undefined ? "/nix/store/old" : opts.profile;
+  const events: EventDraft[] = [];
+  let retry: { rev: string | null } | null = null;
+  let t = 0;
+  const clock: Clock = { now: () => new Date(1_700_000_000_000 + t), random: () => 0, sleep: async (ms) => void (t += ms) };
+  const nixos: System = {
+    build: async () => "/nix/store/new",
+    current: async () => profile,
+    activate: async () => {
+      await opts.activate?.();
+      profile = "/nix/store/new";
+    },
+    rollback: async (_h, prev) => {
+      await opts.rollback?.();
+      profile = prev.generation;
+    },
+    prune: async () => {},
+  };
+  const reporter: Reporter = {
+    event: async (e) => void events.push(e),
+    heartbeat: async () => {},
+    flush: async () => true,
+    probe: async () => true,
+    queueLength: () => 0,
+    setController: () => {},
+    controller: () => null,
+  };
+  const deps: AgentDeps = {
+    settings: { host: "h1", controller: null, connectivityTimeoutMs: 1000, maxInterruptions: 2, agentVersion: "test" },
+    log: memoryLogger(),
+    clock,
+    store: {
+      load: async () => saved,
+      save: async (s) => void (saved = structuredClone(s)),
+      pendingRetry: async () => retry,
+      clearRetry: async () => void (retry = null),
+    },
+    source: {
+      init: async () => {},
+      head: async () => ({ remote: "file:///r", sha: HEAD }),
+      fetch: async () => {},
+      hasCommit: async () => true,
+      isAncestor: async () => true,
+      loadFleet: async () => ({ fleet, errors: [] }),
+      verifySignature: async () => ({ ok: true, detail: "" }),
+      flakeRef: async (rev) => `ref?rev=${rev}`,
+      checkout: async () => "/tmp",
+      reachable: async () => true,
+      forget: async () => {},
+    },
+    systems: { nixos, legacy: nixos },
+    hooks: { run: async () => {} },
+    health: { verify: async () => [] },
+    reporter,
+    gate: { ask: async () => null },
+    secrets: { install: async () => null, rollback: async () => {}, prune: async () => {} },
+  };
+  return { deps, events, saved: () => saved!, profile: () => profile, requestRetry: (rev: string | null) => (retry = { rev }) };
+}
+
+describe("driver", () => {
+  it("deploys the head and verifies it", async () => {
+    const w = world({});
+    const r = await new Driver(w.deps).runCycle();
+    expect(r.code).toBe("ok");
+    expect(w.saved().current).toEqual({ rev: HEAD, generation: "/nix/store/new" });
+    expect(w.events.map((e) => `${e.phase}/${e.outcome}`)).toEqual(["fetched/succeeded", "built/succeeded", "activating/started", "activating/succeeded", "verifying/succeeded", "done/succeeded"]);
+  });
+
+  it("after a crash in `activating` rolls back to the recorded previous path, then tries the target again", async () => {
+    const crashed: AgentState = {
+      version: 1,
+      host: "h1",
+      current: { rev: "b".repeat(40), generation: "/nix/store/old" },
+      trustedHead: "b".repeat(40),
+      lastHead: HEAD,
+      noticedHead: null,
+      failedRevs: [],
+      lastOutcome: null,
+      interruptions: null,
+      updatedAt: "",
+      cycle: {
+        phase: "activating",
+        target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
+        startedAt: "",
+        durations: {},
+        generation: "/nix/store/new",
+        previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
+        reach: { remote: "file:///r", controller: false },
+        attempt: 1,
+      },
+    } as AgentState;
+    const w = world({ state: crashed, profile: "/nix/store/new" });
+    const r = await new Driver(w.deps).runCycle();
+    const story = w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`);
+    expect(story.slice(0, 3)).toEqual(["activating/failed/Interrupted", "rollingBack/started/Interrupted", "rolledBack/succeeded/RolledBack"]);
+    expect(story).toContain("done/succeeded/Succeeded");
+    expect(r.code).toBe("ok");
+    expect(w.saved().failedRevs).toEqual([]);
+  });
+
+  it("a failed rollback is its own loud, stalled state until an operator retries", async () => {
+    let broken = true;
+    const w = world({
+      activate: async () => {
+        throw new Error("switch exploded");
+      },
+      rollback: async () => {
+        if (broken) throw Object.assign(new Error("profile locked"), { reason: "RollbackFailed" });
+      },
+    });
+    const d = new Driver(w.deps);
+    const r = await d.runCycle();
+    expect(r.code).toBe("stalled");
+    expect(w.saved().cycle.phase).toBe("rollbackFailed");
+    expect(w.events.at(-1)).toMatchObject({ phase: "rollbackFailed", outcome: "failed", reason: "RollbackFailed" });
+    expect((w.deps.log as ReturnType<typeof memoryLogger>).lines.some((l) => /^error .*ROLLBACK FAILED/.test(l))).toBe(true);
+    // Stays stalled: the next cycle does not poll or deploy.
+    expect((await d.runCycle()).code).toBe("stalled");
+    broken = false;
+    w.requestRetry(null);
+    const after = await d.runCycle();
+    expect(w.saved().cycle.phase).toBe("rolledBack");
+    expect(w.profile()).toBe("/nix/store/old");
+    expect(after.code).toBe("failed");
+  });
+
+  it("with no previous generation, a failed activation ends in rollbackFailed (never silently on the new one)", async () => {
+    const w = world({
+      profile: null,
+      activate: async () => {
+        throw new Error("boom");
+      },
+    });
+    const r = await new Driver(w.deps).runCycle();
+    expect(r.code).toBe("stalled");
+    expect(r.message).toMatch(/nothing to roll back to/);
+  });
+});
