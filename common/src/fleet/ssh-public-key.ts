@@ -21,8 +21,8 @@ export function decodeSshEd25519PublicKey(line: string): Uint8Array {
   const off = 4 + typeLen;
   if (blob.length < off + 4) throw new InvalidPublicKeyError("the key blob is truncated");
   const keyLen = blob.readUInt32BE(off);
-  if (keyLen !== 32 || blob.length !== off + 4 + 32) {
-    throw new InvalidPublicKeyError(`the ed25519 key is ${keyLen} bytes (blob ${blob.length}), expected 32`);
-  }
+  if (keyLen !== 32) throw new InvalidPublicKeyError(`the key blob declares a ${keyLen}-byte key, expected 32 bytes`);
+  const actual = blob.length - off - 4;
+  if (actual !== 32) throw new InvalidPublicKeyError(`the key blob holds ${actual} key bytes, expected 32 (truncated or padded base64?)`);
   return new Uint8Array(blob.subarray(off + 4, off + 36));
 }
