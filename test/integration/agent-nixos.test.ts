@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { listGenerations } from "../helpers/nix-env.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { startTestController } from "./agent/controller.js";
 import { World } from "./agent/helpers.js";
@@ -50,6 +51,14 @@ describe("agent on NixOS (direct activation)", () => {
     expect((await w.calls()).filter((c) => c.operation === "switch")).toHaveLength(2);
     // Logs: each external command with duration and exit code, a component field.
     expect(again.err + r.err).toMatch(/ flotilla-agent\.cmd: ran cmd=.*switch-to-configuration switch" ms=\d+ exit=0/);
+    // Old generations beyond agent.keepGenerations (3) are removed from the profile.
+    for (const n of ["3", "4", "5"]) {
+      await w.commit({ "notes.txt": n }, `c${n}`);
+      expect((await w.once()).code).toBe(0);
+    }
+    const gens = await listGenerations(w.profile);
+    expect(gens.map((g) => g.id)).toEqual([3, 4, 5]);
+    expect(gens.at(-1)?.current).toBe(true);
     await w.close();
   });
 

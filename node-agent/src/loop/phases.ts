@@ -68,6 +68,7 @@ export type Cycle =
   | ({
       phase: "done";
       generation: string;
+      previous: Previous | null;
       /** "pending": the finishing step (post-deploy hook, pruning) has not run yet. */
       postDeploy: "pending" | "ok" | "failed" | "none";
       health: HealthResult[];

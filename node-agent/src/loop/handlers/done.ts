@@ -31,11 +31,11 @@ export async function finish(ctx: LoopContext, state: AgentState, cycle: CycleIn
     durations = { ...durations, postDeploy: elapsed(ctx, t0) };
   }
   const keep = fleet.agent.keepGenerations;
-  const protect = [cycle.generation, ...(state.current ? [state.current.generation] : [])];
+  const protect = [cycle.generation, ...(state.current ? [state.current.generation] : []), ...(cycle.previous ? [cycle.previous.generation] : [])];
   try {
     await deps.systems[host.kind].prune(host, keep, protect);
     await deps.secrets.prune(keep);
-    await deps.source.forget([rev, ...(state.current ? [state.current.rev] : [])]);
+    await deps.source.forget([rev, ...(state.current ? [state.current.rev] : []), ...(cycle.previous?.rev ? [cycle.previous.rev] : [])]);
   } catch (e) {
     deps.log.warn("pruning old generations failed", { error: (e as Error).message });
   }
