@@ -23,7 +23,7 @@ import { acquireLock } from "./adapters/lock.js";
 import { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
-import { NoSecrets } from "./adapters/secrets.js";
+import { SopsSecretsAdapter } from "./adapters/sops.js";
 import { FileStateStore } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
@@ -76,7 +76,7 @@ export interface CreateAgentOptions {
   /** Environment of every external command (process.env in production). */
   env: Record<string, string | undefined>;
   log: Logger;
-  /** Replace the secrets installer (tests, or once the secrets module is wired). */
+  /** Replace the secrets installer (default: the secrets module's SOPS installer). */
   secrets?: Secrets;
 }
 
@@ -117,7 +117,16 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
     health: new CheckRunner({ run, clock, systemctl: config.commands.systemctl }),
     reporter,
     gate: new HttpGate({ signer, controller: () => reporter.controller(), clock, log: log.child("gate") }),
-    secrets: o.secrets ?? new NoSecrets(),
+    secrets:
+      o.secrets ??
+      new SopsSecretsAdapter({
+        root: config.secretsRoot,
+        hostKeyPath: config.hostKeyPath,
+        readFile: (rev, file) => source.mirror.readFile(rev, file),
+        run,
+        systemctl: config.commands.systemctl,
+        log: log.child("secrets"),
+      }),
     metrics,
     ...(afterSave ? { afterSave } : {}),
   };

@@ -135,6 +135,7 @@ export class World {
       stateDir: this.stateDir,
       hostKeyPath: this.hostKey.path,
       profile: this.profile,
+      secretsRoot: join(this.root, "secrets"),
       activation: this.opts.activation ?? "direct",
       commands: { nixosRebuild: join(this.bin, "nixos-rebuild"), systemctl: join(this.bin, "systemctl"), runAs: [] },
       timeouts: { git: "30s", build: "5m", activate: "2m", connectivity: "3s" },
