@@ -4,7 +4,7 @@
 // here (nixos-rebuild, systemctl) which do the same steps with real nix.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, realpath, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { readCalls, readHostState, type FixtureCall } from "../../helpers/fixture-state.js";
@@ -240,9 +240,27 @@ export class World {
   }
 }
 
-/** Builds the agent (node-agent only) into dist/ for the spawned-process tests. */
+/**
+ * Builds the agent (node-agent only) into dist/ for the spawned-process tests.
+ * Test files run in parallel: a mkdir lock keeps two builds from writing the
+ * same dist files at once (a spawned agent could read a half-written file).
+ */
 export async function buildAgent(): Promise<void> {
-  await execa("npx", ["tsc", "-p", "node-agent/tsconfig.build.json"], { cwd: REPO_ROOT });
+  const lock = join(REPO_ROOT, "dist", ".agent-build.lock");
+  await mkdir(join(REPO_ROOT, "dist"), { recursive: true });
+  await waitFor("the agent build lock", async () => {
+    try {
+      await mkdir(lock);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 300_000, 100);
+  try {
+    await execa("npx", ["tsc", "-p", "node-agent/tsconfig.build.json"], { cwd: REPO_ROOT });
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000, intervalMs = 25): Promise<T> {
