@@ -4,7 +4,7 @@
 // here (nixos-rebuild, systemctl) which do the same steps with real nix.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { readCalls, readHostState, type FixtureCall } from "../../helpers/fixture-state.js";
@@ -253,6 +253,9 @@ export async function buildAgent(): Promise<void> {
       await mkdir(lock);
       return true;
     } catch {
+      // A lock left by a killed test run is stale after two minutes (a build takes ~15 s).
+      const age = await stat(lock).then((st) => Date.now() - st.mtimeMs).catch(() => 0);
+      if (age > 120_000) await rm(lock, { recursive: true, force: true });
       return false;
     }
   }, 300_000, 100);
