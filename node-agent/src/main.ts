@@ -6,6 +6,7 @@
  *   flotilla-agent once     [--config FILE]   one cycle; exit 0 when healthy on the target
  *   flotilla-agent status   [--config FILE] [--json]
  *   flotilla-agent retry    [--config FILE] [REV]
+ *   flotilla-agent self-test [--config FILE]  checks run by the self-update on a new build
  */
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
@@ -29,6 +30,8 @@ import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
+import { selfTest } from "./self-update/self-test.js";
+import { startSelfUpdate } from "./self-update/service.js";
 import type { AgentDeps, Secrets } from "./ports.js";
 
 export const USAGE = `flotilla-agent: pull-based GitOps agent for NixOS and legacy hosts
@@ -43,6 +46,9 @@ Commands:
                     outcome, failed revisions, report queue length
   retry [REV]       forget failed revisions (all, or REV) and retry a failed
                     rollback; applied by the running agent at its next cycle
+  self-test         check this agent: config, state, fleet remote, controller;
+                    one JSON line with the version; exit 0 ok, 1 not (used by
+                    the self-update on a new build before switching to it)
 
 Options:
   --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
@@ -86,7 +92,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   const run = commandRunner(log.child("cmd"), o.env);
   const clock = systemClock;
   const signer = await loadHostSigner(config.host, config.hostKeyPath);
-  const version = agentVersion();
+  const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
   const metrics = new PromMetrics();
@@ -180,7 +186,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
     io.out(USAGE);
     return args.command || args.help ? 0 : 2;
   }
-  if (!["run", "once", "status", "retry"].includes(args.command)) {
+  if (!["run", "once", "status", "retry", "self-test"].includes(args.command)) {
     io.err(`flotilla-agent: unknown command "${args.command}"\n\n${USAGE}`);
     return 2;
   }
@@ -202,7 +208,9 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
       case "once":
         return await once(config, io, log);
       case "run":
-        return await daemon(config, io, log);
+        return await daemon(config, io, log, args.config);
+      case "self-test":
+        return await selfTest(config, { version: io.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion(), log, out: io.out });
     }
   } catch (e) {
     const err = errorInfo(e);
@@ -276,7 +284,7 @@ async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<nu
   }
 }
 
-async function daemon(config: ResolvedConfig, io: MainIo, log: Logger): Promise<number> {
+async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPath: string): Promise<number> {
   const release = acquireLock(config.stateDir);
   const stop = new AbortController();
   const onSignal = (sig: string) => {
@@ -293,12 +301,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger): Promise<
       server = await agent.metrics.listen(config.metricsListen);
       log.info("metrics endpoint listening", { listen: config.metricsListen });
     }
-    // Maintenance tasks run between cycles: register them here, e.g.
-    //   agent.driver.addMaintenanceTask(selfUpdateTask(...))
-    // Scheduled work (self-update per agent.selfUpdate.schedule) belongs here
-    // too, with node-cron: cron.schedule(expr, fn, { noOverlap: true }) plus a
-    // random delay, and should only flag work that the maintenance task does,
-    // so it never runs in the middle of a deploy cycle.
+    // Self-update (self-update/service.ts): first confirms or undoes an update
+    // left pending by the previous agent (may stop the daemon with exit 75),
+    // then a maintenance task (between cycles, resting phases only) runs the
+    // node-cron schedule of agent.selfUpdate and exits 75 after a switch.
+    const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), io.env), log, stop });
     const state = await agent.driver.load();
     heartbeat = setInterval(() => {
       const s = agent.driver.current() ?? state;
@@ -317,7 +324,7 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger): Promise<
       const backoff = Math.min(2 ** Math.max(0, failures - 1), 8);
       await systemClock.sleep(interval * (failures ? backoff : 1) + Math.floor(systemClock.random() * jitter), stop.signal);
     }
-    return 0;
+    return selfUpdate.exitCode();
   } finally {
     if (heartbeat) clearInterval(heartbeat);
     server?.close();

@@ -47,7 +47,18 @@ export const REASONS = {
   RollbackFailed: "RollbackFailed",
   PreviouslyFailed: "PreviouslyFailed",
   Interrupted: "Interrupted",
-  SelfUpdateFailed: "SelfUpdateFailed",
+  // Self-update (phase "selfUpdate"; node-agent/src/self-update/).
+  SelfUpdateFailed: "SelfUpdateFailed", // a step failed, or the new agent did not come up healthy
+  SelfUpdateBuilt: "SelfUpdateBuilt", // the new agent is built (started: more steps follow)
+  SelfTestPassed: "SelfTestPassed", // its `self-test` passed
+  SelfTestFailed: "SelfTestFailed",
+  AgentProfileSwitched: "AgentProfileSwitched", // the agent profile points at it; exiting 75 to restart into it
+  ProfileSwitchFailed: "ProfileSwitchFailed",
+  SelfUpdateConfirmed: "SelfUpdateConfirmed", // the new agent reported within the health deadline
+  AgentUpToDate: "AgentUpToDate", // the built agent is the one running
+  SelfUpdateUnsupported: "SelfUpdateUnsupported", // not started by flotilla-agent-start: a profile switch would not be picked up
+  AgentCrashLoop: "AgentCrashLoop", // the new agent did not stay up; the start wrapper went back
+  AgentHealthDeadline: "AgentHealthDeadline", // the new agent could not report within healthDeadline and restored the previous one
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
