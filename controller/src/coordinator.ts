@@ -13,7 +13,9 @@ import type { FleetView } from "./follower/follower.js";
 import type { CommitState, GitHubPort } from "./github/port.js";
 import { WatchHub } from "./http/watch-hub.js";
 import { toNewMessage } from "./ingest/message.js";
-import { verifyGateQuery, verifyReportBatch, type VerifyContext } from "./ingest/verify.js";
+import { checkReportBatch, finishReportBatch, verifyGateQuery, type VerifyContext } from "./ingest/verify.js";
+import type { VerifierPool } from "./ingest/verifier-pool.js";
+import { verifyEnvelope } from "../../common/src/signing.js";
 import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
 import { buildAudit } from "./report/audit.js";
 import { buildStatus, type EvaluatedRollout } from "./report/status.js";
@@ -33,6 +35,8 @@ export interface CoordinatorOptions {
   controllerId?: string;
   /** How many recent commits the status report evaluates. */
   statusRollouts?: number;
+  /** Worker threads for signature checks of large batches (inline when absent). */
+  verifier?: VerifierPool | null;
 }
 
 export interface IngestStats {
@@ -91,7 +95,10 @@ export class Coordinator {
   async ingest(body: unknown): Promise<ReportAck> {
     let verified;
     try {
-      verified = verifyReportBatch(body, this.verifyContext());
+      const ctx = this.verifyContext();
+      const { host, key, envelopes } = checkReportBatch(body, ctx);
+      const ok = this.opts.verifier ? await this.opts.verifier.verifyAll(key, envelopes) : envelopes.map((e) => verifyEnvelope(e, key));
+      verified = finishReportBatch(host, envelopes, ok, ctx);
     } catch (e) {
       this.reject(e);
     }

@@ -12,6 +12,7 @@ import { Follower } from "./follower/follower.js";
 import { GitHubClient } from "./github/client.js";
 import { createApp } from "./http/app.js";
 import { OperatorAuth } from "./http/auth.js";
+import { VerifierPool } from "./ingest/verifier-pool.js";
 import { Metrics } from "./metrics.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/types.js";
@@ -69,7 +70,9 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     },
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
+  const verifier = new VerifierPool();
   const coordinator = new Coordinator({
+    verifier,
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
   });
@@ -119,6 +122,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       });
       while (ticking) await new Promise((r) => setTimeout(r, 10));
       await store.close();
+      await verifier.close();
     },
   };
 }

@@ -6,6 +6,8 @@ import { toNewMessage } from "../../controller/src/ingest/message.js";
 import { PostgresStore } from "../../controller/src/store/postgres.js";
 import { SqliteStore } from "../../controller/src/store/sqlite.js";
 import { SeqConflictError, type Store } from "../../controller/src/store/types.js";
+import { decide } from "../../controller/src/rollout/decide.js";
+import { buildFleet } from "../../controller/src/testing/fleet-builder.js";
 import { makeTempDir } from "../helpers/tmp.js";
 import { startPostgres, type TestPostgres } from "./controller/postgres.js";
 
@@ -30,7 +32,7 @@ const backends: [string, () => Promise<Store>][] = [
 describe.each(backends)("store contract (%s)", (_name, make) => {
   it("migrates once, idempotently", async () => {
     const s = await make();
-    expect(await s.migrate()).toBe(1);
+    expect(await s.migrate()).toBe(2);
     expect(await s.migrate()).toBe(0);
     await s.close();
   });
@@ -43,9 +45,36 @@ describe.each(backends)("store contract (%s)", (_name, make) => {
     await expect(s.appendMessages("web-1", [msg(event("web-1", 4)), msg(event("web-1", 3), "other")], 3000)).rejects.toBeInstanceOf(SeqConflictError);
     // nothing of the rejected batch was stored
     expect((await s.hostState("web-1"))!.lastSeq).toBe(3);
-    expect(await s.eventsForRev(C)).toHaveLength(3);
+    expect(await s.eventsForRev(C)).toHaveLength(1); // first healthy event of web-1
     const st = (await s.hostState("web-1"))!;
     expect(st).toMatchObject({ currentRev: C, healthy: true, lastSeenMs: 2000 });
+    await s.close();
+  });
+
+  it("condenses events per host to what gating needs, with the same decision", async () => {
+    const s = await make();
+    await s.migrate();
+    const fleet = buildFleet([{ name: "canary", members: ["a", "b"], soakMs: 1000 }, { name: "web", members: ["c"] }]);
+    const all: AgentMessage[] = [];
+    const t = (ms: number) => new Date(Date.parse(T) + ms).toISOString();
+    const add = (m: AgentMessage) => (all.push(m), m);
+    await s.appendMessages("a", [
+      add(event("a", 1, { phase: "activating", outcome: "started", time: t(0) })),
+      add(event("a", 2, { time: t(10), health: [{ check: "h", ok: true, time: t(10), rev: C, generation: "/nix/store/x" }] })),
+      add(event("a", 3, { time: t(50) })),
+    ].map((m) => msg(m)), 1000);
+    await s.appendMessages("b", [
+      add(event("b", 1, { time: t(5), health: [{ check: "h", ok: true, time: t(5), rev: "a".repeat(40), generation: "/nix/store/old" }] })), // stale health: not healthy
+      add(event("b", 2, { time: t(20) })),
+      add(event("b", 3, { phase: "verifying", outcome: "failed", time: t(30) })),
+    ].map((m) => msg(m)), 1000);
+    const full = all.filter((m): m is TransitionEvent => m.type === "event").map((e) => ({ ...e, timeMs: Date.parse(e.time) }));
+    const condensed = await s.eventsForRev(C);
+    expect(condensed.map((e) => `${e.host}:${e.phase}@${e.timeMs - Date.parse(T)}`)).toEqual(["a:done@10", "b:failed@30", "b:done@20"]);
+    for (const now of [0, 15, 25, 1015, 5000]) {
+      const input = { fleet, rev: C, observedAtMs: Date.parse(T), supersededBy: null, lastSeenMs: { a: Date.parse(T), b: Date.parse(T), c: Date.parse(T) }, decisions: [], now: Date.parse(T) + now };
+      expect(decide({ ...input, events: condensed })).toEqual(decide({ ...input, events: full }));
+    }
     await s.close();
   });
 

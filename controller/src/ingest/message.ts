@@ -1,6 +1,15 @@
 /** A verified agent message → the row the store keeps. */
 import type { AgentMessage } from "../../../schemas/src/api.js";
+import { isFailure, isHealthyOn } from "../rollout/decide.js";
 import type { NewMessage } from "../store/types.js";
+
+export function verdictOf(message: AgentMessage): NewMessage["verdict"] {
+  if (message.type !== "event" || !message.rev) return null;
+  const observed = { ...message, timeMs: 0 };
+  if (isFailure(observed)) return "failed";
+  if (isHealthyOn(observed, message.rev)) return "healthy";
+  return null;
+}
 
 export function toNewMessage(message: AgentMessage, payload: string, sig: string, receivedMs: number): NewMessage {
   const isEvent = message.type === "event";
@@ -17,6 +26,7 @@ export function toNewMessage(message: AgentMessage, payload: string, sig: string
     generation: isEvent ? message.generation : message.currentGeneration,
     payload,
     sig,
+    verdict: verdictOf(message),
     message,
   };
 }

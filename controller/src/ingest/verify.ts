@@ -64,7 +64,8 @@ function checkTime(timeText: string, ctx: VerifyContext, maxAgeMs: number, path:
   return t;
 }
 
-export function verifyReportBatch(body: unknown, ctx: VerifyContext): { host: string; messages: VerifiedMessage[] } {
+/** Checks the batch shape and the host; returns what the signature step needs. */
+export function checkReportBatch(body: unknown, ctx: VerifyContext): { host: string; key: string; envelopes: Envelope[] } {
   const batch = ReportBatch.safeParse(body);
   if (!batch.success) throw schemaError(batch.error, "", "invalid report batch");
   const envs = batch.data.reports;
@@ -72,11 +73,16 @@ export function verifyReportBatch(body: unknown, ctx: VerifyContext): { host: st
   envs.forEach((e, i) => {
     if (e.host !== host) throw new HttpError(400, "MixedHosts", `a batch carries one host's reports; reports[0] is from "${host}", this one from "${e.host}"`, `reports[${i}].host`);
   });
-  const key = hostKeyOf(ctx, host, "reports[0].host");
+  return { host, key: hostKeyOf(ctx, host, "reports[0].host"), envelopes: envs };
+}
+
+/** After the signatures (one boolean per envelope): payload schema, host, time window, seq order. */
+export function finishReportBatch(host: string, envs: Envelope[], sigOk: readonly boolean[], ctx: VerifyContext): { host: string; messages: VerifiedMessage[] } {
+  const bad = sigOk.indexOf(false);
+  if (bad >= 0) throw new HttpError(401, "BadSignature", `signature of host "${host}" does not verify against its hostKey in the fleet file`, `reports[${bad}].sig`);
   let prevSeq = 0;
   const messages = envs.map((env, i) => {
     const at = `reports[${i}]`;
-    checkSignature(env, key, `${at}.sig`);
     const parsed = AgentMessage.safeParse(parsePayload(env, `${at}.payload`));
     if (!parsed.success) throw schemaError(parsed.error, `${at}.payload`, "invalid report");
     const m = parsed.data;
@@ -87,6 +93,12 @@ export function verifyReportBatch(body: unknown, ctx: VerifyContext): { host: st
     return { message: m, payload: env.payload, sig: env.sig };
   });
   return { host, messages };
+}
+
+/** The whole check, verifying signatures inline. */
+export function verifyReportBatch(body: unknown, ctx: VerifyContext): { host: string; messages: VerifiedMessage[] } {
+  const { host, key, envelopes } = checkReportBatch(body, ctx);
+  return finishReportBatch(host, envelopes, envelopes.map((e) => verifyEnvelope(e, key)), ctx);
 }
 
 export function verifyGateQuery(body: unknown, ctx: VerifyContext): GateQuery {

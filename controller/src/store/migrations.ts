@@ -33,6 +33,17 @@ export const MIGRATIONS: Migration[] = [
       `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    name: "messages.verdict: healthy/failed per event, so gating reads one row per host",
+    sql: () => [
+      `ALTER TABLE messages ADD COLUMN verdict TEXT`,
+      // Rows stored before this migration: the same rules, minus the check of each health result's generation.
+      `UPDATE messages SET verdict = 'failed' WHERE type = 'event' AND (outcome = 'failed' OR phase IN ('failed', 'rollingBack', 'rolledBack', 'rollbackFailed'))`,
+      `UPDATE messages SET verdict = 'healthy' WHERE type = 'event' AND verdict IS NULL AND phase = 'done' AND outcome = 'succeeded' AND generation IS NOT NULL`,
+      `CREATE INDEX messages_verdict ON messages (rev, verdict, host) WHERE verdict IS NOT NULL`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -7,7 +7,7 @@
 import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, payloadToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
 import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 const BIGINT_OID = 20;
@@ -85,9 +85,9 @@ export class PostgresStore implements Store {
       if (fresh.length > 0) {
         const col = <K extends keyof NewMessage>(k: K) => fresh.map((m) => m[k]);
         await c.query(
-          `INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig)
-           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
-          [col("host"), col("seq"), col("type"), col("timeMs"), col("receivedMs"), col("rev"), col("phase"), col("outcome"), col("reason"), col("generation"), col("payload"), col("sig")],
+          `INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig, verdict)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+          [col("host"), col("seq"), col("type"), col("timeMs"), col("receivedMs"), col("rev"), col("phase"), col("outcome"), col("reason"), col("generation"), col("payload"), col("sig"), col("verdict")],
         );
       }
       const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
@@ -106,7 +106,11 @@ export class PostgresStore implements Store {
   }
 
   async eventsForRev(rev: string) {
-    return (await this.pool.query<{ payload: string }>("SELECT payload FROM messages WHERE type = 'event' AND rev = $1 ORDER BY time_ms, seq", [rev])).rows.map((r) => payloadToObserved(r.payload));
+    const rows = (await this.pool.query<{ host: string; verdict: string; t: number }>(
+      "SELECT host, verdict, MIN(time_ms) AS t FROM messages WHERE rev = $1 AND verdict IS NOT NULL GROUP BY host, verdict ORDER BY host, verdict",
+      [rev],
+    )).rows;
+    return rows.map((r) => verdictToObserved(rev, r));
   }
 
   async auditEvents(q: AuditQuery): Promise<StoredEvent[]> {

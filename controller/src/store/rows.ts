@@ -1,5 +1,4 @@
 /** Row ↔ record mapping shared by the SQLite and PostgreSQL stores. */
-import type { TransitionEvent } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { CommitRecord, DecisionRecord } from "./types.js";
 
@@ -35,11 +34,11 @@ export function rowToDecision(r: DecisionRow): DecisionRecord {
   return { id: Number(r.id), rev: r.rev, wave: r.wave, state: r.state, effectiveMs: Number(r.effective_ms), recordedMs: Number(r.recorded_ms), reason: r.reason, controller: r.controller };
 }
 
-/** Stored event payload → the engine's view. The payload was validated at ingest. */
-export function payloadToObserved(payload: string): ObservedEvent {
-  const e = JSON.parse(payload) as TransitionEvent;
+/** One (host, verdict, first time) row → the engine's view of that first event. */
+export function verdictToObserved(rev: string, r: { host: string; verdict: string; t: number | string }): ObservedEvent {
+  const healthy = r.verdict === "healthy";
   return {
-    host: e.host, seq: e.seq, timeMs: Date.parse(e.time), rev: e.rev, phase: e.phase, outcome: e.outcome, reason: e.reason,
-    generation: e.generation, ...(e.health ? { health: e.health } : {}),
+    host: r.host, seq: 0, timeMs: Number(r.t), rev, phase: healthy ? "done" : "failed", outcome: healthy ? "succeeded" : "failed",
+    reason: healthy ? "Succeeded" : "Failed", generation: healthy ? "(verified at ingest)" : null,
   };
 }

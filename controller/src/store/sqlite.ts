@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, payloadToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
 import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 export class SqliteStore implements Store {
@@ -64,9 +64,9 @@ export class SqliteStore implements Store {
       }
       const fresh = msgs.filter((m) => m.seq > lastSeq);
       const insert = this.db.prepare(
-        "INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
-      for (const m of fresh) insert.run(m.host, m.seq, m.type, m.timeMs, m.receivedMs, m.rev, m.phase, m.outcome, m.reason, m.generation, m.payload, m.sig);
+      for (const m of fresh) insert.run(m.host, m.seq, m.type, m.timeMs, m.receivedMs, m.rev, m.phase, m.outcome, m.reason, m.generation, m.payload, m.sig, m.verdict);
       const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
       this.db
         .prepare("INSERT INTO hosts (host, last_seq, last_seen_ms, state) VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET last_seq = excluded.last_seq, last_seen_ms = excluded.last_seen_ms, state = excluded.state")
@@ -86,7 +86,8 @@ export class SqliteStore implements Store {
   }
 
   async eventsForRev(rev: string) {
-    return (this.db.prepare("SELECT payload FROM messages WHERE type = 'event' AND rev = ? ORDER BY time_ms, seq").all(rev) as { payload: string }[]).map((r) => payloadToObserved(r.payload));
+    const rows = this.db.prepare("SELECT host, verdict, MIN(time_ms) AS t FROM messages WHERE rev = ? AND verdict IS NOT NULL GROUP BY host, verdict ORDER BY host, verdict").all(rev) as { host: string; verdict: string; t: number }[];
+    return rows.map((r) => verdictToObserved(rev, r));
   }
 
   async auditEvents(q: AuditQuery): Promise<StoredEvent[]> {

@@ -20,6 +20,8 @@ export interface NewMessage {
   generation: string | null;
   payload: string;
   sig: string;
+  /** For events: does it prove the host healthy on `rev`, or failed it (rollout/decide.ts rules)? */
+  verdict: "healthy" | "failed" | null;
   message: AgentMessage;
 }
 
@@ -91,6 +93,12 @@ export interface Store {
   appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult>;
   hostStates(): Promise<HostState[]>;
   hostState(host: string): Promise<HostState | null>;
+  /**
+   * What gating needs of the events about `rev`: per host, the first event
+   * that proved it healthy on rev and the first that failed it (at most two
+   * per host), as ObservedEvents; decide() gives the same answer on these
+   * as on the full history.
+   */
   eventsForRev(rev: string): Promise<ObservedEvent[]>;
   auditEvents(q: AuditQuery): Promise<StoredEvent[]>;
   recordCommit(c: Omit<CommitRecord, "position">): Promise<CommitRecord>;

@@ -1,0 +1,95 @@
+// Shared setup for the controller benchmarks: many ed25519 host keys (node
+// crypto, OpenSSH public key lines), a fleet repo, and `flotilla serve` in
+// its own process so client and server do not share an event loop.
+import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { stringify } from "yaml";
+import { SIGNATURE_DOMAIN, type SignedEnvelope } from "../schemas/src/api.js";
+import { makeFleetRepo, type FleetRepo } from "../test/helpers/git-repo.js";
+import { makeTempDir } from "../test/helpers/tmp.js";
+
+export const TOKEN = "bench-operator-token";
+
+export interface BenchHost {
+  name: string;
+  key: KeyObject;
+  publicLine: string;
+}
+
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}
+
+export function makeHosts(n: number, prefix = "h"): BenchHost[] {
+  return Array.from({ length: n }, (_, i) => {
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
+    const blob = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(raw)]);
+    return { name: `${prefix}${String(i).padStart(5, "0")}`, key: privateKey, publicLine: `ssh-ed25519 ${blob.toString("base64")}` };
+  });
+}
+
+export function signAs(h: BenchHost, message: unknown): SignedEnvelope {
+  const payload = JSON.stringify(message);
+  return { v: 1, host: h.name, alg: "ssh-ed25519", payload, sig: sign(null, Buffer.from(SIGNATURE_DOMAIN + payload), h.key).toString("base64") };
+}
+
+export async function fleetRepo(hosts: BenchHost[], canary = 1): Promise<FleetRepo> {
+  const fleet = {
+    version: 1,
+    hosts: hosts.map((h) => ({ name: h.name, kind: "nixos", hostKey: h.publicLine })),
+    waves: [
+      { name: "canary", members: hosts.slice(0, canary).map((h) => h.name) },
+      { name: "fleet", members: hosts.slice(canary).map((h) => h.name), maxUnavailable: "5%" },
+    ],
+  };
+  return makeFleetRepo({ files: { "fleet.yaml": stringify(fleet) }, message: "bench fleet" });
+}
+
+const CHILD = fileURLToPath(new URL("../test/integration/controller/serve-child.ts", import.meta.url));
+
+export interface ControllerProcess {
+  url: string;
+  pid: number;
+  rssMiB(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function spawnController(remote: string, database?: string): Promise<ControllerProcess> {
+  const dir = await makeTempDir("flotilla-bench-");
+  const config = join(dir, "controller.yaml");
+  await writeFile(config, stringify({
+    listen: "127.0.0.1:0", dataDir: join(dir, "data"), ...(database ? { database } : {}), logLevel: "warn",
+    fleet: { remotes: [remote], pollInterval: "1h" }, auth: { operatorTokens: [{ name: "bench", token: { value: TOKEN } }] },
+    limits: { maxBodyBytes: 8 * 1024 * 1024 },
+  }));
+  const proc = execa("node", ["--import", "tsx", CHILD, "serve", "--config", config], { reject: false, buffer: false });
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (d) => (out += d));
+  proc.stderr!.on("data", (d) => (err += d));
+  const start = Date.now();
+  while (!/listening on (\S+)/.test(out)) {
+    if (proc.exitCode !== null || Date.now() - start > 120_000) throw new Error(`controller did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /listening on (\S+)/.exec(out)![1]!;
+  return {
+    url,
+    pid: proc.pid!,
+    async rssMiB() {
+      const { readFile } = await import("node:fs/promises");
+      const status = await readFile(`/proc/${proc.pid}/status`, "utf8");
+      return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc;
+    },
+  };
+}
