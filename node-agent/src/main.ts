@@ -27,12 +27,14 @@ import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
 import { FileStateStore } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
+import { HttpWatch } from "./adapters/watch.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
 import { selfTest } from "./self-update/self-test.js";
 import { startSelfUpdate } from "./self-update/service.js";
-import type { AgentDeps, Secrets } from "./ports.js";
+import { Nudges } from "./loop/nudges.js";
+import type { AgentDeps, Secrets, Watch } from "./ports.js";
 
 export const USAGE = `flotilla-agent: pull-based GitOps agent for NixOS and legacy hosts
 
@@ -76,6 +78,8 @@ export interface Agent {
   driver: Driver;
   reporter: HttpReporter;
   metrics: PromMetrics;
+  /** The controller's long-poll (daemon only). */
+  watch: Watch;
 }
 
 export interface CreateAgentOptions {
@@ -137,7 +141,8 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
     ...(afterSave ? { afterSave } : {}),
   };
   const driver = new Driver(deps);
-  return { config, deps, driver, reporter, metrics };
+  const watch = new HttpWatch({ host: config.host, controller: () => reporter.controller() });
+  return { config, deps, driver, reporter, metrics, watch };
 }
 
 interface Args {
@@ -311,9 +316,13 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       const s = agent.driver.current() ?? state;
       void agent.reporter.heartbeat(s).catch((e: Error) => log.warn("heartbeat failed", { error: e.message }));
     }, config.heartbeatIntervalMs);
+    // The controller's long-poll cuts the sleep below short when a merge or an open gate is news.
+    const nudges = new Nudges({ watch: agent.watch, clock: systemClock, log: log.child("watch") });
+    void nudges.follow(stop.signal);
     let failures = 0;
     while (!stop.signal.aborted) {
       const result = await agent.driver.runCycle(stop.signal);
+      nudges.known(result.head);
       failures = result.code === "error" ? failures + 1 : 0;
       agent.metrics.setQueueLength(agent.reporter.queueLength());
       await agent.driver.runMaintenance(stop.signal);
@@ -322,10 +331,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       const jitter = config.jitterMs ?? spec?.jitterMs ?? 10_000;
       // Transient errors back off (up to 8 intervals); the jitter spreads the fleet.
       const backoff = Math.min(2 ** Math.max(0, failures - 1), 8);
-      await systemClock.sleep(interval * (failures ? backoff : 1) + Math.floor(systemClock.random() * jitter), stop.signal);
+      await nudges.sleep(interval * (failures ? backoff : 1) + Math.floor(systemClock.random() * jitter), stop.signal);
     }
     return selfUpdate.exitCode();
   } finally {
+    stop.abort(); // ends the long-poll too
     if (heartbeat) clearInterval(heartbeat);
     server?.close();
     release();

@@ -3,7 +3,7 @@
  * sees only this file (and pure helpers from common/); `adapters/` implement
  * it against git, nix, HTTP and the file system; `main.ts` wires them.
  */
-import type { GateAnswer, HealthResult } from "../../schemas/src/api.js";
+import type { GateAnswer, HealthResult, Nudge } from "../../schemas/src/api.js";
 import type { CheckSpec, Fleet, HookSpec, HostSpec } from "../../common/src/fleet/model.js";
 import type { Logger } from "../../common/src/log.js";
 import type { AgentState, Phase, Previous } from "./loop/phases.js";
@@ -116,6 +116,16 @@ export interface Reporter {
 export interface Gate {
   /** The controller's gate answer for (host, rev), or null when it cannot be asked or does not answer. */
   ask(rev: string): Promise<GateAnswer | null>;
+}
+
+/** The controller's long-poll (`GET /api/v1/watch`): one request at a time; `loop/nudges.ts` keeps it open. */
+export interface Watch {
+  /**
+   * Waits (up to about `timeoutMs`, the controller caps it) until the controller knows a head other
+   * than `since` or this host's wave gate opens. null when no controller is configured. Throws when
+   * the controller does not answer or answers something else than a Nudge; the caller backs off.
+   */
+  wait(since: string | null, timeoutMs: number, signal: AbortSignal): Promise<Nudge | null>;
 }
 
 export interface SecretsContext {

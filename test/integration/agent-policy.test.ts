@@ -1,6 +1,8 @@
 // What the agent refuses or waits for, on real git: unsigned commits when
 // the fleet requires signatures, force-pushed branches, a broken fleet file
 // at the new head, and later waves without (or with a shut) controller gate.
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { startTestController } from "./agent/controller.js";
@@ -108,11 +110,16 @@ describe("agent policy", () => {
     const r2 = await w.once();
     expect(r2.code).toBe(3);
     expect(r2.err).toMatch(/GateWaiting: wave "web" wait: canaries soaking/);
+    // Asking again with nothing new leaves the state file alone (no rewrite per poll).
+    const written = await stat(join(w.stateDir, "state.json"));
+    expect((await w.once()).code).toBe(3);
+    const again = await stat(join(w.stateDir, "state.json"));
+    expect([again.ino, again.mtimeMs]).toEqual([written.ino, written.mtimeMs]);
     decision = "open";
     const r3 = await w.once();
     expect(r3.code, r3.err).toBe(0);
     expect((await w.state()).current?.rev).toBe(c1);
-    expect(ctl.gateQueries.map((q) => q.rev)).toEqual([c1, c1]);
+    expect(ctl.gateQueries.map((q) => q.rev)).toEqual([c1, c1, c1]);
     expect(ctl.events().map((e) => `${e.phase}/${e.outcome}`)).toContain("idle/waiting");
     await ctl.close();
     await w.close();

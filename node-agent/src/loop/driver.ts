@@ -36,6 +36,8 @@ export interface CycleResult {
   reason: string;
   message: string;
   state: AgentState;
+  /** The branch head this cycle's poll saw (null when it did not get that far). */
+  head: string | null;
 }
 
 function needsWork(state: AgentState): boolean {
@@ -152,7 +154,7 @@ export class Driver {
       state = await this.recover(state);
       state = await this.drive(state, signal);
       if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
-      if (signal?.aborted) return { code: "error", reason: REASONS.Interrupted, message: "stopped", state };
+      if (signal?.aborted) return { code: "error", reason: REASONS.Interrupted, message: "stopped", state, head: null };
       const polled = await poll(this.ctx, state);
       this.deps.metrics?.poll(polled.kind === "unchanged" ? "unchanged" : "changed");
       if (polled.kind === "step") {
@@ -166,7 +168,7 @@ export class Driver {
       const err = errorInfo(e);
       const kind = errorKind(e);
       this.deps.log.error("cycle failed", { reason: err.reason, kind, error: err.message });
-      return { code: kind === "waiting" ? "waiting" : "error", reason: err.reason, message: err.message, state: this.state ?? state };
+      return { code: kind === "waiting" ? "waiting" : "error", reason: err.reason, message: err.message, state: this.state ?? state, head: null };
     }
   }
 
@@ -190,6 +192,10 @@ export class Driver {
   }
 
   private summarize(state: AgentState, head: string | null): CycleResult {
+    return { ...this.outcome(state, head), head };
+  }
+
+  private outcome(state: AgentState, head: string | null): Omit<CycleResult, "head"> {
     const c = state.cycle;
     const remembered = (rev: string) =>
       state.failedRevs.some((f) => f.rev === rev) ? `; ${rev.slice(0, 12)} is remembered as failed and not retried until a newer commit arrives or an operator runs \`flotilla-agent retry\`` : "";

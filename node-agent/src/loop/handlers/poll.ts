@@ -103,7 +103,12 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
     const reason = gate ? (gate.decision === "halted" ? REASONS.GateHalted : REASONS.GateWaiting) : REASONS.ControllerUnreachable;
     deps.log.info("waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
     const same = state.noticedHead === head && state.lastOutcome?.outcome === "waiting" && state.lastOutcome.message === resolved.reason;
-    if (same) return { kind: "step", head, step: { state: { ...state, trustedHead: head }, events: [] } };
+    if (same) {
+      // Nothing new to say: hand back the same state object, so the driver does not
+      // rewrite the state file on every poll while the gate stays shut.
+      const unchanged = state.trustedHead === head ? state : { ...state, trustedHead: head };
+      return { kind: "step", head, step: { state: unchanged, events: [] } };
+    }
     const ev: EventDraft = { phase: "idle", outcome: "waiting", reason, rev: head, generation: state.current?.generation ?? null, message: resolved.reason };
     return { kind: "step", head, step: step(ctx, state, state.cycle, [ev], { trustedHead: head, noticedHead: head }) };
   }

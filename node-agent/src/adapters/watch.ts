@@ -1,0 +1,52 @@
+/**
+ * The Watch port over HTTP: `GET {controller}/api/v1/watch?host=H&since=<sha>&timeoutMs=N`,
+ * answered by a Nudge. Like the controller's own route (controller/src/http/app.ts) it
+ * carries no credentials: a nudge only says "poll now", and everything the agent then
+ * does is checked against git and the signed gate, so a forged nudge costs one poll.
+ */
+import { API_PREFIX, Nudge } from "../../../schemas/src/api.js";
+import type { Watch } from "../ports.js";
+
+/** How much longer than the asked long-poll the client waits for an answer before giving up. */
+const GRACE_MS = 15_000;
+
+export class WatchError extends Error {
+  override name = "WatchError";
+}
+
+export class HttpWatch implements Watch {
+  constructor(private readonly o: { host: string; controller: () => string | null }) {}
+
+  async wait(since: string | null, timeoutMs: number, signal: AbortSignal): Promise<Nudge | null> {
+    const base = this.o.controller();
+    if (!base) return null;
+    const query = new URLSearchParams({ host: this.o.host, since: since ?? "", timeoutMs: String(timeoutMs) });
+    const url = `${base}${API_PREFIX}/watch?${query}`;
+    // One controller per request, detached afterwards: AbortSignal.any() on the daemon's
+    // lifelong signal keeps every dependent signal alive on Node 20.
+    const ac = new AbortController();
+    const abort = () => ac.abort();
+    signal.addEventListener("abort", abort, { once: true });
+    const timer = setTimeout(abort, timeoutMs + GRACE_MS);
+    let res: Response;
+    let text: string;
+    try {
+      if (signal.aborted) abort();
+      res = await fetch(url, { signal: ac.signal });
+      text = await res.text();
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+    }
+    if (!res.ok) throw new WatchError(`GET ${API_PREFIX}/watch: HTTP ${res.status}: ${text.slice(0, 300)}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new WatchError(`GET ${API_PREFIX}/watch: the answer is not JSON: ${text.slice(0, 300)}`);
+    }
+    const nudge = Nudge.safeParse(body);
+    if (!nudge.success) throw new WatchError(`GET ${API_PREFIX}/watch: the answer is not a Nudge: ${text.slice(0, 300)}`);
+    return nudge.data;
+  }
+}
