@@ -23,7 +23,17 @@ import { makeFleetRepo, type FleetRepo } from "../helpers/git-repo.js";
 import { nixBuild, nixEnv, requireTool } from "../helpers/nix-env.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { startTestController, type TestController } from "./agent/controller.js";
-import { buildAgent, REPO_ROOT, waitFor, World } from "./agent/helpers.js";
+import { buildAgent, REPO_ROOT, waitFor as waitForBare, World } from "./agent/helpers.js";
+
+let current: Supervisor | null = null;
+/** waitFor that adds the supervised agent's last output to a timeout. */
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs?: number, intervalMs?: number): Promise<T> {
+  try {
+    return await waitForBare(what, probe, timeoutMs, intervalMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- agent output ---\n${current?.log() ?? ""}`);
+  }
+}
 
 const FIXTURE = join(REPO_ROOT, "test/fixtures/agent-versions");
 const WRAPPER = join(REPO_ROOT, "nix/agent-start-wrapper.sh");
@@ -76,6 +86,7 @@ class Supervisor {
   ) {}
 
   start(): void {
+    current = this;
     this.done = this.loop();
   }
 
@@ -136,7 +147,8 @@ async function setup(o: { refuse?: () => boolean } = {}): Promise<Setup> {
     FLOTILLA_AGENT_FALLBACK: versions.v1.out,
     FLOTILLA_STATE_DIR: w.stateDir,
     FLOTILLA_AGENT_MAX_STARTS: "3",
-    FLOTILLA_AGENT_STABLE_SECS: "1",
+    // Whole seconds in the marker: 4 s keeps quick crash restarts (about 0.2 s apart) from ever counting as stable.
+    FLOTILLA_AGENT_STABLE_SECS: "4",
   });
   return {
     w,
@@ -207,7 +219,7 @@ describe("agent self-update (real nix, the start wrapper, a restarting superviso
       s.sup.start();
       await waitFor("c1 deployed", async () => (await w.state().catch(() => null))?.current?.rev === c1, 60_000, 50);
       // v1 has been up for a while: a restart lets the wrapper confirm it (the crash-loop fallback target).
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 4500));
       s.sup.restart();
       await waitFor("v1 confirmed by the wrapper", async () => (await readFile(join(w.stateDir, "agent-start.state"), "utf8").catch(() => "")).includes("confirmed=1"), 30_000, 50);
 
@@ -227,7 +239,7 @@ describe("agent self-update (real nix, the start wrapper, a restarting superviso
       expect(failed).toMatchObject({ generation: versions.v2.broken, error: { reason: "AgentCrashLoop" }, previous: { generation: versions.v1.out } });
       // SIGTERM restart (0), switch (75), three crashed starts of the broken release (1), then v1 again.
       expect(s.sup.exits.slice(0, 5), s.sup.log()).toEqual([0, 75, 1, 1, 1]);
-      expect(s.sup.log()).toMatch(/started 3 times without staying up 1s; setting .* back to/);
+      expect(s.sup.log()).toMatch(/started 3 times without staying up 4s; setting .* back to/);
       const marker = await readFile(join(w.stateDir, "agent-start.state"), "utf8");
       expect(marker).toContain(`failed=${versions.v2.broken}`);
       expect(marker).toContain(`target=${versions.v1.out}`);
