@@ -34,7 +34,7 @@ describe("command lines", () => {
   it("runs the legacy app as the deploy user through the env loader", () => {
     const argv = legacyAppArgv({ runAs: ["runuser", "-u", "{user}", "--"], nix: "/bin/nix" }, host("/home/deploy/app"), "REF");
     expect(argv.slice(0, 6)).toEqual(["runuser", "-u", "deploy", "--", "sh", "-c"]);
-    expect(argv.slice(7)).toEqual(["flotilla-load-env", "/home/deploy/app", "2", ".env.production", ".env.local", "/bin/nix", "run", "REF#build-legacy"]);
+    expect(argv.slice(7)).toEqual(["flotilla-load-env", "/home/deploy/app", "2", ".env.production", ".env.local", "/bin/nix", "run", "--no-eval-cache", "REF#build-legacy"]);
   });
 
   it("loads the first existing env file (.env.production over .env.local), exported", async () => {

@@ -47,7 +47,7 @@ export const LOAD_ENV_SCRIPT = [
 /** argv of one legacy app run (pure; tested as such). */
 export function legacyAppArgv(o: { runAs: string[]; nix: string }, host: LegacyHostSpec, flakeRef: string): string[] {
   const prefix = o.runAs.map((a) => a.replaceAll("{user}", host.user));
-  return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, o.nix, "run", `${flakeRef}#${host.app}`];
+  return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, o.nix, "run", "--no-eval-cache", `${flakeRef}#${host.app}`];
 }
 
 function legacy(host: HostSpec): LegacyHostSpec {
@@ -85,7 +85,7 @@ export class LegacySystem implements System {
   async build(req: BuildRequest, signal?: AbortSignal): Promise<string> {
     const host = legacy(req.host);
     const attr = `${req.flakeRef}#apps.${await this.currentSystem()}.${host.app}.program`;
-    const r = await this.o.run(this.o.nix, ["eval", "--raw", attr], { timeoutMs: this.o.buildTimeoutMs, signal });
+    const r = await this.o.run(this.o.nix, ["eval", "--no-eval-cache", "--raw", attr], { timeoutMs: this.o.buildTimeoutMs, signal });
     if (r.exitCode !== 0) throw new BuildError(`nix eval ${attr} failed (${failureText(r, this.o.buildTimeoutMs)})`);
     return r.stdout.trim();
   }

@@ -2,7 +2,7 @@
  * NixOS hosts: build the toplevel, activate, roll back to a recorded path.
  *
  * activation "direct" (as comin and deploy-rs do):
- *   nix build --no-link --json <ref>#<attribute>.config.system.build.toplevel
+ *   nix build --no-eval-cache --no-link --json <ref>#<attribute>.config.system.build.toplevel
  *   nix-env -p <profile> --set <out>            (not for operation "test")
  *   <out>/bin/switch-to-configuration <operation>
  * activation "nixos-rebuild":
@@ -55,7 +55,11 @@ export class NixosSystem implements System {
   async build(req: BuildRequest, signal?: AbortSignal): Promise<string> {
     const host = nixos(req.host);
     const installable = toplevelInstallable(req.flakeRef, host.attribute);
-    const r = await this.o.run(this.o.nix, ["build", "--no-link", "--json", installable], { timeoutMs: this.o.buildTimeoutMs, signal });
+    // --no-eval-cache: every target is a new revision, so the cache never
+    // helps, and its SQLite file is shared with every other nix process on
+    // the host; contention there ("database is busy") made Nix 2.8 report
+    // attributes as missing, failing a good revision.
+    const r = await this.o.run(this.o.nix, ["build", "--no-eval-cache", "--no-link", "--json", installable], { timeoutMs: this.o.buildTimeoutMs, signal });
     if (r.exitCode !== 0) throw new BuildError(`nix build ${installable} failed (${failureText(r, this.o.buildTimeoutMs)})`);
     let out: string | undefined;
     try {
