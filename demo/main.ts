@@ -6,7 +6,7 @@
  *
  *   node --import tsx demo/main.ts [--keep] [--dir DIR]
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -47,6 +47,12 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/** Does the built agent follow the controller's long-poll nudge? */
+function agentFollowsNudges(): boolean {
+  const main = join(BUILD_ROOT, "dist/node-agent/src/main.js");
+  return existsSync(main) && readFileSync(main, "utf8").includes("Watch");
+}
+
 function agentArgv(configPath: string): string[] {
   return [process.execPath, join(BUILD_ROOT, "bin/flotilla-agent.js"), "run", "--config", configPath];
 }
@@ -73,24 +79,34 @@ async function run(args: Args, procs: Procs, n: Narrator): Promise<{ w: World; c
   n.line(`flotilla validate: ${validate.trim().split("\n").pop()}`);
 
   writeControllerConfig(w);
-  const controller = procs.spawn("controller", [...flotillaCli(), "serve", "--config", w.controllerConfig], w.env, REPO_ROOT);
+  const controller = procs.spawn("controller", [...flotillaCli(), "serve", "--config", w.controllerConfig], w.env, REPO_ROOT, 1);
   const controllerUrl = (await waitForLog(controller, /listening on (http:\/\/\S+)/, 60_000))[1]!;
   n.line(`controller: \`flotilla serve\` on ${controllerUrl} (SQLite ${join(w.controllerDir, "flotilla.db")}; follows the repo every 1s)`);
   c.o = new Observer({ base: controllerUrl, token: w.operatorToken }, n);
 
   for (const h of HOSTS) {
     writeAgentConfig(w, h, controllerUrl);
-    procs.spawn(h, agentArgv(w.hosts[h].config), { ...w.env, FLOTILLA_DEMO_HOST: h }, REPO_ROOT);
+    procs.spawn(h, agentArgv(w.hosts[h].config), { ...w.env, FLOTILLA_DEMO_HOST: h }, REPO_ROOT, 2);
   }
   n.line(`agents: 5 × \`flotilla-agent run\` (bin/flotilla-agent.js), poll 1s, own state dir, host key, secrets root`);
   n.line("NixOS hosts: activation \"direct\" (nix build the toplevel, nix-env --set on the host's own profile, switch-to-configuration); legacy-1: nix run .#build-legacy in its project dir");
-  n.note("the controller's nudge (GET /api/v1/watch) is served, but this agent build does not long-poll it: agents find new commits by polling (1 s)");
+  const nudged = agentFollowsNudges();
+  n.note(
+    nudged
+      ? "the controller's nudge is on: each agent long-polls GET /api/v1/watch and wakes on a new head or an opened wave; polling every 1 s is the fallback"
+      : "the controller's nudge (GET /api/v1/watch) is served, but this agent build does not long-poll it: agents find new commits by polling (1 s)",
+  );
 
   await act1(c);
   await act2(c);
   await act3(c);
   await act4(c);
   await act5(c);
+
+  if (nudged) {
+    const counts = HOSTS.map((h) => `${h} ${(readFileSync(join(w.logs, `${h}.log`), "utf8").match(/flotilla-agent\.watch: nudged/g) ?? []).length}`);
+    n.note(`nudges the agents acted on (their logs): ${counts.join(", ")}`);
+  }
 
   n.heading("Act 6 — the fleet report");
   const [cmd, ...pre] = flotillaCli();

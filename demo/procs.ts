@@ -16,6 +16,8 @@ export interface Proc {
   child: ChildProcess;
   exited: boolean;
   exitCode: number | null;
+  /** Stopped after every process of a higher tier (agents before the controller before the health server). */
+  tier: number;
 }
 
 export class Procs {
@@ -23,13 +25,13 @@ export class Procs {
 
   constructor(private readonly logDir: string) {}
 
-  spawn(name: string, argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Proc {
+  spawn(name: string, argv: string[], env: NodeJS.ProcessEnv, cwd?: string, tier = 0): Proc {
     const log = join(this.logDir, `${name}.log`);
     const fd = openSync(log, "a");
     const child = spawn(argv[0]!, argv.slice(1), { env, cwd, detached: true, stdio: ["ignore", fd, fd] });
     closeSync(fd);
     if (child.pid === undefined) throw new Error(`could not start ${name}: ${argv.join(" ")}`);
-    const p: Proc = { name, pid: child.pid, log, child, exited: false, exitCode: null };
+    const p: Proc = { name, pid: child.pid, log, child, exited: false, exitCode: null, tier };
     child.on("exit", (code, signal) => {
       p.exited = true;
       p.exitCode = code ?? (signal ? 128 : null);
@@ -43,13 +45,16 @@ export class Procs {
     for (const p of this.list) p.child.unref();
   }
 
-  /** SIGTERM to every process group, then SIGKILL to those still alive after `graceMs`. */
+  /** SIGTERM to every process group, highest tier first; SIGKILL to those still alive after `graceMs`. */
   async stopAll(graceMs = 3_000): Promise<void> {
-    const alive = () => this.list.filter((p) => !p.exited);
-    for (const p of alive()) signalGroup(p.pid, "SIGTERM");
-    const deadline = Date.now() + graceMs;
-    while (alive().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const p of alive()) signalGroup(p.pid, "SIGKILL");
+    const tiers = [...new Set(this.list.map((p) => p.tier))].sort((a, b) => b - a);
+    for (const tier of tiers) {
+      const alive = () => this.list.filter((p) => p.tier === tier && !p.exited);
+      for (const p of alive()) signalGroup(p.pid, "SIGTERM");
+      const deadline = Date.now() + graceMs;
+      while (alive().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const p of alive()) signalGroup(p.pid, "SIGKILL");
+    }
   }
 
   /** Same as stopAll, synchronous and immediate (for process "exit"). */
