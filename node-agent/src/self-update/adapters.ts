@@ -56,7 +56,7 @@ export class NixSelfUpdatePorts implements SelfUpdatePorts {
   constructor(private readonly o: NixSelfUpdateOptions) {}
 
   async build(installable: string, signal?: AbortSignal): Promise<string> {
-    const r = await this.o.run(this.o.nix, ["build", "--no-link", "--json", installable], { timeoutMs: this.o.buildTimeoutMs, ...(signal ? { signal } : {}) });
+    const r = await this.o.run(this.o.nix, ["build", "--no-eval-cache", "--no-link", "--json", installable], { timeoutMs: this.o.buildTimeoutMs, ...(signal ? { signal } : {}) });
     if (r.exitCode !== 0) throw new Error(failureText(r, this.o.buildTimeoutMs));
     const out = (JSON.parse(r.stdout) as Array<{ outputs?: Record<string, string> }>)[0]?.outputs?.out;
     if (!out) throw new Error(`no "out" output in ${r.stdout.slice(0, 500)}`);
