@@ -31,4 +31,16 @@ describe("on-disk report queue", () => {
     expect(log.lines.some((l) => /never dropped/.test(l))).toBe(true);
     expect(readdirSync(dir).filter((f) => f.endsWith("-e.json"))).toHaveLength(13);
   });
+
+  it("gives concurrent appends (heartbeat timer vs. the loop) distinct seqs and loses none", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "flotilla-outbox-")), "outbox");
+    const q = new Outbox(dir, { maxEvents: 1000, maxHeartbeats: 1000, log: memoryLogger() });
+    const seqs = await Promise.all(Array.from({ length: 40 }, (_, i) => q.append(i % 3 === 0 ? "h" : "e", env)));
+    expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toHaveLength(40);
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+    const [acked, peeked] = await Promise.all([q.ack(20), q.peek(100)]);
+    expect(acked).toBe(20);
+    expect(peeked.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 21));
+  });
 });

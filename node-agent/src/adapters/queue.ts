@@ -27,6 +27,12 @@ export class Outbox {
   private entries: Entry[] = [];
   private lastSeq = 0;
   private readonly seqFile: string;
+  /**
+   * Every mutation runs on this chain, one after the other: the daemon's
+   * heartbeat timer appends while the loop appends events, and two appends
+   * interleaving would allocate the same seq.
+   */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly dir: string,
@@ -57,8 +63,18 @@ export class Outbox {
     return { events, heartbeats: this.entries.length - events };
   }
 
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(step, step);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   /** Allocates the next seq durably, builds the envelope for it, and stores it. */
-  async append(kind: Kind, build: (seq: number) => SignedEnvelope): Promise<number> {
+  append(kind: Kind, build: (seq: number) => SignedEnvelope): Promise<number> {
+    return this.serial(() => this.appendNow(kind, build));
+  }
+
+  private async appendNow(kind: Kind, build: (seq: number) => SignedEnvelope): Promise<number> {
     const seq = this.lastSeq + 1;
     await writeFileAtomic(this.seqFile, `${seq}\n`);
     this.lastSeq = seq;
@@ -81,7 +97,11 @@ export class Outbox {
   }
 
   /** The oldest `n` messages, in seq order. */
-  async peek(n: number): Promise<Array<{ seq: number; envelope: SignedEnvelope }>> {
+  peek(n: number): Promise<Array<{ seq: number; envelope: SignedEnvelope }>> {
+    return this.serial(() => this.peekNow(n));
+  }
+
+  private async peekNow(n: number): Promise<Array<{ seq: number; envelope: SignedEnvelope }>> {
     const out: Array<{ seq: number; envelope: SignedEnvelope }> = [];
     for (const e of this.entries.slice(0, n)) {
       try {
@@ -95,7 +115,11 @@ export class Outbox {
   }
 
   /** Drops every message with seq ≤ `seq` (the controller acknowledged them). */
-  async ack(seq: number): Promise<number> {
+  ack(seq: number): Promise<number> {
+    return this.serial(() => this.ackNow(seq));
+  }
+
+  private async ackNow(seq: number): Promise<number> {
     const done = this.entries.filter((e) => e.seq <= seq);
     for (const e of done) await this.remove(e);
     return done.length;

@@ -11,8 +11,11 @@ import { StateFileError } from "../errors.js";
 import { STATE_VERSION, type AgentState } from "../loop/phases.js";
 import type { StateStore } from "../ports.js";
 
+let tmpCounter = 0;
+
 export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
+  // Unique per call: two writers of the same path must never share a temp file.
+  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   const fh = await open(tmp, "w", mode);
   try {
     await fh.writeFile(data);
