@@ -17,6 +17,7 @@ import { checkReportBatch, finishReportBatch, verifyGateQuery, type VerifyContex
 import type { VerifierPool } from "./ingest/verifier-pool.js";
 import { verifyEnvelope } from "../../common/src/signing.js";
 import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
+import { hostSpec } from "./rollout/host-index.js";
 import { buildAudit } from "./report/audit.js";
 import { buildStatus, type EvaluatedRollout } from "./report/status.js";
 import type { HostState } from "./store/host-state.js";
@@ -53,11 +54,17 @@ export class Coordinator {
   readonly hub: WatchHub;
   readonly id: string;
   private readonly now: () => number;
-  private readonly decisionCache = new Map<string, { at: number; value: EvaluatedRollout }>();
-  private hostsCache: { at: number; value: HostState[] } | null = null;
+  private readonly decisionCache = new Map<string, { at: number; epoch: number; value: EvaluatedRollout }>();
+  /**
+   * Bumped by every ingest that stored something: an evaluation that started
+   * before it may have missed those reports, so it is neither cached nor
+   * joined by later callers.
+   */
+  private epoch = 0;
+  private hostsCache: { at: number; value: Promise<HostState[]> } | null = null;
   private readonly postedStatus = new Map<string, string>();
   private readonly gateNonces = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<EvaluatedRollout | null>>();
+  private readonly inflight = new Map<string, { epoch: number; promise: Promise<EvaluatedRollout | null> }>();
   /** Hooks for metrics. */
   onIngest: ((accepted: number, duplicates: number, lagsMs: number[]) => void) | null = null;
   onReject: ((code: string) => void) | null = null;
@@ -66,8 +73,10 @@ export class Coordinator {
     this.now = opts.now ?? Date.now;
     this.id = opts.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.hub = new WatchHub(() => opts.fleet.head());
+    opts.fleet.onHeadFetched((head) => this.hub.headChanged(head));
     opts.fleet.onHeadChange((head, previous) => {
       this.hub.headChanged(head);
+      this.epoch++;
       this.decisionCache.clear();
       if (previous) this.evaluate(previous).catch((e) => opts.log.warn("evaluating the superseded rollout failed", { error: (e as Error).message }));
       this.evaluate(head).catch((e) => opts.log.warn("evaluating the new head failed", { error: (e as Error).message }));
@@ -111,8 +120,10 @@ export class Coordinator {
       if (e instanceof SeqConflictError) this.reject(new HttpError(409, "Replay", e.message, `reports[${e.index}].payload.seq`, { cause: e }));
       throw e;
     }
-    this.hostsCache = null;
-    for (const m of rows) if (m.type === "event" && m.rev) this.decisionCache.delete(m.rev);
+    if (r.accepted > 0) {
+      this.epoch++;
+      this.hostsCache = null;
+    }
     this.onIngest?.(r.accepted, r.duplicates, rows.map((m) => receivedMs - m.timeMs));
     return r;
   }
@@ -153,36 +164,48 @@ export class Coordinator {
 
   watch(host: string, since: string | null, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
     const fleet = this.opts.fleet.currentFleet();
-    if (fleet && !fleet.hosts.some((h) => h.name === host)) throw new HttpError(404, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, "host");
+    if (fleet && !hostSpec(fleet, host)) throw new HttpError(404, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, "host");
     return this.hub.wait(host, since, timeoutMs, signal);
   }
 
-  private async hostStates(): Promise<HostState[]> {
+  /** Host states, shared by concurrent callers and cached briefly (they are re-read after every ingest). */
+  private hostStates(): Promise<HostState[]> {
     const now = this.now();
     if (this.hostsCache && now - this.hostsCache.at < HOSTS_TTL_MS) return this.hostsCache.value;
-    const value = await this.opts.store.hostStates();
-    this.hostsCache = { at: now, value };
+    const value = this.opts.store.hostStates();
+    const entry = { at: now, value };
+    this.hostsCache = entry;
+    value.catch(() => {
+      if (this.hostsCache === entry) this.hostsCache = null;
+    });
     return value;
   }
 
   /** Evaluates the rollout of `rev`, records new decisions and acts on those this controller recorded. */
   async evaluate(rev: string, opts: { fresh?: boolean } = {}): Promise<EvaluatedRollout | null> {
+    const epoch = this.epoch;
     const cached = this.decisionCache.get(rev);
-    if (!opts.fresh && cached && this.now() - cached.at < DECISION_TTL_MS) return cached.value;
+    if (!opts.fresh && cached && cached.epoch === epoch && this.now() - cached.at < DECISION_TTL_MS) return cached.value;
     const pending = this.inflight.get(rev);
-    if (pending) return pending;
-    const p = this.evaluateNow(rev).finally(() => this.inflight.delete(rev));
-    this.inflight.set(rev, p);
-    return p;
+    if (pending && pending.epoch === epoch) return pending.promise;
+    const promise = this.evaluateNow(rev, epoch).finally(() => {
+      if (this.inflight.get(rev)?.promise === promise) this.inflight.delete(rev);
+    });
+    this.inflight.set(rev, { epoch, promise });
+    return promise;
   }
 
-  private async evaluateNow(rev: string): Promise<EvaluatedRollout | null> {
+  private cache(rev: string, epoch: number, value: EvaluatedRollout): void {
+    if (epoch === this.epoch) this.decisionCache.set(rev, { at: this.now(), epoch, value });
+  }
+
+  private async evaluateNow(rev: string, epoch: number): Promise<EvaluatedRollout | null> {
     const commit = await this.opts.store.commit(rev);
     if (!commit) return null;
     const f = await this.opts.fleet.fleetAt(rev);
     if (!f.fleet) {
       const value: EvaluatedRollout = { commit, fleet: null, decision: null, error: f.error ?? commit.fleetError ?? "fleet file unusable" };
-      this.decisionCache.set(rev, { at: this.now(), value });
+      this.cache(rev, epoch, value);
       return value;
     }
     const fleet = f.fleet;
@@ -207,7 +230,7 @@ export class Coordinator {
       return { commit, fleet, decision } satisfies EvaluatedRollout;
     });
     await this.postStatus(commit, value.decision!, false);
-    this.decisionCache.set(rev, { at: this.now(), value });
+    this.cache(rev, epoch, value);
     return value;
   }
 

@@ -26,6 +26,8 @@ export interface FleetView {
   /** Fetch now (webhook); resolves when done. */
   poke(reason: string): Promise<void>;
   onHeadChange(fn: (head: string, previous: string | null) => void): void;
+  /** Called as soon as a new head is fetched, before its fleet file is loaded and recorded (nudges). */
+  onHeadFetched(fn: (head: string) => void): void;
 }
 
 export interface FollowerOptions {
@@ -50,6 +52,7 @@ export class Follower implements FleetView {
   private valid: Fleet | null = null;
   private readonly cache = new Map<string, FleetAtRev>();
   private readonly listeners: ((head: string, previous: string | null) => void)[] = [];
+  private readonly fetchedListeners: ((head: string) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
@@ -73,6 +76,10 @@ export class Follower implements FleetView {
 
   onHeadChange(fn: (head: string, previous: string | null) => void): void {
     this.listeners.push(fn);
+  }
+
+  onHeadFetched(fn: (head: string) => void): void {
+    this.fetchedListeners.push(fn);
   }
 
   async fleetAt(rev: string): Promise<FleetAtRev> {
@@ -145,6 +152,8 @@ export class Follower implements FleetView {
       this.lastError = null;
       if (sha === this.headSha) return;
       await this.mirror.fetch(remote, sha);
+      // Agents fetch and evaluate the commit themselves: wake them before we parse the fleet file.
+      for (const fn of this.fetchedListeners) fn(sha);
       await this.advance(sha, reason);
     } catch (e) {
       this.lastError = (e as Error).message;

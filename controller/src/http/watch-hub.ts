@@ -14,8 +14,14 @@ interface Waiter {
 
 export class WatchHub {
   private readonly waiters = new Set<Waiter>();
+  /** The newest head announced to the hub (it may run ahead of the follower's recorded head). */
+  private latest: string | null = null;
 
-  constructor(private readonly head: () => string | null) {}
+  constructor(private readonly recordedHead: () => string | null) {}
+
+  private head(): string | null {
+    return this.latest ?? this.recordedHead();
+  }
 
   get size(): number {
     return this.waiters.size;
@@ -38,6 +44,7 @@ export class WatchHub {
 
   /** The head moved: wake everyone whose `since` differs. */
   headChanged(head: string): number {
+    this.latest = head;
     let n = 0;
     for (const w of [...this.waiters]) if (w.since !== head) (w.resolve({ head, changed: true }), n++);
     return n;

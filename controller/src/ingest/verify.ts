@@ -9,6 +9,7 @@ import { AgentMessage, GateQuery, ReportBatch, SignedEnvelope, type SignedEnvelo
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import { verifyEnvelope } from "../../../common/src/signing.js";
 import { HttpError, formatPath } from "../errors.js";
+import { hostSpec } from "../rollout/host-index.js";
 import type { z } from "zod";
 
 export interface VerifyContext {
@@ -34,7 +35,7 @@ function schemaError(error: z.ZodError, prefix: string, what: string): HttpError
 
 function hostKeyOf(ctx: VerifyContext, host: string, path: string): string {
   if (!ctx.fleet) throw new HttpError(503, "FleetUnavailable", "the controller has no valid fleet file yet; retry later");
-  const spec = ctx.fleet.hosts.find((h) => h.name === host);
+  const spec = hostSpec(ctx.fleet, host);
   if (!spec) throw new HttpError(403, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, path);
   return spec.hostKey;
 }

@@ -39,14 +39,19 @@ function health(s: HostState | undefined, stale: boolean): HostStatus["health"] 
   return s.healthy ? "Healthy" : "Unknown";
 }
 
-function desiredRev(host: string, waveAt: (f: Fleet) => string | undefined, pin: string | undefined, rollouts: readonly EvaluatedRollout[]): string | null {
+/** Per rollout (newest first): host → is its wave (in the fleet at that commit) open for it? */
+function openWaves(rollouts: readonly EvaluatedRollout[]): { sha: string; open: Set<string> }[] {
+  return rollouts
+    .filter((r) => r.decision && r.fleet && r.decision.state !== "halted")
+    .map((r) => {
+      const opened = new Set(r.decision!.waves.filter((w) => w.openedAtMs !== null).map((w) => w.name));
+      return { sha: r.commit.sha, open: new Set(r.fleet!.hosts.filter((h) => opened.has(h.wave)).map((h) => h.name)) };
+    });
+}
+
+function desiredRev(host: string, pin: string | undefined, open: ReturnType<typeof openWaves>): string | null {
   if (pin) return pin;
-  for (const r of rollouts) {
-    if (!r.decision || !r.fleet || r.decision.state === "halted") continue;
-    const wave = waveAt(r.fleet);
-    const w = r.decision.waves.find((x) => x.name === wave);
-    if (w && w.openedAtMs !== null) return r.commit.sha;
-  }
+  for (const r of open) if (r.open.has(host)) return r.sha;
   return null;
 }
 
@@ -56,14 +61,16 @@ export function buildStatus(input: StatusInput): StatusReport {
   const unreachableAfter = fleet?.policy.unreachableAfterMs ?? 300_000;
   const headRollout = input.rollouts[0]?.commit.sha === input.head ? input.rollouts[0] : undefined;
   const hosts: HostStatus[] = [];
+  const open = openWaves(input.rollouts);
+  const headWaves = new Map((headRollout?.decision?.waves ?? []).map((w) => [w.name, w]));
   for (const spec of fleet?.hosts ?? []) {
     if (input.filter?.host && spec.name !== input.filter.host) continue;
     if (input.filter?.wave && spec.wave !== input.filter.wave) continue;
     const s = states.get(spec.name);
     const stale = !s || now - s.lastSeenMs > unreachableAfter;
-    const desired = desiredRev(spec.name, (f) => f.hosts.find((h) => h.name === spec.name)?.wave, spec.pin, input.rollouts);
+    const desired = desiredRev(spec.name, spec.pin, open);
     const current = s?.currentRev ?? null;
-    const headWave = headRollout?.decision?.waves.find((w) => w.name === spec.wave);
+    const headWave = headWaves.get(spec.wave);
     const rolling = headWave?.state === "progressing" || headWave?.state === "soaking";
     hosts.push({
       host: spec.name,

@@ -7,6 +7,7 @@
 import type { AgentPhase, Outcome, WaveState } from "../../../schemas/src/conditions.js";
 import type { HealthResult } from "../../../schemas/src/api.js";
 import type { Fleet, WaveSpec } from "../../../common/src/fleet/model.js";
+import { hostSpec } from "./host-index.js";
 
 /** A transition event as the engine sees it (agent timestamp in ms). */
 export interface ObservedEvent {
@@ -146,7 +147,8 @@ export function decide(input: DecideInput): RolloutDecision {
       const seen = input.lastSeenMs[m];
       return seen === undefined || now - seen > unreachableAfter;
     });
-    const healthy = counted.filter((m) => views.get(m)?.healthySinceMs != null && views.get(m)?.failedAtMs == null && !unreachable.includes(m));
+    const gone = new Set(unreachable);
+    const healthy = counted.filter((m) => views.get(m)?.healthySinceMs != null && views.get(m)?.failedAtMs == null && !gone.has(m));
     const need = needFor(counted.length, w.maxUnavailable);
     if (counted.length > 0 && w.maxUnavailable >= counted.length) {
       warnings.push(`wave "${w.name}": maxUnavailable ${w.maxUnavailable} ≥ its ${counted.length} members; it still needs 1 healthy host`);
@@ -277,7 +279,7 @@ export interface Gate {
 
 /** The gate answer for one host, from a rollout decision on the fleet at C. */
 export function gateFor(fleet: Fleet, decision: RolloutDecision, host: string, now: number): Gate {
-  const spec = fleet.hosts.find((h) => h.name === host);
+  const spec = hostSpec(fleet, host);
   if (!spec) return { decision: "unknown-revision", wave: "", reason: `host "${host}" is not in the fleet at ${decision.rev.slice(0, 12)}`, retryAfterMs: 30_000 };
   if (spec.pin) return { decision: "pinned", wave: spec.wave, reason: `pinned to ${spec.pin.slice(0, 12)}` };
   const wave = decision.waves.find((w) => w.name === spec.wave);

@@ -1,0 +1,66 @@
+// `flotilla status` for 10,000 hosts: a controller (own process, SQLite) with
+// a 10,000-host fleet in two waves, every host having reported a heartbeat and
+// a deploy of the head; then `flotilla status` (the CLI's run(): HTTP request,
+// the controller building the report, validation and rendering) timed with
+// cold controller caches (>1 s apart), as JSON and as text.
+// Run: node --import tsx bench/controller-status.ts
+import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
+import { main } from "../controller/src/cli.js";
+import { cleanupTempDirs } from "../test/helpers/tmp.js";
+import { fleetRepo, makeHosts, signAs, spawnController, TOKEN } from "./controller-lib.js";
+
+const N = Number(process.env.HOSTS ?? 10_000);
+const RUNS = Number(process.env.RUNS ?? 10);
+
+const t0 = performance.now();
+const hosts = makeHosts(N);
+const repo = await fleetRepo(hosts, 10);
+const rev = await repo.head();
+const ctl = await spawnController(repo.url);
+console.log(`setup: ${N} hosts, controller up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+let next = 0;
+const now = Date.now();
+const post = async () => {
+  for (let i = next++; i < hosts.length; i = next++) {
+    const h = hosts[i]!;
+    const generation = `/nix/store/${randomBytes(16).toString("hex")}-system`;
+    const reports = [
+      signAs(h, { type: "heartbeat", host: h.name, seq: 1, time: new Date(now).toISOString(), agentVersion: "bench", phase: "idle", currentRev: null, currentGeneration: null, targetRev: rev, healthy: true, queueLength: 0 }),
+      signAs(h, { type: "event", host: h.name, seq: 2, time: new Date(now).toISOString(), agentVersion: "bench", phase: "done", outcome: "succeeded", reason: "Succeeded", rev, generation }),
+    ];
+    const res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  }
+};
+const t1 = performance.now();
+await Promise.all(Array.from({ length: 16 }, post));
+console.log(`populated ${N} hosts in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+
+async function status(args: string[]): Promise<{ ms: number; bytes: number; code: number }> {
+  const stdout = new PassThrough();
+  let bytes = 0;
+  stdout.on("data", (d: Buffer) => (bytes += d.length));
+  const start = performance.now();
+  const code = await main(["status", "--controller", ctl.url, "--token", TOKEN, ...args], { stdout, stderr: process.stderr, cwd: process.cwd() });
+  return { ms: performance.now() - start, bytes, code };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [label, args] of [["--json", ["--json"]], ["text", []]] as const) {
+  await status([...args]); // warm the CLI's own code paths
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < RUNS; i++) {
+    await new Promise((r) => setTimeout(r, 1_100)); // let the controller's 1 s caches expire
+    const r = await status([...args]);
+    if (r.code !== 0) throw new Error(`flotilla status exited ${r.code}`);
+    times.push(r.ms);
+    bytes = r.bytes;
+  }
+  console.log(`flotilla status ${label} (${N} hosts, ${(bytes / 1024 / 1024).toFixed(1)} MiB out): median ${median(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)} (${RUNS} cold runs)`);
+}
+console.log(`controller RSS: ${(await ctl.rssMiB()).toFixed(0)} MiB`);
+await ctl.stop();
+await cleanupTempDirs();
