@@ -1,9 +1,12 @@
 // Idle RSS of the real daemon (`flotilla-agent run`, the built dist/) over
-// 1,000 no-change polls, read from /proc/<pid>/status every 100 polls (the
-// poll count comes from its Prometheus endpoint). Target: ≤ 60 MB, no growth.
+// 1,000 no-change polls, read from /proc/<pid>/status every 100 polls. Polls
+// are counted by a `git` wrapper that logs each `ls-remote` to a file, so the
+// daemon runs without its Prometheus endpoint (prom-client is only loaded
+// with metrics.listen); AGENT_METRICS=1 turns the endpoint on to measure that
+// case. AGENT_NODE_FLAGS adds node flags. Target: ≤ 60 MB, no growth.
 //   npx tsc -p node-agent/tsconfig.build.json && node --import tsx bench/agent-rss.ts [polls]
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { cleanupTempDirs } from "../test/helpers/tmp.js";
@@ -22,6 +25,10 @@ const port = await new Promise<number>((resolve) => {
 });
 const config = { ...w.agent.config };
 const file = join(w.root, "agent.json");
+const pollLog = join(w.root, "polls.log");
+const gitWrapper = join(w.root, "git-counting");
+writeFileSync(gitWrapper, `#!/bin/sh\ncase "$*" in *ls-remote*) echo poll >> '${pollLog}' ;; esac\nexec git "$@"\n`);
+chmodSync(gitWrapper, 0o755);
 writeFileSync(
   file,
   JSON.stringify({
@@ -31,21 +38,18 @@ writeFileSync(
     hostKeyPath: config.hostKeyPath,
     profile: config.profile,
     activation: "direct",
-    commands: { runAs: [] },
     pollInterval: "20ms",
     jitter: "0",
     heartbeatInterval: "1h",
-    metrics: { listen: `127.0.0.1:${port}` },
+    commands: { runAs: [], git: gitWrapper },
+    ...(process.env.AGENT_METRICS === "1" ? { metrics: { listen: `127.0.0.1:${port}` } } : {}),
     logLevel: "warn",
   }),
 );
 const bin = new URL("../bin/flotilla-agent.js", import.meta.url).pathname;
 const child = spawn(process.execPath, [...(process.env.AGENT_NODE_FLAGS ?? "").split(" ").filter(Boolean), bin, "run", "--config", file], { env: w.env, stdio: ["ignore", "inherit", "inherit"] });
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))![1]) / 1024;
-const polls = async () => {
-  const t = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => "");
-  return Number(/flotilla_agent_polls_total\{result="unchanged"\} (\d+)/.exec(t)?.[1] ?? 0);
-};
+const polls = async () => (existsSync(pollLog) ? readFileSync(pollLog, "utf8").length / 5 : 0);
 const samples: Array<[number, number]> = [];
 let next = 100;
 while (next <= N) {

@@ -21,7 +21,7 @@ import { CheckRunner } from "./adapters/health.js";
 import { HttpReporter } from "./adapters/http-reporter.js";
 import { LegacySystem } from "./adapters/legacy.js";
 import { acquireLock } from "./adapters/lock.js";
-import { PromMetrics } from "./adapters/metrics.js";
+import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
@@ -77,7 +77,8 @@ export interface Agent {
   deps: AgentDeps;
   driver: Driver;
   reporter: HttpReporter;
-  metrics: PromMetrics;
+  /** Only with metrics.listen: prom-client is imported only then. */
+  metrics: PromMetrics | null;
   /** The controller's long-poll (daemon only). */
   watch: Watch;
 }
@@ -99,7 +100,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
-  const metrics = new PromMetrics();
+  const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics() : null;
   const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
   await source.init();
   const afterSave = testPauseFromEnv(o.env as NodeJS.ProcessEnv);
@@ -137,7 +138,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
         systemctl: config.commands.systemctl,
         log: log.child("secrets"),
       }),
-    metrics,
+    ...(metrics ? { metrics } : {}),
     ...(afterSave ? { afterSave } : {}),
   };
   const driver = new Driver(deps);
@@ -302,7 +303,7 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
   let heartbeat: NodeJS.Timeout | null = null;
   try {
     const agent = await createAgent(config, { env: io.env, log });
-    if (config.metricsListen) {
+    if (config.metricsListen && agent.metrics) {
       server = await agent.metrics.listen(config.metricsListen);
       log.info("metrics endpoint listening", { listen: config.metricsListen });
     }
@@ -324,7 +325,7 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       const result = await agent.driver.runCycle(stop.signal);
       nudges.known(result.head);
       failures = result.code === "error" ? failures + 1 : 0;
-      agent.metrics.setQueueLength(agent.reporter.queueLength());
+      agent.metrics?.setQueueLength(agent.reporter.queueLength());
       await agent.driver.runMaintenance(stop.signal);
       const spec = await agent.driver.fleetAgentSettings();
       const interval = config.pollIntervalMs ?? spec?.pollIntervalMs ?? 60_000;

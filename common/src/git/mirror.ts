@@ -9,9 +9,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
-import { execa } from "execa";
 import type { Logger } from "../log.js";
-import { GitCommandError, gitRunner, redactUrl, type GitRunner } from "./run.js";
+import { GitCommandError, gitRunner, redactUrl, spawnCollect, type GitRunner } from "./run.js";
 
 export class RemoteUnreachableError extends Error {
   override name = "RemoteUnreachableError";
@@ -118,9 +117,9 @@ export class GitMirror {
 
   /** A file's bytes at a revision, or null when the path does not exist there. */
   async readFile(rev: string, path: string): Promise<Buffer | null> {
-    const r = await execa(this.gitCommand, ["--git-dir", this.dir, "cat-file", "blob", `${rev}:${path}`], { encoding: "buffer", stripFinalNewline: false, reject: false, timeout: 60_000 });
+    const r = await spawnCollect(this.gitCommand, ["--git-dir", this.dir, "cat-file", "blob", `${rev}:${path}`], { timeoutMs: 60_000 });
     if (r.exitCode !== 0) return null;
-    return Buffer.from(r.stdout);
+    return r.stdout;
   }
 
   async commitInfo(rev: string): Promise<CommitInfo> {

@@ -2,8 +2,11 @@
  * Runs one external command with a timeout and logs it before and after,
  * with its duration and exit code (argv only: environment values, which may
  * hold secrets, are never logged). Output is kept for error messages, capped.
+ *
+ * execa is imported on the first command, not at start: builds, switches,
+ * hooks and checks need it, an idle daemon polling git (common/src/git/run.ts)
+ * does not, and its import graph is ~5 MB of the daemon's resident memory.
  */
-import { execa } from "execa";
 import { redact } from "./redact.js";
 import type { Logger } from "../../../common/src/log.js";
 
@@ -33,6 +36,7 @@ export function commandRunner(log: Logger, baseEnv: Record<string, string | unde
     const shown = opts.label ?? [cmd, ...args].join(" ");
     log.debug("run", { cmd: shown, cwd: opts.cwd });
     const started = Date.now();
+    const { execa } = await import("execa");
     const r = await execa(cmd, args, {
       cwd: opts.cwd,
       env: { ...baseEnv, ...opts.env },

@@ -8,7 +8,6 @@
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
 import { gitRunner, type GitRunner } from "../../../common/src/git/run.js";
@@ -89,6 +88,7 @@ export class GitSource implements Source {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
     const started = Date.now();
+    const { execa } = await import("execa"); // hooks only: kept off the idle daemon (see exec.ts)
     const r = await execa(this.o.git, ["--git-dir", this.mirror.dir, "archive", "--format=tar", rev], { encoding: "buffer", timeout: this.o.timeoutMs, reject: false })
       .pipe("tar", ["-x", "-C", tmp], { reject: false, timeout: this.o.timeoutMs });
     this.o.log.info("ran", { cmd: `git archive ${rev} | tar -x`, ms: Date.now() - started, exit: r.exitCode });

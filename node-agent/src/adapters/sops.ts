@@ -4,8 +4,14 @@
  * with the host key, write a new generation under secretsRoot and switch
  * `current` before the system switch; switch back on rollback. Errors become
  * SecretsError (SecretsFailed); their messages name files and keys, never values.
+ *
+ * The secrets module (age, sops formats, X25519) is imported only when the
+ * host has secrets: declared in the fleet at the revision, or a secrets root
+ * left by earlier deploys (which then may need switching back or removing).
+ * Hosts without secrets never load it (~7 MB of an idle daemon's memory).
  */
-import { SopsSecrets } from "../../../secrets/src/install/agent.js";
+import { existsSync } from "node:fs";
+import type { SopsSecrets } from "../../../secrets/src/install/agent.js";
 import type { Logger } from "../../../common/src/log.js";
 import { SecretsError } from "../errors.js";
 import type { Secrets, SecretsContext } from "../ports.js";
@@ -21,9 +27,19 @@ export interface SopsAdapterOptions {
 }
 
 export class SopsSecretsAdapter implements Secrets {
-  private readonly inner: SopsSecrets;
+  private inner: SopsSecrets | null = null;
 
-  constructor(o: SopsAdapterOptions) {
+  constructor(private readonly o: SopsAdapterOptions) {}
+
+  /** True when there is nothing to do: no secrets for this host at ctx.rev and none installed before. */
+  private none(ctx: SecretsContext | null): boolean {
+    return !(ctx?.fleet.secrets.some((s) => s.hosts.includes(ctx.host.name)) ?? false) && !existsSync(this.o.root);
+  }
+
+  private async load(): Promise<SopsSecrets> {
+    if (this.inner) return this.inner;
+    const { SopsSecrets } = await import("../../../secrets/src/install/agent.js");
+    const o = this.o;
     this.inner = new SopsSecrets({
       root: o.root,
       hostKeyPath: o.hostKeyPath,
@@ -35,6 +51,7 @@ export class SopsSecretsAdapter implements Secrets {
       },
       log: { info: (msg, fields) => o.log.info(msg, Object.fromEntries(Object.entries(fields ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : String(v)]))) },
     });
+    return this.inner;
   }
 
   private async wrap<T>(what: string, f: () => Promise<T>): Promise<T> {
@@ -46,15 +63,18 @@ export class SopsSecretsAdapter implements Secrets {
     }
   }
 
-  install(ctx: SecretsContext): Promise<string | null> {
-    return this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, () => this.inner.install(ctx));
+  async install(ctx: SecretsContext): Promise<string | null> {
+    if (this.none(ctx)) return null;
+    return this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).install(ctx));
   }
 
-  rollback(ctx: SecretsContext): Promise<void> {
-    return this.wrap(`switching secrets back to ${ctx.rev.slice(0, 12)} failed`, () => this.inner.rollback(ctx));
+  async rollback(ctx: SecretsContext): Promise<void> {
+    if (this.none(ctx)) return;
+    return this.wrap(`switching secrets back to ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).rollback(ctx));
   }
 
-  prune(keep: number): Promise<void> {
-    return this.wrap("pruning secrets generations failed", () => this.inner.prune(keep));
+  async prune(keep: number): Promise<void> {
+    if (this.none(null)) return;
+    return this.wrap("pruning secrets generations failed", async () => (await this.load()).prune(keep));
   }
 }
