@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import type { LegacyHostSpec } from "../../../common/src/fleet/model.js";
+import { hookArgv } from "./hooks.js";
 import { legacyAppArgv } from "./legacy.js";
 import { nixosRebuildArgs, toplevelInstallable } from "./nix.js";
 
@@ -48,5 +49,22 @@ describe("command lines", () => {
     expect(await run()).toBe(`1/yes/${dir}`);
     writeFileSync(join(dir, ".env.production"), "SERVICE_PORT=9001\n");
     expect(await run()).toBe(`9001//${dir}`);
+  });
+
+  it("runs a legacy host's hooks as the deploy user, in the checkout, with the app's env files loaded", async () => {
+    const project = mkdtempSync(join(tmpdir(), "flotilla-env-"));
+    const checkout = mkdtempSync(join(tmpdir(), "flotilla-checkout-"));
+    writeFileSync(join(project, ".env.local"), "SERVICE_PORT=1\n");
+    writeFileSync(join(project, ".env.production"), "SERVICE_PORT=9001\n");
+    const hook = { command: ["sh", "-c", 'echo "$SERVICE_PORT/$(pwd)"'], timeoutMs: 1000 };
+    const argv = hookArgv(["runuser", "-u", "{user}", "--"], hook, { host: host(project), dir: checkout });
+    expect(argv.slice(0, 6)).toEqual(["runuser", "-u", "deploy", "--", "sh", "-c"]);
+    expect(argv.slice(7, 12)).toEqual(["flotilla-load-env", checkout, "2", join(project, ".env.production"), join(project, ".env.local")]);
+    const [cmd, ...args] = hookArgv([], hook, { host: host(project), dir: checkout });
+    expect((await execa(cmd!, args, { cwd: "/" })).stdout).toBe(`9001/${checkout}`);
+    // A NixOS host's hook is the bare argv (as its own user, if it names one).
+    const nixos = { ...host(project), kind: "nixos" } as unknown as Parameters<typeof hookArgv>[2]["host"];
+    expect(hookArgv(["runuser", "-u", "{user}", "--"], hook, { host: nixos, dir: checkout })).toEqual(hook.command);
+    expect(hookArgv(["runuser", "-u", "{user}", "--"], { ...hook, user: "ops" }, { host: nixos, dir: checkout }).slice(0, 4)).toEqual(["runuser", "-u", "ops", "--"]);
   });
 });

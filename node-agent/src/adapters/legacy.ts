@@ -56,7 +56,7 @@ function legacy(host: HostSpec): LegacyHostSpec {
 }
 
 /** Registers the env files' values for redaction: they are the legacy host's secrets. */
-async function registerEnvValues(host: LegacyHostSpec): Promise<void> {
+export async function registerEnvValues(host: LegacyHostSpec): Promise<void> {
   for (const f of host.envFiles) {
     const p = isAbsolute(f) ? f : join(host.projectDir, f);
     if (!existsSync(p)) continue;
