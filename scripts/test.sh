@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh test
 export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nwarn-dirty = false'
+# ensure-deps.sh just built dist/; test/global-setup.ts need not build again.
+export FLOTILLA_TEST_PREBUILT=1
 exec npx vitest run "$@"

@@ -1,31 +1,21 @@
 /**
  * The end-to-end demo (`npm run demo`) as a test: the orchestrator demo/main.ts
  * run the way scripts/demo.sh runs it (node --import tsx, demo.sh's NIX_CONFIG)
- * against a private build of bin/ + dist/ (so it never races other test files
- * that rebuild dist/). A controller on SQLite and five agents run as real
+ * against the bin/ + dist/ that test/global-setup.ts builds once. A controller on SQLite and five agents run as real
  * processes on real git and nix; the demo exits 0 only when every act's
  * expected outcome was observed, each with its own (generous) deadline.
  */
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BUILD = join(REPO_ROOT, "node_modules", ".cache", "flotilla-demo-test", String(process.pid));
 let root: string | null = null;
 
-beforeAll(async () => {
-  const tsc = await execa("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", join(BUILD, "dist")], { cwd: REPO_ROOT, reject: false });
-  if (tsc.exitCode !== 0) throw new Error(`tsc failed:\n${tsc.stdout}\n${tsc.stderr}`);
-  await mkdir(join(BUILD, "bin"), { recursive: true });
-  for (const b of ["flotilla.js", "flotilla-agent.js"]) await copyFile(join(REPO_ROOT, "bin", b), join(BUILD, "bin", b));
-}, 300_000);
-
 afterAll(async () => {
-  await rm(BUILD, { recursive: true, force: true });
   if (root && process.env.FLOTILLA_KEEP_TMP !== "1") await rm(root, { recursive: true, force: true });
 });
 
@@ -38,7 +28,6 @@ describe("npm run demo", () => {
       timeout: 12 * 60_000,
       env: {
         NIX_CONFIG: "experimental-features = nix-command flakes\nsubstituters =\nwarn-dirty = false",
-        FLOTILLA_DEMO_BUILD_DIR: BUILD,
       },
     });
     const out = r.all ?? "";

@@ -241,29 +241,12 @@ export class World {
 }
 
 /**
- * Builds the agent (node-agent only) into dist/ for the spawned-process tests.
- * Test files run in parallel: a mkdir lock keeps two builds from writing the
- * same dist files at once (a spawned agent could read a half-written file).
+ * The spawned-process tests run the agent from dist/, which test/global-setup.ts
+ * builds once before any test file starts; nothing rebuilds it during the run.
  */
 export async function buildAgent(): Promise<void> {
-  const lock = join(REPO_ROOT, "dist", ".agent-build.lock");
-  await mkdir(join(REPO_ROOT, "dist"), { recursive: true });
-  await waitFor("the agent build lock", async () => {
-    try {
-      await mkdir(lock);
-      return true;
-    } catch {
-      // A lock left by a killed test run is stale after two minutes (a build takes ~15 s).
-      const age = await stat(lock).then((st) => Date.now() - st.mtimeMs).catch(() => 0);
-      if (age > 120_000) await rm(lock, { recursive: true, force: true });
-      return false;
-    }
-  }, 300_000, 100);
-  try {
-    await execa("npx", ["tsc", "-p", "node-agent/tsconfig.build.json"], { cwd: REPO_ROOT });
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
+  const main = join(REPO_ROOT, "dist", "node-agent", "src", "main.js");
+  if (!(await stat(main).catch(() => null))) throw new Error(`${main} is missing: the vitest globalSetup (test/global-setup.ts) builds it; run the tests through vitest/npm test`);
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000, intervalMs = 25): Promise<T> {
