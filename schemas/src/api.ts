@@ -140,7 +140,20 @@ export const ApiError = z.strictObject({
   error: z.string().describe("PascalCase error code."),
   message: z.string(),
   path: z.string().optional().describe("Where in the body the problem is."),
+  lastSeq: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("With error SeqBehind: the highest seq stored for this host. An agent whose counter fell behind (state dir wiped or restored) renumbers its queue above it."),
 });
+
+/**
+ * Error codes for which the controller will never accept the report named by
+ * `path` (reports[i]…), whatever the agent retries: the agent sets that report
+ * aside (kept on disk, logged) so the rest of its queue is delivered.
+ */
+export const PERMANENT_REPORT_ERRORS: ReadonlySet<string> = new Set(["Replay", "SchemaViolation", "InvalidPayload", "HostMismatch"]);
 export type ApiError = z.infer<typeof ApiError>;
 
 // ---------------------------------------------------------------- status report

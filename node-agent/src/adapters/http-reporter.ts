@@ -5,7 +5,7 @@
  * with the highest seq it stored; the queue is dropped up to there, so a
  * resend after a lost answer is harmless ((host, seq) is idempotent).
  */
-import { API_PREFIX, Heartbeat, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
+import { API_PREFIX, ApiError, Heartbeat, PERMANENT_REPORT_ERRORS, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
 import type { HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { EventDraft } from "../loop/events.js";
@@ -116,6 +116,7 @@ export class HttpReporter implements Reporter {
     const url = this.url;
     if (!url) return { empty: this.o.outbox.length === 0, reached: false };
     let reached = false; // set once the controller answered at all
+    let rebased = false;
     while (this.o.outbox.length > 0) {
       const batch = await this.o.outbox.peek(BATCH);
       if (batch.length === 0) break;
@@ -135,8 +136,10 @@ export class HttpReporter implements Reporter {
       reached = res.status < 500;
       const text = await res.text();
       if (!res.ok) {
-        this.o.log.warn("controller refused reports; they stay queued", { status: res.status, body: text.slice(0, 300) });
-        return { empty: false, reached };
+        const refusal = await this.handleRefusal(res.status, text, batch, rebased);
+        if (refusal === "rebased") rebased = true;
+        if (refusal === "stop") return { empty: false, reached };
+        continue;
       }
       const ack = ReportAck.safeParse(JSON.parse(text || "null"));
       if (!ack.success) {
@@ -149,5 +152,35 @@ export class HttpReporter implements Reporter {
     }
     // An empty queue means the controller acknowledged everything we sent.
     return { empty: true, reached: true };
+  }
+
+  /**
+   * A refused batch. Most refusals concern the whole batch and heal once the
+   * operator fixes the fleet file (unknown host, bad signature): the reports
+   * stay queued. Two do not heal by waiting: a seq counter behind the
+   * controller's (state dir wiped or restored: renumber above it, once per
+   * delivery) and a report the controller will never accept (set it aside so
+   * the rest of the queue flows).
+   */
+  private async handleRefusal(status: number, text: string, batch: Array<{ seq: number }>, rebased: boolean): Promise<"stop" | "rebased" | "setAside"> {
+    let body: ApiError | null = null;
+    try {
+      const parsed = ApiError.safeParse(JSON.parse(text));
+      body = parsed.success ? parsed.data : null;
+    } catch {
+      body = null;
+    }
+    if (body?.error === "SeqBehind" && body.lastSeq !== undefined && !rebased) {
+      await this.o.outbox.rebase(body.lastSeq, (env, seq) => this.o.signer.sign(JSON.stringify({ ...(JSON.parse(env.payload) as object), seq })));
+      return "rebased";
+    }
+    const index = /^reports\[(\d+)\]/.exec(body?.path ?? "")?.[1];
+    const entry = index === undefined ? undefined : batch[Number(index)];
+    if (body && status >= 400 && status < 500 && PERMANENT_REPORT_ERRORS.has(body.error) && entry) {
+      await this.o.outbox.setAside(entry.seq, `${body.error}: ${body.message}`);
+      return "setAside";
+    }
+    this.o.log.warn("controller refused reports; they stay queued", { status, body: text.slice(0, 300) });
+    return "stop";
   }
 }

@@ -8,7 +8,7 @@
  * logs an error on every append instead).
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SignedEnvelope } from "../../../schemas/src/api.js";
 import type { Logger } from "../../../common/src/log.js";
@@ -123,6 +123,53 @@ export class Outbox {
     const done = this.entries.filter((e) => e.seq <= seq);
     for (const e of done) await this.remove(e);
     return done.length;
+  }
+
+  /**
+   * Moves one report the controller will never accept (e.g. older than its
+   * replay window) to `<dir>/rejected/`, so the rest of the queue flows. Kept,
+   * not deleted: an operator can still read it.
+   */
+  setAside(seq: number, why: string): Promise<boolean> {
+    return this.serial(async () => {
+      const e = this.entries.find((x) => x.seq === seq);
+      if (!e) return false;
+      const rejected = join(this.dir, "rejected");
+      await mkdir(rejected, { recursive: true, mode: 0o700 });
+      await rename(e.file, join(rejected, e.file.slice(e.file.lastIndexOf("/") + 1)));
+      await writeFile(join(rejected, `${String(seq).padStart(12, "0")}.reason`), why + "\n", { mode: 0o600 });
+      this.entries = this.entries.filter((x) => x !== e);
+      this.o.log.error("the controller will never accept a queued report; set aside", { seq, reason: why, dir: rejected });
+      return true;
+    });
+  }
+
+  /**
+   * Renumbers every queued message above `stored` (the controller's last seq
+   * for this host), re-signing each: the agent's counter fell behind because
+   * its state dir was wiped or restored. The new seq is allocated durably
+   * first; messages are renamed from the last to the first, so a crash half
+   * way leaves them still sorted in their original order, and a second rebase
+   * finishes the job.
+   */
+  rebase(stored: number, resign: (env: SignedEnvelope, seq: number) => SignedEnvelope): Promise<number> {
+    return this.serial(async () => {
+      const base = Math.max(stored, this.lastSeq, this.entries.at(-1)?.seq ?? 0);
+      const n = this.entries.length;
+      await writeFileAtomic(this.seqFile, `${base + n}\n`);
+      this.lastSeq = base + n;
+      for (let i = n - 1; i >= 0; i--) {
+        const e = this.entries[i]!;
+        const seq = base + 1 + i;
+        const env = resign(JSON.parse(await readFile(e.file, "utf8")) as SignedEnvelope, seq);
+        const file = join(this.dir, `${String(seq).padStart(12, "0")}-${e.kind}.json`);
+        await writeFileAtomic(file, JSON.stringify(env));
+        await rm(e.file, { force: true });
+        this.entries[i] = { seq, kind: e.kind, file };
+      }
+      this.o.log.warn("report seq was behind the controller's; queue renumbered above it", { stored, from: base + 1, to: base + n });
+      return n;
+    });
   }
 
   private async remove(e: Entry): Promise<void> {
