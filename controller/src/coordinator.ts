@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { AuditReport, GateAnswer, GateQuery, Nudge, ReportAck, StatusReport } from "../../schemas/src/api.js";
 import type { Logger } from "../../common/src/log.js";
+import type { Fleet } from "../../common/src/fleet/model.js";
 import { HttpError } from "./errors.js";
 import type { FleetView } from "./follower/follower.js";
 import type { CommitState, GitHubPort } from "./github/port.js";
@@ -48,6 +49,12 @@ export interface IngestStats {
 }
 
 const DECISION_TTL_MS = 1_000;
+
+/** Does this host act on a new head without waiting for its wave gate? */
+function isUrgent(fleet: Fleet, host: string): boolean {
+  const spec = hostSpec(fleet, host);
+  return !spec || spec.waveIndex === 0 || !!spec.pin;
+}
 const HOSTS_TTL_MS = 500;
 
 export class Coordinator {
@@ -73,9 +80,21 @@ export class Coordinator {
     this.now = opts.now ?? Date.now;
     this.id = opts.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.hub = new WatchHub(() => opts.fleet.head());
-    opts.fleet.onHeadFetched((head) => this.hub.headChanged(head));
+    // Wake at once the hosts that deploy a new head without a gate (first wave) and
+    // pinned hosts (a pin may have changed), judged by the fleet we know; once the
+    // head's own fleet is loaded, also those it moved or added. Later waves are
+    // woken when their wave opens.
+    opts.fleet.onHeadFetched((head) => {
+      const known = opts.fleet.currentFleet();
+      this.hub.headChanged(head, known ? (h) => isUrgent(known, h) : undefined);
+    });
     opts.fleet.onHeadChange((head, previous) => {
-      this.hub.headChanged(head);
+      void (async () => {
+        const [now, before] = await Promise.all([opts.fleet.fleetAt(head), previous ? opts.fleet.fleetAt(previous) : Promise.resolve(null)]);
+        const next = now.fleet;
+        const prev = before?.fleet;
+        this.hub.headChanged(head, next ? (h) => isUrgent(next, h) || (prev ? isUrgent(prev, h) || hostSpec(prev, h)?.wave !== hostSpec(next, h)?.wave : true) : undefined);
+      })().catch((e) => opts.log.warn("waking agents failed", { error: (e as Error).message }));
       this.epoch++;
       this.decisionCache.clear();
       if (previous) this.evaluate(previous).catch((e) => opts.log.warn("evaluating the superseded rollout failed", { error: (e as Error).message }));
@@ -212,9 +231,8 @@ export class Coordinator {
     const value = await this.opts.store.withLock(`rollout:${rev}`, async () => {
       const now = this.now();
       const head = this.opts.fleet.head();
-      const [events, decisions, hosts] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.hostStates()]);
-      const lastSeenMs: Record<string, number> = {};
-      for (const h of hosts) lastSeenMs[h.host] = h.lastSeenMs;
+      const [events, decisions, seen] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.opts.store.lastSeen()]);
+      const lastSeenMs: Record<string, number> = Object.fromEntries(seen);
       const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now });
       if (decision.transitions.length > 0) {
         const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));

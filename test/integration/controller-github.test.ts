@@ -72,8 +72,11 @@ describe("GitHub integration", () => {
     expect((await webhook("ping", { zen: "hi" })).status).toBe(200);
     const old = await repo.head();
     const web = new SimAgent(signers["web-1"]!, ctl.url);
-    const waiting = web.watch(old, 20_000);
-    await new Promise((r) => setTimeout(r, 100));
+    const canary = new SimAgent(signers["canary-1"]!, ctl.url);
+    // the first wave is woken at once; a later wave learns of the head when its long-poll ends
+    const waiting = canary.watch(old, 20_000);
+    const later = web.watch(old, 2_000);
+    await waitFor(async () => ctl.coordinator.hub.size === 2, "both long-polls to be waiting");
     const next = await repo.commit({ "markers/canary-1/unhealthy": "" }, "break the canary");
     const t0 = Date.now();
     const hook = await webhook("push", { ref: "refs/heads/main", after: next });
@@ -81,7 +84,9 @@ describe("GitHub integration", () => {
     const nudge = await waiting;
     expect(nudge.body).toMatchObject({ head: next, changed: true });
     expect(Date.now() - t0).toBeLessThan(1_500);
-    const canary = new SimAgent(signers["canary-1"]!, ctl.url);
+    expect(ctl.coordinator.hub.size).toBe(1); // web-1 still waiting
+    expect((await later).body).toMatchObject({ head: next, changed: true });
+    expect(Date.now() - t0).toBeGreaterThan(1_000);
     canary.seq = 100;
     await canary.send(...canary.failed(next));
     await waitFor(async () => gh.statuses.some((s) => s.sha === next && s.state === "failure"), "failure status");

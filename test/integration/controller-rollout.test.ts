@@ -52,6 +52,7 @@ describe.each(BACKENDS)("controller rollouts (%s)", (_backend, database) => {
 
     // a long-poll from web-1 is woken when its wave opens
     const woken = agents["web-1"]!.watch(C, 10_000);
+    await waitFor(async () => ctl.coordinator.hub.size === 1, "web-1's long-poll");
     const ack = await agents["canary-1"]!.send(...agents["canary-1"]!.deployed(C));
     expect(ack).toMatchObject({ status: 200, body: { accepted: 2, duplicates: 0, lastSeq: 3 } });
     g = await agents["web-1"]!.gate(C);
@@ -114,7 +115,8 @@ describe.each(BACKENDS)("controller rollouts (%s)", (_backend, database) => {
 
     // the fix: a new commit, a new rollout from wave 0
     const fix = await repo.commit({ "README.md": "fix\n" }, "fix the canary");
-    const nudge = web.watch(C, 10_000);
+    const nudge = canary.watch(C, 10_000);
+    await waitFor(async () => ctl.coordinator.hub.size === 1, "the canary's long-poll");
     await ctl.follower.poke("test");
     expect((await nudge).body).toMatchObject({ head: fix, changed: true });
     expect((await web.gate(C)).body.decision).toBe("halted");

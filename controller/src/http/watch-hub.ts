@@ -36,17 +36,26 @@ export class WatchHub {
         this.waiters.delete(w);
         resolve(n);
       };
-      const w: Waiter = { host, since, resolve: done, timer: setTimeout(() => done({ head: this.head(), changed: false }), timeoutMs) };
+      const settle = () => {
+        const h = this.head();
+        done({ head: h, changed: h !== null && h !== since });
+      };
+      const w: Waiter = { host, since, resolve: done, timer: setTimeout(settle, timeoutMs) };
       this.waiters.add(w);
-      signal?.addEventListener("abort", () => done({ head: this.head(), changed: false }), { once: true });
+      signal?.addEventListener("abort", settle, { once: true });
     });
   }
 
-  /** The head moved: wake everyone whose `since` differs. */
-  headChanged(head: string): number {
+  /**
+   * The head moved: wake the waiters whose `since` differs and whom `wake`
+   * selects (default: all). The others learn of the head when their wave
+   * opens (gateChanged) or when their long-poll times out, which spreads
+   * their fetches instead of a thundering herd of gate questions.
+   */
+  headChanged(head: string, wake?: (host: string) => boolean): number {
     this.latest = head;
     let n = 0;
-    for (const w of [...this.waiters]) if (w.since !== head) (w.resolve({ head, changed: true }), n++);
+    for (const w of [...this.waiters]) if (w.since !== head && (!wake || wake(w.host))) (w.resolve({ head, changed: true }), n++);
     return n;
   }
 

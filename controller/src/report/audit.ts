@@ -5,6 +5,7 @@
  */
 import type { AuditEntry, AuditReport, TransitionEvent } from "../../../schemas/src/api.js";
 import type { CommitRecord, DecisionRecord, StoredEvent } from "../store/types.js";
+import { isoOf } from "./time.js";
 
 function commitFields(c: CommitRecord | undefined) {
   return {
@@ -23,7 +24,7 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
     const m = JSON.parse(e.payload) as TransitionEvent;
     entries.push({
       order: e.timeMs,
-      time: new Date(e.timeMs).toISOString(),
+      time: isoOf(e.timeMs),
       host: m.host,
       kind: "event",
       phase: m.phase,
@@ -39,7 +40,7 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
     for (const d of input.decisions) {
       entries.push({
         order: d.effectiveMs,
-        time: new Date(d.effectiveMs).toISOString(),
+        time: isoOf(d.effectiveMs),
         host: null,
         kind: "decision",
         phase: d.wave ? `wave:${d.wave}` : "rollout",

@@ -1,11 +1,12 @@
 /** Plain-text and Markdown renderings of the status and audit reports (for `flotilla status|audit`). */
 import type { AuditReport, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import { msOf } from "./time.js";
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : "-");
 
 function ago(iso: string | null, now: number): string {
   if (!iso) return "never";
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  const s = Math.max(0, Math.round((now - msOf(iso)) / 1000));
   if (s < 120) return `${s}s ago`;
   if (s < 7200) return `${Math.round(s / 60)}m ago`;
   if (s < 172_800) return `${Math.round(s / 3600)}h ago`;

@@ -10,6 +10,7 @@ import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { RolloutDecision } from "../rollout/decide.js";
 import type { HostState } from "../store/host-state.js";
 import type { CommitRecord } from "../store/types.js";
+import { isoOf } from "./time.js";
 
 export interface EvaluatedRollout {
   commit: CommitRecord;
@@ -30,7 +31,7 @@ export interface StatusInput {
 }
 
 const IN_FLIGHT = new Set(["fetched", "built", "activating", "verifying", "rollingBack", "selfUpdate"]);
-const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+const iso = (ms: number | null | undefined) => (ms ? isoOf(ms) : null);
 
 function health(s: HostState | undefined, stale: boolean): HostStatus["health"] {
   if (!s || stale || !s.phase) return "Unknown";

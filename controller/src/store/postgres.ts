@@ -100,6 +100,11 @@ export class PostgresStore implements Store {
     return (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE last_seen_ms > 0 ORDER BY host")).rows.map((r) => JSON.parse(r.state));
   }
 
+  async lastSeen(): Promise<Map<string, number>> {
+    const rows = (await this.pool.query<{ host: string; last_seen_ms: number }>("SELECT host, last_seen_ms FROM hosts WHERE last_seen_ms > 0")).rows;
+    return new Map(rows.map((r) => [r.host, r.last_seen_ms]));
+  }
+
   async hostState(host: string): Promise<HostState | null> {
     const r = (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE host = $1 AND last_seen_ms > 0", [host])).rows[0];
     return r ? JSON.parse(r.state) : null;

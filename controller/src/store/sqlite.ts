@@ -80,6 +80,11 @@ export class SqliteStore implements Store {
     return (this.db.prepare("SELECT state FROM hosts ORDER BY host").all() as { state: string }[]).map((r) => JSON.parse(r.state));
   }
 
+  async lastSeen(): Promise<Map<string, number>> {
+    const rows = this.db.prepare("SELECT host, last_seen_ms FROM hosts").raw().all() as [string, number][];
+    return new Map(rows.map(([h, t]) => [h, Number(t)]));
+  }
+
   async hostState(host: string): Promise<HostState | null> {
     const r = this.db.prepare("SELECT state FROM hosts WHERE host = ?").get(host) as { state: string } | undefined;
     return r ? JSON.parse(r.state) : null;

@@ -93,6 +93,8 @@ export interface Store {
   appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult>;
   hostStates(): Promise<HostState[]>;
   hostState(host: string): Promise<HostState | null>;
+  /** Controller receive time of each host's latest message (what gating needs of host state). */
+  lastSeen(): Promise<Map<string, number>>;
   /**
    * What gating needs of the events about `rev`: per host, the first event
    * that proved it healthy on rev and the first that failed it (at most two
