@@ -39,11 +39,12 @@ export function signAs(h: BenchHost, message: unknown): SignedEnvelope {
   return { v: 1, host: h.name, alg: "ssh-ed25519", payload, sig: sign(null, Buffer.from(SIGNATURE_DOMAIN + payload), h.key).toString("base64") };
 }
 
+/** A fleet of `hosts`: `canary` hosts in a first wave and the rest in a second; canary 0 = no waves (every host in the first and only wave). */
 export async function fleetRepo(hosts: BenchHost[], canary = 1): Promise<FleetRepo> {
   const fleet = {
     version: 1,
     hosts: hosts.map((h) => ({ name: h.name, kind: "nixos", hostKey: h.publicLine })),
-    waves: [
+    waves: canary === 0 ? undefined : [
       { name: "canary", members: hosts.slice(0, canary).map((h) => h.name) },
       { name: "fleet", members: hosts.slice(canary).map((h) => h.name), maxUnavailable: "5%" },
     ],

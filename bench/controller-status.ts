@@ -61,6 +61,17 @@ for (const [label, args] of [["--json", ["--json"]], ["text", []]] as const) {
   }
   console.log(`flotilla status ${label} (${N} hosts, ${(bytes / 1024 / 1024).toFixed(1)} MiB out): median ${median(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)} (${RUNS} cold runs)`);
 }
+{
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await new Promise((r) => setTimeout(r, 1_100));
+    const start = performance.now();
+    const res = await fetch(`${ctl.url}/api/v1/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await res.text();
+    times.push(performance.now() - start);
+  }
+  console.log(`of which the controller's answer (GET /api/v1/status, body read, no parsing): median ${median(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)}`);
+}
 console.log(`controller RSS: ${(await ctl.rssMiB()).toFixed(0)} MiB`);
 await ctl.stop();
 await cleanupTempDirs();

@@ -1,7 +1,8 @@
 // Memory of the controller with 10,000 agents long-polling /api/v1/watch, and
 // how fast a new commit reaches all of them. The controller runs in its own
-// process (SQLite, 10,000-host fleet); the client holds 10,000 raw keep-alive
-// TCP connections, each with one pending GET /api/v1/watch.
+// process (SQLite, 10,000-host fleet with no waves, so every host is in the
+// first wave and is woken by a new head: the worst case); the client holds
+// 10,000 raw keep-alive TCP connections, each with one pending GET /api/v1/watch.
 // Run: node --import tsx bench/controller-watch-memory.ts
 import { connect, type Socket } from "node:net";
 import { cleanupTempDirs } from "../test/helpers/tmp.js";
@@ -9,7 +10,7 @@ import { fleetRepo, makeHosts, signAs, spawnController, TOKEN } from "./controll
 
 const N = Number(process.env.AGENTS ?? 10_000);
 const hosts = makeHosts(N);
-const repo = await fleetRepo(hosts, 10);
+const repo = await fleetRepo(hosts, 0);
 const head = await repo.head();
 const ctl = await spawnController(repo.url);
 const { hostname, port } = new URL(ctl.url);

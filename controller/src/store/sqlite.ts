@@ -77,7 +77,7 @@ export class SqliteStore implements Store {
   }
 
   async hostStates(): Promise<HostState[]> {
-    return (this.db.prepare("SELECT state FROM hosts ORDER BY host").all() as { state: string }[]).map((r) => JSON.parse(r.state));
+    return (this.db.prepare("SELECT state FROM hosts ORDER BY host").pluck().all() as string[]).map((r) => JSON.parse(r) as HostState);
   }
 
   async lastSeen(): Promise<Map<string, number>> {
