@@ -69,6 +69,7 @@ export class Coordinator {
    */
   private epoch = 0;
   private hostsCache: { at: number; value: Promise<HostState[]> } | null = null;
+  private parsedHosts = new Map<string, HostState>();
   private readonly postedStatus = new Map<string, string>();
   private readonly gateNonces = new Map<string, number>();
   private readonly inflight = new Map<string, { epoch: number; promise: Promise<EvaluatedRollout | null> }>();
@@ -191,13 +192,39 @@ export class Coordinator {
   private hostStates(): Promise<HostState[]> {
     const now = this.now();
     if (this.hostsCache && now - this.hostsCache.at < HOSTS_TTL_MS) return this.hostsCache.value;
-    const value = this.opts.store.hostStates();
+    const value = this.loadHostStates();
     const entry = { at: now, value };
     this.hostsCache = entry;
     value.catch(() => {
       if (this.hostsCache === entry) this.hostsCache = null;
     });
     return value;
+  }
+
+  /**
+   * Reads the per-host versions (seq, last seen) and re-parses only the state
+   * rows that changed since the last read: with 10,000 hosts, parsing every
+   * row is most of a status report's cost. Correct with several controllers
+   * writing, since the versions come from the database.
+   */
+  private async loadHostStates(): Promise<HostState[]> {
+    const versions = await this.opts.store.hostVersions();
+    const changed: string[] = [];
+    for (const [host, v] of versions) {
+      const p = this.parsedHosts.get(host);
+      if (!p || p.lastSeq !== v.lastSeq || p.lastSeenMs !== v.lastSeenMs) changed.push(host);
+    }
+    if (changed.length > versions.size / 4) {
+      this.parsedHosts = new Map((await this.opts.store.hostStates()).map((h) => [h.host, h]));
+    } else if (changed.length > 0) {
+      for (const h of await this.opts.store.hostStatesOf(changed)) this.parsedHosts.set(h.host, h);
+    }
+    const out: HostState[] = [];
+    for (const host of versions.keys()) {
+      const h = this.parsedHosts.get(host);
+      if (h) out.push(h);
+    }
+    return out;
   }
 
   /** Evaluates the rollout of `rev`, records new decisions and acts on those this controller recorded. */
@@ -231,8 +258,9 @@ export class Coordinator {
     const value = await this.opts.store.withLock(`rollout:${rev}`, async () => {
       const now = this.now();
       const head = this.opts.fleet.head();
-      const [events, decisions, seen] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.opts.store.lastSeen()]);
-      const lastSeenMs: Record<string, number> = Object.fromEntries(seen);
+      const [events, decisions, versions] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.opts.store.hostVersions()]);
+      const lastSeenMs: Record<string, number> = {};
+      for (const [host, v] of versions) lastSeenMs[host] = v.lastSeenMs;
       const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now });
       if (decision.transitions.length > 0) {
         const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));

@@ -48,6 +48,9 @@ describe.each(backends)("store contract (%s)", (_name, make) => {
     expect(await s.eventsForRev(C)).toHaveLength(1); // first healthy event of web-1
     const st = (await s.hostState("web-1"))!;
     expect(st).toMatchObject({ currentRev: C, healthy: true, lastSeenMs: 2000 });
+    await s.appendMessages("db-1", [msg(event("db-1", 1))], 4000);
+    expect([...(await s.hostVersions())]).toEqual([["db-1", { lastSeq: 1, lastSeenMs: 4000 }], ["web-1", { lastSeq: 3, lastSeenMs: 2000 }]]);
+    expect((await s.hostStatesOf(["web-1", "nope"])).map((h) => h.host)).toEqual(["web-1"]);
     await s.close();
   });
 

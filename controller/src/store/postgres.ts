@@ -100,9 +100,15 @@ export class PostgresStore implements Store {
     return (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE last_seen_ms > 0 ORDER BY host")).rows.map((r) => JSON.parse(r.state));
   }
 
-  async lastSeen(): Promise<Map<string, number>> {
-    const rows = (await this.pool.query<{ host: string; last_seen_ms: number }>("SELECT host, last_seen_ms FROM hosts WHERE last_seen_ms > 0")).rows;
-    return new Map(rows.map((r) => [r.host, r.last_seen_ms]));
+  async hostVersions(): Promise<Map<string, { lastSeq: number; lastSeenMs: number }>> {
+    const rows = (await this.pool.query({ text: "SELECT host, last_seq, last_seen_ms FROM hosts WHERE last_seen_ms > 0 ORDER BY host", rowMode: "array" })).rows as [string, number, number][];
+    return new Map(rows.map(([h, seq, seen]) => [h, { lastSeq: seq, lastSeenMs: seen }]));
+  }
+
+  async hostStatesOf(hosts: readonly string[]): Promise<HostState[]> {
+    if (hosts.length === 0) return [];
+    const rows = (await this.pool.query<{ state: string }>("SELECT state FROM hosts WHERE host = ANY($1::text[]) AND last_seen_ms > 0", [hosts])).rows;
+    return rows.map((r) => JSON.parse(r.state) as HostState);
   }
 
   async hostState(host: string): Promise<HostState | null> {

@@ -80,9 +80,19 @@ export class SqliteStore implements Store {
     return (this.db.prepare("SELECT state FROM hosts ORDER BY host").pluck().all() as string[]).map((r) => JSON.parse(r) as HostState);
   }
 
-  async lastSeen(): Promise<Map<string, number>> {
-    const rows = this.db.prepare("SELECT host, last_seen_ms FROM hosts").raw().all() as [string, number][];
-    return new Map(rows.map(([h, t]) => [h, Number(t)]));
+  async hostVersions(): Promise<Map<string, { lastSeq: number; lastSeenMs: number }>> {
+    const rows = this.db.prepare("SELECT host, last_seq, last_seen_ms FROM hosts ORDER BY host").raw().all() as [string, number, number][];
+    return new Map(rows.map(([h, seq, seen]) => [h, { lastSeq: Number(seq), lastSeenMs: Number(seen) }]));
+  }
+
+  async hostStatesOf(hosts: readonly string[]): Promise<HostState[]> {
+    const get = this.db.prepare("SELECT state FROM hosts WHERE host = ?").pluck();
+    const out: HostState[] = [];
+    for (const h of hosts) {
+      const st = get.get(h) as string | undefined;
+      if (st) out.push(JSON.parse(st) as HostState);
+    }
+    return out;
   }
 
   async hostState(host: string): Promise<HostState | null> {

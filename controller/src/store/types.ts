@@ -93,8 +93,14 @@ export interface Store {
   appendMessages(host: string, msgs: NewMessage[], receivedMs: number): Promise<AppendResult>;
   hostStates(): Promise<HostState[]>;
   hostState(host: string): Promise<HostState | null>;
-  /** Controller receive time of each host's latest message (what gating needs of host state). */
-  lastSeen(): Promise<Map<string, number>>;
+  /**
+   * Per host (ordered by name): last stored seq and controller receive time
+   * of its latest message. What gating needs of host state, and the version
+   * of each host's state row, so callers re-parse only rows that changed.
+   */
+  hostVersions(): Promise<Map<string, { lastSeq: number; lastSeenMs: number }>>;
+  /** The state rows of these hosts (any order). */
+  hostStatesOf(hosts: readonly string[]): Promise<HostState[]>;
   /**
    * What gating needs of the events about `rev`: per host, the first event
    * that proved it healthy on rev and the first that failed it (at most two
