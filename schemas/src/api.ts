@@ -194,6 +194,7 @@ export const RolloutStatus = z.strictObject({
     .strictObject({ number: z.number().int(), title: z.string(), author: z.string().nullable(), mergedBy: z.string().nullable(), url: z.string().nullable() })
     .nullable(),
   state: z.enum(["progressing", "complete", "halted", "superseded"]),
+  reason: z.string().optional().describe("Why the rollout is halted when no wave says it (e.g. an unusable fleet file)."),
   waves: z.array(WaveStatus),
 });
 export type RolloutStatus = z.infer<typeof RolloutStatus>;

@@ -160,3 +160,26 @@ describe("fuzzing every API body", () => {
     expect(await storedSeq("web-1")).toBe(before);
   });
 });
+
+describe("a commit with an invalid fleet file", () => {
+  it("halts that commit, keeps the last valid host keys, and says why", async () => {
+    const repo = ctl.config.remotes[0]!.replace(/^file:\/\//, "");
+    const { execa } = await import("execa");
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(`${repo}/fleet.yaml`, "version: 1\nhosts: []\n");
+    await execa("git", ["-C", repo, "commit", "-q", "-am", "break fleet.yaml"]);
+    const bad = (await execa("git", ["-C", repo, "rev-parse", "HEAD"])).stdout.trim();
+    await ctl.follower.poke("test");
+    expect(ctl.follower.head()).toBe(bad);
+    const g = await web.gate(bad);
+    expect(g.body).toMatchObject({ decision: "halted" });
+    expect(g.body.reason).toMatch(/fleet file at [0-9a-f]{12} is unusable: .*hosts/);
+    // reports still verify against the keys of the last valid fleet file
+    web.seq = 500;
+    expect((await web.send(web.heartbeat())).status).toBe(200);
+    const s = await api<StatusReport>(ctl.url, "/api/v1/status");
+    expect(s.body.rollouts[0]).toMatchObject({ rev: bad, state: "halted", waves: [] });
+    expect(s.body.rollouts[0]!.reason).toMatch(/^fleet file unusable: fleet.yaml@/);
+    expect(s.body.hosts.map((h) => h.host)).toEqual(["canary-1", "web-1"]);
+  });
+});

@@ -37,7 +37,7 @@ export function hostRow(h: HostStatus, now: number): string[] {
 
 export function rolloutTitle(r: RolloutStatus): string {
   const pr = r.pr ? ` PR #${r.pr.number} "${r.pr.title}" by ${r.pr.author ?? "?"}${r.pr.mergedBy ? `, merged by ${r.pr.mergedBy}` : ""}` : "";
-  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}`;
+  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}`;
 }
 
 export function renderStatusText(s: StatusReport): string {

@@ -96,6 +96,7 @@ export function buildStatus(input: StatusInput): StatusReport {
     time: iso(r.commit.timeMs),
     pr: r.commit.pr,
     state: r.decision ? r.decision.state : "halted",
+    ...(r.decision ? {} : { reason: `fleet file unusable: ${r.error ?? "unknown error"}` }),
     waves: (r.decision?.waves ?? [])
       .filter((w) => !input.filter?.wave || w.name === input.filter.wave)
       .map((w) => ({
