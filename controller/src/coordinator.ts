@@ -137,7 +137,12 @@ export class Coordinator {
     try {
       r = await this.opts.store.appendMessages(verified.host, rows, receivedMs);
     } catch (e) {
-      if (e instanceof SeqConflictError) this.reject(new HttpError(409, "Replay", e.message, `reports[${e.index}].payload.seq`, { cause: e }));
+      // Only the host's key signs, so a valid signature at a used seq with other
+      // content is the host itself with a counter behind ours (state dir wiped or
+      // restored), not an attacker: tell it where to continue.
+      if (e instanceof SeqConflictError) {
+        this.reject(new HttpError(409, "SeqBehind", `${e.message}; continue above seq ${e.lastSeq}`, `reports[${e.index}].payload.seq`, { cause: e, lastSeq: e.lastSeq }));
+      }
       throw e;
     }
     if (r.accepted > 0) {

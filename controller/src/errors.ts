@@ -10,10 +10,14 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly path?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; lastSeq?: number },
   ) {
     super(message, options);
+    this.lastSeq = options?.lastSeq;
   }
+
+  /** With code SeqBehind: the highest seq stored for the host (see ApiError.lastSeq). */
+  readonly lastSeq: number | undefined;
 }
 
 export class ConfigError extends Error {

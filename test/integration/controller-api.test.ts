@@ -45,7 +45,7 @@ describe("agent API rejections", () => {
     expect((await api<ApiError>(ctl.url, "/api/v1/reports", { body: { reports: [tampered] }, token: null })).body).toMatchObject({ error: "BadSignature", path: "reports[0].sig" });
   });
 
-  it("replays: identical retry is a duplicate; a different payload at a used seq is 409; whole batch rejected", async () => {
+  it("replays: identical retry is a duplicate; a different payload at a used seq is 409 SeqBehind with lastSeq; whole batch rejected", async () => {
     web.seq = 0;
     const first = [web.heartbeat(), web.heartbeat()];
     expect((await web.send(...first)).body).toEqual({ accepted: 2, duplicates: 0, lastSeq: 2 });
@@ -55,7 +55,8 @@ describe("agent API rejections", () => {
     expect(r.status).toBe(400); // out of order inside the batch
     expect(r.body).toMatchObject({ error: "SeqOrder", path: "reports[1].payload.seq" });
     const r2 = await web.send(replay);
-    expect(r2).toMatchObject({ status: 409, body: { error: "Replay", path: "reports[0].payload.seq" } });
+    // Signed by the host itself at a used seq: its counter is behind (state wiped); it is told where to continue.
+    expect(r2).toMatchObject({ status: 409, body: { error: "SeqBehind", path: "reports[0].payload.seq", lastSeq: 2 } });
     expect(await storedSeq("web-1")).toBe(2);
   });
 

@@ -59,7 +59,7 @@ export function createApp(o: AppOptions): Hono {
 
   app.onError((err, c) => {
     if (err instanceof HttpError) {
-      const body: ApiError = { error: err.code, message: err.message, ...(err.path ? { path: err.path } : {}) };
+      const body: ApiError = { error: err.code, message: err.message, ...(err.path ? { path: err.path } : {}), ...(err.lastSeq !== undefined ? { lastSeq: err.lastSeq } : {}) };
       return c.json(body, err.status as ContentfulStatusCode);
     }
     o.log.error("request failed", { method: c.req.method, path: c.req.path, error: err.message });
