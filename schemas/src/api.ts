@@ -180,8 +180,9 @@ export type HostStatus = z.infer<typeof HostStatus>;
 export const WaveStatus = z.strictObject({
   name: z.string(),
   state: z.enum(WAVE_STATES),
-  members: z.array(HostName),
-  healthy: z.number().int().min(0),
+  members: z.array(HostName).describe("Members that gate the wave (pinned members excluded)."),
+  pinned: z.array(HostName).optional().describe("Members pinned at this commit: never gated, never counted."),
+  healthy: z.number().int().min(0).describe("Members healthy on this commit, out of `members`."),
   openedAt: Timestamp.nullable(),
   soakUntil: Timestamp.nullable(),
   reason: z.string().optional(),

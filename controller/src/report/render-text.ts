@@ -47,7 +47,7 @@ export function renderStatusText(s: StatusReport): string {
   for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${h.host}: last error ${h.lastError!.reason}: ${h.lastError!.message.split("\n")[0]}`);
   for (const r of s.rollouts) {
     out.push("", rolloutTitle(r));
-    out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy`, w.reason ?? ""])));
+    out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy${w.pinned?.length ? ` (+${w.pinned.length} pinned)` : ""}`, w.reason ?? ""])));
   }
   return out.join("\n") + "\n";
 }

@@ -102,7 +102,8 @@ export function buildStatus(input: StatusInput): StatusReport {
       .map((w) => ({
         name: w.name,
         state: w.state,
-        members: w.members,
+        members: w.counted,
+        ...(w.pinned.length > 0 ? { pinned: w.pinned } : {}),
         healthy: w.healthy.length,
         openedAt: iso(w.openedAtMs),
         soakUntil: iso(w.soakUntilMs),

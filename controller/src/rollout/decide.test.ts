@@ -77,6 +77,13 @@ describe("decide", () => {
     expect(d.waves[1]!.state).toBe("progressing");
   });
 
+  it("shows a latched halt with the reason recorded when it was decided", () => {
+    const halted = { rev: C, wave: "", state: "halted", effectiveMs: T0 + 5_000, reason: "wave canary: 1 of 1 failed (canary-1), more than maxUnavailable 0" };
+    const d = decide(input({ now: T0 + 100_000, lastSeenMs: allSeen(100_000), decisions: [halted] }));
+    expect(d.waves.map((w) => w.state)).toEqual(["halted", "halted", "halted"]);
+    expect(d.waves[1]!.reason).toBe("rollout halted: wave canary: 1 of 1 failed (canary-1), more than maxUnavailable 0");
+  });
+
   it("excludes pinned hosts: never gated, never counted", () => {
     const pinned = buildFleet([{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1", "web-2"] }], { pins: { "canary-1": OLD } });
     const d = decide({ fleet: pinned, rev: C, observedAtMs: T0, supersededBy: null, events: [], lastSeenMs: {}, decisions: [], now: T0 });

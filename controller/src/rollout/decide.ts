@@ -28,6 +28,8 @@ export interface RecordedDecision {
   wave: string;
   state: string;
   effectiveMs: number;
+  /** Why it was decided (stored with the decision); shown for latched halts. */
+  reason?: string;
 }
 
 export interface DecideInput {
@@ -137,7 +139,7 @@ export function decide(input: DecideInput): RolloutDecision {
 
   const waves: WaveDecision[] = [];
   let haltedAtMs: number | null = latched(ROLLOUT, "halted")?.effectiveMs ?? null;
-  let haltReason = haltedAtMs !== null ? "rollout halted (recorded)" : "";
+  let haltReason = haltedAtMs !== null ? (latched(ROLLOUT, "halted")?.reason ?? "halted earlier (recorded decision)") : "";
   // First pass: per-wave facts that do not depend on order.
   const facts = fleet.waves.map((w: WaveSpec) => {
     const counted = w.members.filter((m) => !pinnedHosts.has(m));
