@@ -1,42 +1,21 @@
 // Shared setup for the controller benchmarks: many ed25519 host keys (node
 // crypto, OpenSSH public key lines), a fleet repo, and `flotilla serve` in
 // its own process so client and server do not share an event loop.
-import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { stringify } from "yaml";
-import { SIGNATURE_DOMAIN, type SignedEnvelope } from "../schemas/src/api.js";
+import { makeHost, type BenchHost } from "./bench-hosts.js";
 import { makeFleetRepo, type FleetRepo } from "../test/helpers/git-repo.js";
 import { makeTempDir } from "../test/helpers/tmp.js";
 
+export { signAs, type BenchHost } from "./bench-hosts.js";
+
 export const TOKEN = "bench-operator-token";
 
-export interface BenchHost {
-  name: string;
-  key: KeyObject;
-  publicLine: string;
-}
-
-function sshString(b: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
 export function makeHosts(n: number, prefix = "h"): BenchHost[] {
-  return Array.from({ length: n }, (_, i) => {
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
-    const blob = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(raw)]);
-    return { name: `${prefix}${String(i).padStart(5, "0")}`, key: privateKey, publicLine: `ssh-ed25519 ${blob.toString("base64")}` };
-  });
-}
-
-export function signAs(h: BenchHost, message: unknown): SignedEnvelope {
-  const payload = JSON.stringify(message);
-  return { v: 1, host: h.name, alg: "ssh-ed25519", payload, sig: sign(null, Buffer.from(SIGNATURE_DOMAIN + payload), h.key).toString("base64") };
+  return Array.from({ length: n }, (_, i) => makeHost(`${prefix}${String(i).padStart(5, "0")}`));
 }
 
 /** A fleet of `hosts`: `canary` hosts in a first wave and the rest in a second; canary 0 = no waves (every host in the first and only wave). */

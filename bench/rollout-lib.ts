@@ -4,39 +4,17 @@
 // that speak the real protocol over HTTP: signed reports, signed gate
 // queries, and the long-poll nudge (GET /api/v1/watch).
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { SIGNATURE_DOMAIN, type GateAnswer, type Nudge, type SignedEnvelope, type TransitionEvent } from "../schemas/src/api.js";
+import { signAs, type BenchHost } from "./bench-hosts.js";
+import { type GateAnswer, type Nudge, type SignedEnvelope, type TransitionEvent } from "../schemas/src/api.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const TOKEN = "bench-rollout-operator-token";
-
-export interface BenchHost {
-  name: string;
-  key: KeyObject;
-  publicLine: string;
-}
-
-function sshString(b: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-export function makeHost(name: string): BenchHost {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
-  const blob = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(raw)]);
-  return { name, key: privateKey, publicLine: `ssh-ed25519 ${blob.toString("base64")}` };
-}
-
-function signAs(h: BenchHost, message: unknown): SignedEnvelope {
-  const payload = JSON.stringify(message);
-  return { v: 1, host: h.name, alg: "ssh-ed25519", payload, sig: sign(null, Buffer.from(SIGNATURE_DOMAIN + payload), h.key).toString("base64") };
-}
+export { makeHost, type BenchHost } from "./bench-hosts.js";
 
 export function fleetYaml(hosts: BenchHost[], waves: { name: string; members: string[]; soak?: string }[]): string {
   return stringify({
