@@ -9,6 +9,7 @@ import { API_PREFIX, GateAnswer, type GateQuery } from "../../../schemas/src/api
 import type { HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Clock, Gate } from "../ports.js";
+import { httpCall } from "./http-client.js";
 
 export class HttpGate implements Gate {
   constructor(private readonly o: { signer: HostSigner; controller: () => string | null; clock: Clock; log: Logger; timeoutMs?: number }) {}
@@ -21,13 +22,8 @@ export class HttpGate implements Gate {
     }
     const query: GateQuery = { type: "gate", host: this.o.signer.host, rev, time: this.o.clock.now().toISOString(), nonce: randomBytes(12).toString("hex") };
     try {
-      const res = await fetch(`${url}${API_PREFIX}/gate`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(this.o.signer.sign(JSON.stringify(query))),
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
-      });
-      const text = await res.text();
+      const res = await httpCall(`${url}${API_PREFIX}/gate`, { method: "POST", json: this.o.signer.sign(JSON.stringify(query)), timeoutMs: this.o.timeoutMs ?? 10_000 });
+      const text = res.text;
       if (!res.ok) {
         this.o.log.warn("gate query refused", { status: res.status, body: text.slice(0, 300) });
         return null;

@@ -10,6 +10,7 @@ import type { HealthResult } from "../../../schemas/src/api.js";
 import type { CheckSpec } from "../../../common/src/fleet/model.js";
 import type { Clock, Health, HealthContext } from "../ports.js";
 import type { Runner } from "./exec.js";
+import { httpCall } from "./http-client.js";
 
 type Attempt = { ok: boolean; detail: string };
 
@@ -50,8 +51,9 @@ export class CheckRunner implements Health {
     switch (c.type) {
       case "http": {
         const expect = c.expectStatus ?? 200;
-        const res = await fetch(c.url, { signal: AbortSignal.timeout(c.timeoutMs), redirect: "manual" });
-        const body = c.bodyMatch ? await res.text() : (await res.body?.cancel(), "");
+        // Redirects are never followed: a 3xx is the answer.
+        const res = await httpCall(c.url, { method: "GET", timeoutMs: c.timeoutMs, discardBody: !c.bodyMatch });
+        const body = res.text;
         if (res.status !== expect) return { ok: false, detail: `HTTP ${res.status}, expected ${expect}` };
         if (c.bodyMatch && !new RegExp(c.bodyMatch).test(body)) return { ok: false, detail: `HTTP ${res.status}, body does not match` };
         return { ok: true, detail: `HTTP ${res.status}` };

@@ -11,6 +11,7 @@ import type { Logger } from "../../../common/src/log.js";
 import type { EventDraft } from "../loop/events.js";
 import type { AgentState } from "../loop/phases.js";
 import type { Clock, Reporter } from "../ports.js";
+import { httpCall, type HttpAnswer } from "./http-client.js";
 import type { Outbox } from "./queue.js";
 import { redact } from "./redact.js";
 
@@ -121,20 +122,15 @@ export class HttpReporter implements Reporter {
       const batch = await this.o.outbox.peek(BATCH);
       if (batch.length === 0) break;
       const reports: SignedEnvelope[] = batch.map((b) => b.envelope);
-      let res: Response;
+      let res: HttpAnswer;
       try {
-        res = await fetch(`${url}${API_PREFIX}/reports`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ reports }),
-          signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
-        });
+        res = await httpCall(`${url}${API_PREFIX}/reports`, { method: "POST", json: { reports }, timeoutMs: this.o.timeoutMs ?? 10_000 });
       } catch (e) {
         this.o.log.debug("controller unreachable; reports stay queued", { queued: this.o.outbox.length, error: (e as Error).message });
         return { empty: false, reached };
       }
       reached = res.status < 500;
-      const text = await res.text();
+      const text = res.text;
       if (!res.ok) {
         const refusal = await this.handleRefusal(res.status, text, batch, rebased);
         if (refusal === "rebased") rebased = true;

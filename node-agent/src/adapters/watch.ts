@@ -6,6 +6,7 @@
  */
 import { API_PREFIX, Nudge } from "../../../schemas/src/api.js";
 import type { Watch } from "../ports.js";
+import { httpCall } from "./http-client.js";
 
 /** How much longer than the asked long-poll the client waits for an answer before giving up. */
 const GRACE_MS = 15_000;
@@ -22,22 +23,9 @@ export class HttpWatch implements Watch {
     if (!base) return null;
     const query = new URLSearchParams({ host: this.o.host, since: since ?? "", timeoutMs: String(timeoutMs) });
     const url = `${base}${API_PREFIX}/watch?${query}`;
-    // One controller per request, detached afterwards: AbortSignal.any() on the daemon's
-    // lifelong signal keeps every dependent signal alive on Node 20.
-    const ac = new AbortController();
-    const abort = () => ac.abort();
-    signal.addEventListener("abort", abort, { once: true });
-    const timer = setTimeout(abort, timeoutMs + GRACE_MS);
-    let res: Response;
-    let text: string;
-    try {
-      if (signal.aborted) abort();
-      res = await fetch(url, { signal: ac.signal });
-      text = await res.text();
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", abort);
-    }
+    // The client detaches its listener from the daemon's lifelong signal when the call ends.
+    const res = await httpCall(url, { signal, timeoutMs: timeoutMs + GRACE_MS });
+    const text = res.text;
     if (!res.ok) throw new WatchError(`GET ${API_PREFIX}/watch: HTTP ${res.status}: ${text.slice(0, 300)}`);
     let body: unknown;
     try {

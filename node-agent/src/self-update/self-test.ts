@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Logger } from "../../../common/src/log.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
 import { loadFleetAtRev } from "../../../common/src/fleet/load.js";
+import { httpCall } from "../adapters/http-client.js";
 import { FileStateStore } from "../adapters/state-file.js";
 import type { ResolvedConfig } from "../config.js";
 
@@ -51,8 +52,7 @@ export async function selfTest(config: ResolvedConfig, o: { version: string; log
   if (controller) {
     try {
       // Any answer below 500 means the controller is up and reachable (reports are signed POSTs; this only probes).
-      const res = await fetch(`${controller}/healthz`, { signal: AbortSignal.timeout(Math.min(config.timeouts.connectivityMs, 15_000)) });
-      await res.body?.cancel();
+      const res = await httpCall(`${controller}/healthz`, { timeoutMs: Math.min(config.timeouts.connectivityMs, 15_000), discardBody: true });
       checks.push({ name: "controller", ok: res.status < 500, detail: `${controller} answered ${res.status}` });
     } catch (e) {
       checks.push({ name: "controller", ok: false, detail: `${controller}: ${msg(e)}` });
