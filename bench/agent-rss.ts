@@ -3,7 +3,9 @@
 // are counted by a `git` wrapper that logs each `ls-remote` to a file, so the
 // daemon runs without its Prometheus endpoint (prom-client is only loaded
 // with metrics.listen); AGENT_METRICS=1 turns the endpoint on to measure that
-// case. AGENT_NODE_FLAGS adds node flags. Target: ≤ 60 MB, no growth.
+// case. AGENT_NODE_FLAGS adds node flags, AGENT_BIN runs another entry point
+// (e.g. a bundled build), AGENT_POLL sets the poll interval (default 20ms).
+// Target: ≤ 60 MB, no growth.
 // A stand-in controller on 127.0.0.1 (this process) answers the agent's real
 // traffic, so the daemon's HTTP clients are loaded and used as in production:
 // POST /api/v1/reports (a ReportAck up to the highest seq sent), POST
@@ -91,7 +93,7 @@ writeFileSync(
     hostKeyPath: config.hostKeyPath,
     profile: config.profile,
     activation: "direct",
-    pollInterval: N === 0 ? "1h" : "20ms",
+    pollInterval: N === 0 ? "1h" : (process.env.AGENT_POLL ?? "20ms"),
     jitter: "0",
     heartbeatInterval: process.env.AGENT_HEARTBEAT ?? "100ms",
     ...(withController ? { controller: controllerUrl } : {}),
@@ -100,7 +102,7 @@ writeFileSync(
     logLevel: "warn",
   }),
 );
-const bin = new URL("../bin/flotilla-agent.js", import.meta.url).pathname;
+const bin = process.env.AGENT_BIN || new URL("../bin/flotilla-agent.js", import.meta.url).pathname;
 const child = spawn(process.execPath, [...(process.env.AGENT_NODE_FLAGS ?? "").split(" ").filter(Boolean), bin, "run", "--config", file], { env: w.env, stdio: ["ignore", "inherit", "inherit"] });
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))![1]) / 1024;
 const polls = async () => (existsSync(pollLog) ? readFileSync(pollLog, "utf8").length / 5 : 0);
