@@ -46,8 +46,11 @@ Commands:
                     host ends healthy on its target, non-zero with the reason
   status [--json]   target, current revision and generation, phase, last
                     outcome, failed revisions, report queue length
-  retry [REV]       forget failed revisions (all, or REV) and retry a failed
-                    rollback; applied by the running agent at its next cycle
+  retry [REV] [--accept-rewrite]
+                    forget failed revisions (all, or REV) and retry a failed
+                    rollback; applied by the running agent at its next cycle.
+                    --accept-rewrite also forgets the trusted head, so a
+                    branch that was force-pushed is accepted on this host
   self-test         check this agent: config, state, fleet remote, controller;
                     one JSON line with the version; exit 0 ok, 1 not (used by
                     the self-update on a new build before switching to it)
@@ -151,15 +154,17 @@ interface Args {
   config: string;
   json: boolean;
   help: boolean;
+  acceptRewrite: boolean;
   rest: string[];
 }
 
 function parseArgs(argv: string[]): Args | string {
-  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, rest: [] };
+  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, acceptRewrite: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     if (x === "--help" || x === "-h") a.help = true;
     else if (x === "--json") a.json = true;
+    else if (x === "--accept-rewrite") a.acceptRewrite = true;
     else if (x === "--config" || x === "-c") {
       const v = argv[++i];
       if (!v) return "--config needs a file";
@@ -210,7 +215,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
       case "status":
         return await status(config, args.json, io);
       case "retry":
-        return await retry(config, args.rest[0] ?? null, io);
+        return await retry(config, args.rest[0] ?? null, args.acceptRewrite, io);
       case "once":
         return await once(config, io, log);
       case "run":
@@ -264,13 +269,14 @@ async function status(config: ResolvedConfig, json: boolean, io: MainIo): Promis
   return 0;
 }
 
-async function retry(config: ResolvedConfig, rev: string | null, io: MainIo): Promise<number> {
+async function retry(config: ResolvedConfig, rev: string | null, acceptRewrite: boolean, io: MainIo): Promise<number> {
   if (rev && !/^[0-9a-f]{40}$/.test(rev)) {
     io.err("flotilla-agent retry: expected a full 40-hex revision\n");
     return 2;
   }
-  await new FileStateStore(config.stateDir).requestRetry(rev);
-  io.out(`retry requested for ${rev ?? "all failed revisions"}; the agent applies it at its next cycle (or run \`flotilla-agent once\`)\n`);
+  await new FileStateStore(config.stateDir).requestRetry({ rev, ...(acceptRewrite ? { acceptRewrite: true } : {}) });
+  const what = `${rev ?? "all failed revisions"}${acceptRewrite ? ", accepting a rewritten branch history" : ""}`;
+  io.out(`retry requested for ${what}; the agent applies it at its next cycle (or run \`flotilla-agent once\`)\n`);
   return 0;
 }
 

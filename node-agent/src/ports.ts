@@ -17,12 +17,22 @@ export interface Clock {
   random(): number;
 }
 
+export interface RetryRequest {
+  /** Forget this failed revision (null: all of them). */
+  rev: string | null;
+  /**
+   * Also forget the trusted head, so the next head is judged on its own fleet
+   * file: the operator vouches for a rewritten history on this host.
+   */
+  acceptRewrite?: boolean;
+}
+
 export interface StateStore {
   load(): Promise<AgentState | null>;
   /** Atomic: temp file, fsync, rename, fsync of the directory. */
   save(state: AgentState): Promise<void>;
-  /** An operator request (`flotilla-agent retry [rev]`) waiting to be applied by the driver. */
-  pendingRetry(): Promise<{ rev: string | null } | null>;
+  /** An operator request (`flotilla-agent retry [rev] [--accept-rewrite]`) waiting to be applied by the driver. */
+  pendingRetry(): Promise<RetryRequest | null>;
   /** Removes the request once the state that applies it is saved. */
   clearRetry(): Promise<void>;
 }

@@ -41,7 +41,7 @@ describe("agent policy", () => {
     await w.close();
   });
 
-  it("refuses a force-pushed branch unless the fleet allows rewrites", async () => {
+  it("refuses a force-pushed branch unless the fleet allows rewrites or the operator accepts it on the host", async () => {
     const w = await World.create();
     const c1 = await w.commit({ "fleet.yaml": w.fleet() }, "c1");
     const c2 = await w.commit({ "notes.txt": "2" }, "c2");
@@ -58,6 +58,13 @@ describe("agent policy", () => {
     const again = await w.once();
     expect(again.code).toBe(1);
     expect(again.err).not.toMatch(/refusing the new head/);
+    // An operator who vouches for the rewrite on this host: `retry --accept-rewrite`.
+    const retry = await w.cli("retry", "--accept-rewrite");
+    expect(retry.code).toBe(0);
+    expect(retry.out).toMatch(/accepting a rewritten branch history/);
+    expect((await w.once()).code).toBe(0);
+    expect((await w.state()).current?.rev).toBe(rewritten);
+    expect((await w.state()).trustedHead).toBe(rewritten);
 
     // A fleet that allows rewrites (judged by the *trusted* fleet) deploys them.
     const w2 = await World.create();

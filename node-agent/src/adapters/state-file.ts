@@ -9,7 +9,7 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StateFileError } from "../errors.js";
 import { STATE_VERSION, type AgentState } from "../loop/phases.js";
-import type { StateStore } from "../ports.js";
+import type { RetryRequest, StateStore } from "../ports.js";
 
 let tmpCounter = 0;
 
@@ -67,14 +67,14 @@ export class FileStateStore implements StateStore {
     await writeFileAtomic(this.path, JSON.stringify(state, null, 1) + "\n");
   }
 
-  async requestRetry(rev: string | null): Promise<void> {
+  async requestRetry(request: RetryRequest): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.retryPath, JSON.stringify({ rev }) + "\n");
+    await writeFileAtomic(this.retryPath, JSON.stringify(request) + "\n");
   }
 
-  async pendingRetry(): Promise<{ rev: string | null } | null> {
+  async pendingRetry(): Promise<RetryRequest | null> {
     try {
-      return JSON.parse(await readFile(this.retryPath, "utf8")) as { rev: string | null };
+      return JSON.parse(await readFile(this.retryPath, "utf8")) as RetryRequest;
     } catch {
       return null;
     }

@@ -118,8 +118,14 @@ export class Driver {
         cycle = { ...cycle, phase: "rollingBack", blameTarget: false, attempt: 1, health: [], reach: { remote: cycle.target.remote, controller: false } };
       }
       this.deps.log.info("operator retry applied", { rev: retry.rev ?? "all", phase: cycle.phase });
-      state = await this.commit({ ...state, failedRevs, cycle, lastHead: null, noticedHead: null, interruptions: null, updatedAt: nowIso(this.ctx) }, [
-        { phase: cycle.phase, outcome: "started", reason: REASONS.Progressing, rev: retry.rev, generation: null, message: "operator retry" },
+      // --accept-rewrite: the operator vouches for a rewritten branch on this host,
+      // so the next head is judged on its own fleet file (fast-forward and
+      // signer policy start again from it).
+      const trusted = retry.acceptRewrite ? { trustedHead: null } : {};
+      if (retry.acceptRewrite) this.deps.log.warn("operator accepted a rewritten history: the trusted head is forgotten", { was: state.trustedHead });
+      const message = retry.acceptRewrite ? "operator retry, accepting a rewritten history" : "operator retry";
+      state = await this.commit({ ...state, ...trusted, failedRevs, cycle, lastHead: null, noticedHead: null, interruptions: null, updatedAt: nowIso(this.ctx) }, [
+        { phase: cycle.phase, outcome: "started", reason: REASONS.Progressing, rev: retry.rev, generation: null, message },
       ]);
       await this.deps.store.clearRetry();
     }
