@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { signAs, type BenchHost } from "./bench-hosts.js";
-import { type GateAnswer, type Nudge, type SignedEnvelope, type TransitionEvent } from "../schemas/src/api.js";
+import { type GateAnswer, type Nudge, type TransitionEvent } from "../schemas/src/api.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const TOKEN = "bench-rollout-operator-token";

@@ -8,7 +8,7 @@
  * the recipients, and nothing written or logged contains the plaintext.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";

@@ -49,14 +49,12 @@ export class GitMirror {
   readonly remotes: string[];
   readonly branch: string;
   private readonly run: GitRunner;
-  private readonly log: Logger;
   private readonly gitCommand: string;
 
   constructor(opts: GitMirrorOptions) {
     this.dir = opts.dir;
     this.remotes = opts.remotes;
     this.branch = opts.branch;
-    this.log = opts.log;
     this.gitCommand = opts.git ?? "git";
     this.run = gitRunner({ git: opts.git, log: opts.log, defaultTimeoutMs: opts.timeoutMs ?? 300_000 });
   }

@@ -24,13 +24,16 @@ export class PostgresStore implements Store {
     this.pool.on("error", () => undefined); // idle client errors surface on the next query
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
+  private async connect(): Promise<pg.PoolClient> {
     try {
-      client = await this.pool.connect();
+      return await this.pool.connect();
     } catch (cause) {
       throw new StoreError(`cannot connect to PostgreSQL: ${(cause as Error).message}`, { cause });
     }
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
     try {
       await client.query("BEGIN");
       const out = await fn(client);
@@ -199,12 +202,7 @@ export class PostgresStore implements Store {
   }
 
   private async advisoryLocked<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (cause) {
-      throw new StoreError(`cannot connect to PostgreSQL: ${(cause as Error).message}`, { cause });
-    }
+    const client = await this.connect();
     try {
       await client.query("SELECT pg_advisory_lock(hashtext($1))", [`flotilla:${name}`]);
       try {

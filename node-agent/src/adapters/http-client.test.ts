@@ -76,7 +76,7 @@ describe("httpCall", () => {
   it("retries once when the server closed the kept-alive connection just as it was reused", async () => {
     const sockets = new Set<Socket>();
     let n = 0;
-    const url = await serve((req, _body, res) => {
+    const url = await serve((_req, _body, res) => {
       n++;
       res.end(`ok ${n}`);
     });

@@ -11,7 +11,7 @@
  */
 import { REASONS } from "../../../schemas/src/conditions.js";
 import type { Logger } from "../../../common/src/log.js";
-import { installableOf, suEvent, type SelfUpdatePorts, type SelfUpdateRecord, type SelfUpdateSpec } from "./types.js";
+import { installableOf, suEvent, type SelfUpdatePorts, type SelfUpdateSpec } from "./types.js";
 
 export type UpdateResult =
   | { kind: "restart"; target: string }

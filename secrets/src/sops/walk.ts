@@ -17,7 +17,6 @@ import { MalformedValueError, UnknownValueTypeError } from "../errors.js";
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from("8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69", "hex");
 
 type Leaf = Scalar | Comment;
-type LeafFn = (leaf: Leaf, path: readonly string[], stack: readonly string[][]) => Leaf;
 
 /** Human-readable location: `a.b[2].c`, for messages only (the AAD ignores indices). */
 export type PathLabel = readonly (string | number)[];

@@ -4,7 +4,7 @@
 // here (nixos-rebuild, systemctl) which do the same steps with real nix.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { readCalls, readHostState, type FixtureCall } from "../../helpers/fixture-state.js";
