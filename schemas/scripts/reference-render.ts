@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { DURATION_PATTERN } from "../src/duration.js";
+import { GIT_BRANCH_PATTERN, POSIX_NAME_PATTERN, SIGNER_PRINCIPAL_PATTERN, SYSTEMD_UNIT_PATTERN } from "../src/fleet-names.js";
 import { FleetFile } from "../src/fleet.js";
 import { renderJsonSchema } from "../src/registry.js";
 
@@ -40,12 +41,16 @@ type Json = {
 /** Names for the patterns of schemas/src/common.ts, instead of raw regular expressions. */
 const NAMED_PATTERNS: Record<string, string> = {
   [DURATION_PATTERN.source]: "duration",
+  [GIT_BRANCH_PATTERN.source]: "git branch name",
+  [SIGNER_PRINCIPAL_PATTERN.source]: "principal (one token)",
+  [POSIX_NAME_PATTERN.source]: "user/group name",
+  [SYSTEMD_UNIT_PATTERN.source]: "systemd unit name",
   "^[0-9a-f]{40}$": "commit id (40 hex)",
   "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "host name",
   "^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+={0,2}( .*)?$": "ssh-ed25519 public key",
   "^(tag:[A-Za-z0-9_.-]+|[A-Za-z0-9_.*?\\[\\]{},!-]+)$": "selector",
   "^0?[0-7]{3}$": 'octal mode ("0400")',
-  "^\\d{1,3}%$": 'percentage ("25%")',
+  "^(100|[1-9]?[0-9])%$": 'percentage ("25%", at most "100%")',
   "^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/]+={0,2}( .*)?$": "OpenSSH public key line",
 };
 
@@ -145,6 +150,10 @@ const COMMON_TYPES = `## Value types
 | host name | lowercase letters, digits and \`-\`, 1–63 characters (an RFC 1123 label) |
 | selector | a host name, a glob over host names (\`"web-*"\`) or \`"tag:<tag>"\` |
 | ssh-ed25519 public key | the line of \`/etc/ssh/ssh_host_ed25519_key.pub\`: \`ssh-ed25519 AAAAC3Nza… [comment]\` |
+| user/group name | a POSIX name: lowercase letters, digits, \`_\`, \`-\`, starting with a letter or \`_\`, at most 32 characters |
+| systemd unit name | \`nginx.service\`, \`app@1.service\`: letters, digits and \`:_.\\@-\`, not starting with \`-\` |
+| git branch name | a name \`git check-ref-format --branch\` accepts, such as \`main\` or \`release/prod\` |
+| principal (one token) | the signer's identity (usually an email), no spaces, newlines, quotes, \`,\`, \`*\`, \`?\` or \`!\` |
 | octal mode | a quoted string such as \`"0400"\` (unquoted, YAML reads a number) |
 `;
 

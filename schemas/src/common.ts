@@ -4,13 +4,24 @@
  * same definition yields the TS type, the runtime validator and the JSON Schema.
  */
 import { z } from "zod";
-import { DURATION_PATTERN } from "./duration.js";
+import { DURATION_PATTERN, parseDuration } from "./duration.js";
 
 export const Duration = z
   .string()
   .regex(DURATION_PATTERN, { message: 'expected a duration such as "30s", "5m", "1h30m" or "0"' })
   .describe('A duration: one or more <number><unit> with unit ms, s, m, h or d (e.g. "90s", "1h30m"), or "0".');
 export type Duration = z.infer<typeof Duration>;
+
+/**
+ * A duration no longer than `max` (e.g. "1d"): every duration field has a
+ * bound, so no value can overflow the timer or the date arithmetic using it.
+ */
+export function durationAtMost(max: string) {
+  const maxMs = parseDuration(max);
+  return Duration.refine((d) => !DURATION_PATTERN.test(d) || parseDuration(d) <= maxMs, {
+    message: `expected a duration of at most ${max}`,
+  });
+}
 
 export const CommitSha = z
   .string()

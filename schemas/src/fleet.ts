@@ -7,7 +7,8 @@
  * rules (hosts in waves exist, …) are checked after that; see `flotilla validate`.
  */
 import { z } from "zod";
-import { CommitSha, Duration, HostName, Selector, SshEd25519PublicKey, Tag } from "./common.js";
+import { CommitSha, durationAtMost, HostName, Selector, SshEd25519PublicKey, Tag } from "./common.js";
+import { BodyMatch, GitBranch, PosixName, SecretName, SecretPath, SignerPrincipal, SystemdUnitName } from "./fleet-names.js";
 
 export const FLEET_FILE_VERSION = 1;
 
@@ -16,8 +17,8 @@ export const FLEET_FILE_VERSION = 1;
 export const HookCommand = z
   .strictObject({
     command: z.array(z.string()).min(1).describe('argv, run without a shell (e.g. ["nix", "run", ".#dump-db"]). Runs in the checked-out revision.'),
-    timeout: Duration.optional().describe('Default "10m".'),
-    user: z.string().optional().describe("Run as this user (legacy hosts default to the deploy user)."),
+    timeout: durationAtMost("1d").optional().describe('Default "10m", at most "1d".'),
+    user: PosixName.optional().describe("Run as this user (legacy hosts default to the deploy user)."),
   })
   .describe("A command run around a deploy.");
 export type HookCommand = z.infer<typeof HookCommand>;
@@ -32,17 +33,17 @@ export type Hooks = z.infer<typeof Hooks>;
 
 const CheckTiming = {
   name: z.string().regex(/^[A-Za-z0-9_.:-]+$/).optional().describe("Name shown in reports; defaults to the check type and target."),
-  timeout: Duration.optional().describe('Per attempt. Default "5s".'),
-  interval: Duration.optional().describe('Between attempts. Default "2s".'),
+  timeout: durationAtMost("10m").optional().describe('Per attempt. Default "5s", at most "10m".'),
+  interval: durationAtMost("1h").optional().describe('Between attempts. Default "2s", at most "1h".'),
   successes: z.number().int().min(1).max(100).optional().describe("Consecutive successes required. Default 1."),
-  deadline: Duration.optional().describe('Give up (unhealthy) after this long. Default "2m".'),
+  deadline: durationAtMost("1d").optional().describe('Give up (unhealthy) after this long. Default "2m", at most "1d".'),
 };
 
 export const HttpCheck = z.strictObject({
   type: z.literal("http"),
   url: z.url({ protocol: /^https?$/ }).describe("http:// or https:// URL."),
   expectStatus: z.number().int().min(100).max(599).optional().describe("Default 200."),
-  bodyMatch: z.string().optional().describe("A regular expression the body must match."),
+  bodyMatch: BodyMatch.optional(),
   ...CheckTiming,
 });
 export const TcpCheck = z.strictObject({
@@ -53,7 +54,7 @@ export const TcpCheck = z.strictObject({
 });
 export const SystemdCheck = z.strictObject({
   type: z.literal("systemd"),
-  unit: z.string().min(1).describe('Unit name, e.g. "nginx.service".'),
+  unit: SystemdUnitName.describe('Unit name, e.g. "nginx.service".'),
   user: z.boolean().optional().describe("A systemd --user unit of the deploy user (legacy hosts). Default false."),
   ...CheckTiming,
 });
@@ -97,7 +98,7 @@ export const NixosHost = z.strictObject({
 export const LegacyHost = z.strictObject({
   ...HostCommon,
   kind: z.literal("legacy"),
-  user: z.string().min(1).describe("Deploy user that runs the flake app (must be in nix trusted-users)."),
+  user: PosixName.describe("Deploy user that runs the flake app (must be in nix trusted-users)."),
   app: z.string().min(1).optional().describe('Flake app that deploys. Default "build-legacy".'),
   projectDir: z.string().min(1).optional().describe('Project directory on the host. Default "/home/<user>/<fleet repo name>".'),
   envFiles: z
@@ -117,9 +118,9 @@ export const Wave = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "expected a wave name: letters, digits, '_', '.', '-'" }),
     members: z.array(Selector).min(1).describe("Host names, globs or tag:<tag>. A host belongs to at most one wave."),
-    soak: Duration.optional().describe('How long every member must stay healthy on the revision before the next wave opens. Default "0".'),
+    soak: durationAtMost("30d").optional().describe('How long every member must stay healthy on the revision before the next wave opens. Default "0", at most "30d".'),
     maxUnavailable: z
-      .union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/)])
+      .union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?[0-9])%$/)])
       .optional()
       .describe('Members allowed to be unhealthy or unreachable while the next wave still opens: a count or "N%". Default 0.'),
   })
@@ -130,16 +131,16 @@ export type Wave = z.infer<typeof Wave>;
 
 export const SecretEntry = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "expected a secret name: letters, digits, '_', '.', '-'" }),
+    name: SecretName,
     sopsFile: z.string().min(1).describe("Path of the SOPS-encrypted file in the fleet repo."),
     key: z.string().min(1).optional().describe('Key path inside the file ("db/password"); absent = the whole file.'),
     format: z.enum(["yaml", "json", "dotenv", "binary"]).optional().describe("Default: from the file extension."),
     hosts: z.array(Selector).min(1).describe("Hosts that receive it."),
-    path: z.string().min(1).optional().describe("Install path (a symlink into the current generation). Default <secretsRoot>/current/<name>."),
-    owner: z.string().min(1).optional().describe('Default "root".'),
-    group: z.string().min(1).optional().describe('Default "root".'),
+    path: SecretPath.optional().describe("Install path (a symlink into the current generation): absolute and normalised (no '.', '..' or empty components). Default <secretsRoot>/current/<name>."),
+    owner: PosixName.optional().describe('User name. Default "root".'),
+    group: PosixName.optional().describe('Group name. Default "root".'),
     mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'expected an octal mode such as "0400"' }).optional().describe('Default "0400".'),
-    restartUnits: z.array(z.string().min(1)).optional().describe("Units restarted when this secret changes."),
+    restartUnits: z.array(SystemdUnitName).optional().describe("Units restarted when this secret changes."),
   })
   .describe("A secret installed on hosts.");
 export type SecretEntry = z.infer<typeof SecretEntry>;
@@ -148,23 +149,23 @@ export type SecretEntry = z.infer<typeof SecretEntry>;
 
 export const AgentSettings = z
   .strictObject({
-    pollInterval: Duration.optional().describe('Default "60s".'),
-    jitter: Duration.optional().describe('Random extra delay per poll, up to this. Default "10s".'),
+    pollInterval: durationAtMost("1d").optional().describe('Default "60s", at most "1d".'),
+    jitter: durationAtMost("1d").optional().describe('Random extra delay per poll, up to this. Default "10s", at most "1d".'),
     keepGenerations: z.number().int().min(1).max(1000).optional().describe("System/secrets generations kept. Default 5."),
     selfUpdate: z
       .strictObject({
         source: z.string().min(1).describe('Flake reference of the agent, pinned to a revision (e.g. "github:org/flotilla/<40-hex>" or "git+https://…?rev=<40-hex>").'),
         attribute: z.string().min(1).optional().describe('Package attribute. Default "packages.<system>.flotilla".'),
         schedule: z.string().min(1).describe('cron expression (5 or 6 fields), e.g. "0 4 * * *".'),
-        randomDelay: Duration.optional().describe('Random delay added to each run. Default "15m".'),
-        healthDeadline: Duration.optional().describe('The new agent must report healthy within this. Default "2m".'),
+        randomDelay: durationAtMost("1d").optional().describe('Random delay added to each run. Default "15m", at most "1d".'),
+        healthDeadline: durationAtMost("1h").optional().describe('The new agent must report healthy within this. Default "2m", at most "1h".'),
       })
       .optional(),
   })
   .describe("How agents poll and update themselves.");
 
 export const AllowedSigner = z.strictObject({
-  principal: z.string().min(1).describe("Who signs (an email, usually)."),
+  principal: SignerPrincipal,
   key: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/]+={0,2}( .*)?$/, {
     message: 'expected an OpenSSH public key line such as "ssh-ed25519 AAAA…"',
   }),
@@ -172,12 +173,12 @@ export const AllowedSigner = z.strictObject({
 
 export const Policy = z
   .strictObject({
-    branch: z.string().min(1).optional().describe('Branch that is the rollout. Default "main".'),
+    branch: GitBranch.optional().describe('Branch that is the rollout. Default "main". Agents and the controller follow the branch their own configuration names and refuse a fleet.yaml whose policy.branch names another.'),
     controller: z.url({ protocol: /^https?$/ }).optional().describe("Controller base URL agents report to and ask for wave gates."),
     allowRewrites: z.boolean().optional().describe("Accept non-fast-forward moves of the branch. Default false."),
     requireSignedCommits: z.boolean().optional().describe("Deploy only commits with a valid SSH signature by an allowed signer. Default false (true when allowedSigners is set)."),
     allowedSigners: z.array(AllowedSigner).optional(),
-    unreachableAfter: Duration.optional().describe('A host with no report for this long counts as unavailable. Default "5m".'),
+    unreachableAfter: durationAtMost("7d").optional().describe('A host with no report for this long counts as unavailable. Default "5m", at most "7d".'),
   })
   .describe("Repository and rollout policy.");
 

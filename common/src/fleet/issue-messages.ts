@@ -40,7 +40,7 @@ const CHECK_HINTS: Record<string, string> = {
   command: "a command check needs the argv to run",
 };
 const FORMAT_HINTS: Record<string, string> = {
-  "waves[].maxUnavailable": 'expected a count such as 1 or a percentage such as "25%"',
+  "waves[].maxUnavailable": 'expected a count such as 1 or a percentage from "0%" to "100%" such as "25%"',
   "checks[].checks[].name": "expected a check name: letters, digits, '_', '.', ':', '-'",
   "hosts[].checks[].name": "expected a check name: letters, digits, '_', '.', ':', '-'",
 };

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeTempDir } from "../../../test/helpers/tmp.js";
-import { formatIssue, loadFleetDir, loadFleetText, type LocatedIssue } from "./load.js";
+import { FLEET_FILE_MAX_BYTES, formatIssue, loadFleetBytes, loadFleetDir, loadFleetText, type LocatedIssue } from "./load.js";
 
 const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICdpWU2phnYb6Q9MqTH31upT86g0EnS0EEjm0c5PwUvs a";
 const KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMB2fDEwaT2U8AditqpcM/q5Sk+H/Qmnqp9cO4K+YCEp b";
@@ -101,18 +101,37 @@ describe("loadFleetText", () => {
 });
 
 describe("loadFleetDir", () => {
-  it("reads <dir>/fleet.yaml and warns about sopsFiles that do not exist", async () => {
+  it("reads <dir>/fleet.yaml and refuses sopsFiles that do not exist", async () => {
     const dir = await makeTempDir();
     await writeFile(join(dir, "fleet.yaml"), VALID);
     const r = await loadFleetDir(dir);
-    expect(r.fleet).toBeDefined();
+    expect(r.fleet).toBeUndefined();
     expect(r.issues).toHaveLength(1);
-    expect(r.issues[0]).toMatchObject({ severity: "warning", path: "secrets[0].sopsFile", line: 15, file: join(dir, "fleet.yaml") });
+    expect(r.issues[0]).toMatchObject({ severity: "error", path: "secrets[0].sopsFile", line: 15, file: join(dir, "fleet.yaml") });
     expect(r.issues[0]!.message).toMatch(/sopsFile "secrets\/db.yaml" does not exist/);
 
     await mkdir(join(dir, "secrets"));
     await writeFile(join(dir, "secrets", "db.yaml"), "sops: {}\n");
     expect((await loadFleetDir(dir)).issues).toEqual([]);
+  });
+
+  it("refuses a file over 1 MiB before parsing it", async () => {
+    const dir = await makeTempDir();
+    await writeFile(join(dir, "fleet.yaml"), VALID + "#".repeat(FLEET_FILE_MAX_BYTES) + "\n");
+    const r = await loadFleetDir(dir, { label: "fleet.yaml" });
+    expect(r.issues).toEqual([expect.objectContaining({ severity: "error", file: "fleet.yaml", line: 0, path: "" })]);
+    expect(r.issues[0]!.message).toMatch(/^the file is \d+ bytes; a fleet file may be at most 1048576 bytes \(1 MiB\)$/);
+  });
+
+  it("refuses bytes that are not UTF-8, pointing at the first bad byte", async () => {
+    const dir = await makeTempDir();
+    const bytes = Buffer.concat([Buffer.from(VALID.replace("tags", "XX")), Buffer.from("  - name: caf"), Buffer.from([0xe9]), Buffer.from("\n")]);
+    await writeFile(join(dir, "fleet.yaml"), Buffer.from("version: 1\n# caf\xe9\n", "latin1"));
+    const r = await loadFleetDir(dir, { label: "fleet.yaml" });
+    expect(brief(r.issues)).toEqual(["error 2:6  not valid UTF-8 (byte 0xe9 at offset 16); a fleet file is UTF-8 text"]);
+    const r2 = loadFleetBytes(bytes, "f.yaml");
+    expect(r2.issues[0]!.message).toMatch(/^not valid UTF-8 \(byte 0xe9/);
+    expect(loadFleetBytes(Buffer.from(VALID.replace("web-1", "wéb-1"), "utf8"), "f.yaml").issues[0]!.message).toMatch(/expected a host name/);
   });
 
   it("reports a missing fleet.yaml as an issue", async () => {

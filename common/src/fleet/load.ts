@@ -5,13 +5,15 @@
  * all of them together rather than the first. Sources: a text, a directory
  * (`<dir>/fleet.yaml`) or a revision read through a GitMirror.
  */
-import { access, readFile } from "node:fs/promises";
+import { access, open } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
+import type { z } from "zod";
 import { FleetFile } from "../../../schemas/src/fleet.js";
 import { describeIssue } from "./issue-messages.js";
 import type { Fleet } from "./model.js";
 import { normalizeFleet } from "./normalize.js";
+import type { Selectable } from "./selectors.js";
 import { findDuplicateKeys, formatPath, locate, type Anchor, type DataPath } from "./yaml-locate.js";
 
 export interface LocatedIssue {
@@ -36,6 +38,54 @@ export interface LoadResult {
 
 export const FLEET_FILE_NAME = "fleet.yaml";
 
+/**
+ * The largest fleet file agents and `flotilla validate` read (1 MiB), checked
+ * before parsing: a real fleet of a thousand hosts is ~300 KB, while parsing
+ * a 20 MB file costs an agent over a gigabyte of memory.
+ */
+export const FLEET_FILE_MAX_BYTES = 1024 * 1024;
+
+function tooLarge(file: string, size: number): LocatedIssue {
+  return fileIssue(file, `the file is ${size} bytes; a fleet file may be at most ${FLEET_FILE_MAX_BYTES} bytes (1 MiB)`);
+}
+
+/** Offset of the first byte that is not part of well-formed UTF-8, or -1. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return i;
+    }
+    if (n === 2 && ((c === 0xe0 && b[i + 1]! < 0xa0) || (c === 0xed && b[i + 1]! > 0x9f))) return i;
+    if (n === 3 && ((c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f))) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+function lineColAt(bytes: Uint8Array, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) (line++, (start = i + 1));
+  return { line, col: offset - start + 1 };
+}
+
+/**
+ * Checks a fleet file's bytes (size, UTF-8, no NUL) and parses it. Agents
+ * (loadFleetAtRev) and `flotilla validate` (loadFleetDir) both come through here.
+ */
+export function loadFleetBytes(bytes: Uint8Array, file: string): LoadResult {
+  if (bytes.length > FLEET_FILE_MAX_BYTES) return { issues: [tooLarge(file, bytes.length)] };
+  const bad = firstInvalidUtf8(bytes);
+  if (bad >= 0) {
+    return { issues: [{ severity: "error", file, ...lineColAt(bytes, bad), path: "", message: `not valid UTF-8 (byte 0x${bytes[bad]!.toString(16).padStart(2, "0")} at offset ${bad}); a fleet file is UTF-8 text` }] };
+  }
+  return loadFleetText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"), file);
+}
+
 export function hasErrors(issues: readonly LocatedIssue[]): boolean {
   return issues.some((i) => i.severity === "error");
 }
@@ -56,6 +106,14 @@ interface Parsed {
 
 /** Parses and validates a fleet file's text. `file` only labels the issues. */
 export function loadFleetText(text: string, file: string): LoadResult {
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > FLEET_FILE_MAX_BYTES) return { issues: [tooLarge(file, size)] };
+  const nul = text.indexOf("\0");
+  if (nul >= 0) {
+    const before = text.slice(0, nul);
+    const line = before.split("\n").length;
+    return { issues: [{ severity: "error", file, line, col: nul - before.lastIndexOf("\n"), path: "", message: "contains a NUL byte; a fleet file is text" }] };
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   const parsed: Parsed = { doc, lineCounter, at: (path, anchor) => locate(doc, lineCounter, path, anchor) };
@@ -101,6 +159,16 @@ export function loadFleetText(text: string, file: string): LoadResult {
         issues.push({ severity: "error", file, ...parsed.at(m.path, m.anchor), path: formatPath(m.path), message: m.message });
       }
     }
+    // The cross-field rules still judge the entries that did pass the schema,
+    // so one run shows every problem (a wave naming a missing host is not
+    // hidden behind a typo elsewhere).
+    const partial = salvage(data, checked.error.issues);
+    if (partial) {
+      for (const i of normalizeFleet(partial.file, { otherHosts: partial.otherHosts }).issues) {
+        const path = partial.originalPath(i.path);
+        issues.push({ severity: i.severity, file, ...parsed.at(path, "value"), path: formatPath(path), message: i.message });
+      }
+    }
     return { issues: sortIssues(dedupe(issues)) };
   }
 
@@ -110,6 +178,57 @@ export function loadFleetText(text: string, file: string): LoadResult {
   }
   const ok = !hasErrors(issues);
   return { ...(ok && normalized.fleet ? { fleet: normalized.fleet } : {}), file: checked.data, issues: sortIssues(issues) };
+}
+
+const LIST_SECTIONS = ["hosts", "waves", "checks", "secrets"] as const;
+
+interface Salvaged {
+  file: FleetFile;
+  otherHosts: Selectable[];
+  /** Maps a path inside `file` back to the path inside the data as written. */
+  originalPath(path: DataPath): DataPath;
+}
+
+/**
+ * The part of a fleet file that passed the schema: list entries (hosts,
+ * waves, checks, secrets) and top-level sections without an issue. Null when
+ * too little is left to judge (no valid host, or not a mapping at all).
+ */
+function salvage(data: unknown, schemaIssues: readonly z.core.$ZodIssue[]): Salvaged | null {
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return null;
+  const bad = schemaIssues.map((i) => (i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])).flat() as DataPath[];
+  if (bad.some((p) => p.length === 0)) return null;
+  const badTop = new Set(bad.filter((p) => p.length === 1 || !LIST_SECTIONS.includes(p[0] as never)).map((p) => String(p[0])));
+  const badEntry = (section: string, index: number) => bad.some((p) => p[0] === section && p[1] === index);
+  const raw = data as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  const kept: Record<string, number[]> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (LIST_SECTIONS.includes(key as never) && Array.isArray(value) && !bad.some((p) => p[0] === key && p.length === 1)) {
+      kept[key] = value.map((_, i) => i).filter((i) => !badEntry(key, i));
+      out[key] = kept[key]!.map((i) => value[i]);
+    } else if (!badTop.has(key)) out[key] = value;
+  }
+  out.version = 1;
+  const reparsed = FleetFile.safeParse(out);
+  if (!reparsed.success) return null;
+  const otherHosts: Selectable[] = [];
+  if (Array.isArray(raw.hosts)) {
+    raw.hosts.forEach((h, i) => {
+      if (kept.hosts?.includes(i) || h === null || typeof h !== "object") return;
+      const { name, tags } = h as { name?: unknown; tags?: unknown };
+      if (typeof name === "string") otherHosts.push({ name, tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [] });
+    });
+  }
+  return {
+    file: reparsed.data,
+    otherHosts,
+    originalPath: (path) => {
+      const [section, index, ...rest] = path;
+      const map = typeof section === "string" ? kept[section] : undefined;
+      return map && typeof index === "number" && map[index] !== undefined ? [section!, map[index]!, ...rest] : path;
+    },
+  };
 }
 
 function dedupe(issues: LocatedIssue[]): LocatedIssue[] {
@@ -160,22 +279,30 @@ async function checkSopsFiles(
 }
 
 /**
- * Loads `<dir>/fleet.yaml` from a work tree. Missing sopsFiles are warnings
- * here: a repo being edited may not have encrypted them yet. `label` names
- * the file in issues (default `<dir>/fleet.yaml`).
+ * Loads `<dir>/fleet.yaml` from a work tree. A missing sopsFile is an error,
+ * as at a revision: agents would refuse the commit. `label` names the file in
+ * issues (default `<dir>/fleet.yaml`).
  */
 export async function loadFleetDir(dir: string, opts: { label?: string } = {}): Promise<LoadResult> {
   const path = opts.label ?? join(dir, FLEET_FILE_NAME);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(join(dir, FLEET_FILE_NAME), "utf8");
+    const handle = await open(join(dir, FLEET_FILE_NAME), "r");
+    try {
+      const { size } = await handle.stat();
+      if (size > FLEET_FILE_MAX_BYTES) return { issues: [tooLarge(path, size)] };
+      bytes = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { issues: [fileIssue(path, code === "ENOENT" ? `no ${FLEET_FILE_NAME} in ${resolve(dir)}; expected the fleet file at the root of the fleet repo` : `cannot read: ${(e as Error).message}`)] };
   }
-  const result = loadFleetText(text, path);
+  const result = loadFleetBytes(bytes, path);
+  const text = bytes.toString("utf8");
   const exists = async (p: string) => access(join(dir, p)).then(() => true, () => false);
-  return checkSopsFiles(result, path, exists, "warning", `in ${dirname(path)}/`, text);
+  return checkSopsFiles(result, path, exists, "error", `in ${dirname(path)}/`, text);
 }
 
 /** What loadFleetAtRev needs of a GitMirror (any git dir works, bare or not). */
@@ -191,8 +318,8 @@ export async function loadFleetAtRev(mirror: RevisionReader, rev: string, path: 
   const label = `${path}@${rev.slice(0, 12)}`;
   const bytes = await mirror.readFile(rev, path);
   if (bytes === null) return { issues: [fileIssue(label, `no ${path} at revision ${rev}; expected the fleet file at the root of the fleet repo`)] };
+  const result = loadFleetBytes(bytes, label);
   const text = bytes.toString("utf8");
-  const result = loadFleetText(text, label);
   const exists = async (p: string) => (await mirror.readFile(rev, p)) !== null;
   return checkSopsFiles(result, label, exists, "error", `at revision ${rev.slice(0, 12)}`, text);
 }

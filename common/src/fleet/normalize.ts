@@ -8,7 +8,7 @@ import type { FleetFile, HealthCheck, HookCommand } from "../../../schemas/src/f
 import { parseDuration } from "../../../schemas/src/duration.js";
 import { IMPLICIT_WAVE } from "./model.js";
 import type { CheckSpec, Fleet, FleetIssue, HookSpec, HostHooks, HostSpec, SecretSpec, WaveSpec } from "./model.js";
-import { isTagSelector, resolveSelector, resolveSelectors } from "./selectors.js";
+import { isTagSelector, resolveSelector, resolveSelectors, type Selectable } from "./selectors.js";
 import { decodeSshEd25519PublicKey } from "./ssh-public-key.js";
 
 export interface NormalizeResult {
@@ -61,24 +61,38 @@ function resolveMaxUnavailable(v: number | string | undefined, members: number):
   return Math.floor((members * Number(v.slice(0, -1))) / 100);
 }
 
-export function normalizeFleet(file: FleetFile): NormalizeResult {
+export interface NormalizeOptions {
+  /**
+   * Hosts that exist in the file but failed the schema (so are not in `file`):
+   * selectors may name them without being reported as matching nothing.
+   */
+  otherHosts?: Selectable[];
+}
+
+export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): NormalizeResult {
   const issues: FleetIssue[] = [];
   const error = (path: FleetIssue["path"], message: string) => issues.push({ severity: "error", path, message });
   const warn = (path: FleetIssue["path"], message: string) => issues.push({ severity: "warning", path, message });
 
-  // Hosts: names unique, keys decodable.
+  // Hosts: names unique, keys decodable and unique (a shared key would let one
+  // machine report as the other, and decrypt the other's secrets).
   const seen = new Map<string, number>();
+  const keyOwner = new Map<string, number>();
   file.hosts.forEach((h, i) => {
     const prev = seen.get(h.name);
     if (prev !== undefined) error(["hosts", i, "name"], `duplicate host name "${h.name}" (first defined at hosts[${prev}])`);
     else seen.set(h.name, i);
     try {
-      decodeSshEd25519PublicKey(h.hostKey);
+      const key = Buffer.from(decodeSshEd25519PublicKey(h.hostKey)).toString("hex");
+      const owner = keyOwner.get(key);
+      if (owner !== undefined) {
+        error(["hosts", i, "hostKey"], `host "${h.name}" has the same hostKey as "${file.hosts[owner]!.name}" (hosts[${owner}]); every machine has its own SSH host key`);
+      } else keyOwner.set(key, i);
     } catch (e) {
       error(["hosts", i, "hostKey"], `invalid ssh-ed25519 public key: ${(e as Error).message}`);
     }
   });
-  const selectable = file.hosts.map((h) => ({ name: h.name, tags: h.tags ?? [] }));
+  const selectable = [...file.hosts.map((h) => ({ name: h.name, tags: h.tags ?? [] })), ...(opts.otherHosts ?? [])];
   const allTags = new Set(selectable.flatMap((h) => h.tags));
 
   const checkSelector = (sel: string, path: FleetIssue["path"], what: string): string[] => {
@@ -139,7 +153,6 @@ export function normalizeFleet(file: FleetFile): NormalizeResult {
   const secrets: SecretSpec[] = (file.secrets ?? []).map((s, si) => {
     if (secretNames.has(s.name)) error(["secrets", si, "name"], `duplicate secret name "${s.name}"`);
     secretNames.add(s.name);
-    if (s.path && !s.path.startsWith("/")) error(["secrets", si, "path"], "expected an absolute path");
     if (s.sopsFile.startsWith("/") || s.sopsFile.split("/").includes("..")) {
       error(["secrets", si, "sopsFile"], "expected a path inside the fleet repo (relative, no '..')");
     }

@@ -70,4 +70,30 @@ describe("GitMirror", () => {
     const wrong = [{ principal: "mallory@example.com", key: readFileSync(join(other, "k.pub"), "utf8").trim() }];
     expect((await m.verifySignature(signed, wrong)).ok).toBe(false);
   });
+
+  it("never lets a principal or key inject a line into the allowed-signers file", async () => {
+    const r = repo();
+    const alice = mkdtempSync(join(tmpdir(), "flotilla-signer-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(alice, "k")]);
+    const mallory = mkdtempSync(join(tmpdir(), "flotilla-signer-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(mallory, "k")]);
+    const alicePub = readFileSync(join(alice, "k.pub"), "utf8").trim();
+    const malloryPub = readFileSync(join(mallory, "k.pub"), "utf8").trim();
+    r.git("config", "gpg.format", "ssh");
+    r.git("config", "user.signingkey", join(mallory, "k"));
+    const byMallory = r.commit("a", "1", ["-S"]);
+    const m = new GitMirror({ dir: join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "c.git"), remotes: [r.url], branch: "main", log: memoryLogger() });
+    await m.init();
+    await m.fetch(r.url);
+    // Mallory's key smuggled in through the principal, and through the key's comment.
+    const viaPrincipal = [{ principal: `alice@example.com ${alicePub}\nmallory@example.com`, key: malloryPub }];
+    const viaComment = [{ principal: "alice@example.com", key: `${alicePub}\nmallory@example.com ${malloryPub}` }];
+    const viaSpace = [{ principal: `alice@example.com namespaces="git" ${malloryPub.split(" ").slice(0, 2).join(" ")} x`, key: alicePub }];
+    for (const signers of [viaPrincipal, viaComment, viaSpace]) {
+      const check = await m.verifySignature(byMallory, signers);
+      expect(check.ok, JSON.stringify(signers)).toBe(false);
+    }
+    // The same signer listed properly does verify (the test can fail).
+    expect((await m.verifySignature(byMallory, [{ principal: "mallory@example.com", key: malloryPub }])).ok).toBe(true);
+  });
 });

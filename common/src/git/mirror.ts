@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
+import { SIGNER_PRINCIPAL_PATTERN } from "../../../schemas/src/fleet-names.js";
 import type { Logger } from "../log.js";
 import { GitCommandError, gitRunner, redactUrl, spawnCollect, type GitRunner } from "./run.js";
 
@@ -43,6 +44,20 @@ export interface GitMirrorOptions {
 }
 
 const INCOMING = "refs/flotilla/incoming";
+
+/**
+ * One line of git's allowed-signers file (ssh-keygen ALLOWED SIGNERS), or null
+ * when the signer cannot be written safely. Built from checked parts only (a
+ * one-token principal, the key type and base64 blob without its comment) and
+ * limited to the "git" namespace, so no principal or key text can add a line,
+ * an option or a second key.
+ */
+export function allowedSignersLine(s: { principal: string; key: string }): string | null {
+  if (!SIGNER_PRINCIPAL_PATTERN.test(s.principal)) return null;
+  const m = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})(?:[ \t][^\r\n]*)?$/.exec(s.key.trim());
+  if (!m) return null;
+  return `${s.principal} namespaces="git" ${m[1]} ${m[2]}`;
+}
 
 export class GitMirror {
   readonly dir: string;
@@ -137,8 +152,10 @@ export class GitMirror {
   /** Verifies the commit's SSH signature against the allowed signers. */
   async verifySignature(rev: string, signers: { principal: string; key: string }[]): Promise<SignatureCheck> {
     if (signers.length === 0) return { ok: false, detail: "no allowed signers configured" };
+    const lines = signers.map(allowedSignersLine).filter((l): l is string => l !== null);
+    if (lines.length === 0) return { ok: false, detail: "none of the allowed signers is usable (principal or key malformed)" };
     const file = join(tmpdir(), `flotilla-allowed-signers-${randomBytes(6).toString("hex")}`);
-    await writeFile(file, signers.map((s) => `${s.principal} ${s.key.trim()}`).join("\n") + "\n");
+    await writeFile(file, lines.join("\n") + "\n", { mode: 0o600 });
     try {
       const r = await this.git(["-c", "gpg.format=ssh", "-c", `gpg.ssh.allowedSignersFile=${file}`, "verify-commit", "--raw", rev], { allowFail: true });
       const out = `${r.stdout}\n${r.stderr}`;
