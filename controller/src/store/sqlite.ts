@@ -174,6 +174,14 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  async claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean> {
+    return this.db.prepare("INSERT INTO gate_nonces (host, nonce, expires_ms) VALUES (?, ?, ?) ON CONFLICT (host, nonce) DO NOTHING").run(host, nonce, expiresMs).changes === 1;
+  }
+
+  async pruneNonces(nowMs: number): Promise<number> {
+    return this.db.prepare("DELETE FROM gate_nonces WHERE expires_ms < ?").run(nowMs).changes;
+  }
+
   async getMeta(key: string): Promise<string | null> {
     const r = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
     return r?.value ?? null;
