@@ -71,7 +71,7 @@ export class Coordinator {
   private hostsCache: { at: number; value: Promise<HostState[]> } | null = null;
   private parsedHosts = new Map<string, HostState>();
   private readonly postedStatus = new Map<string, string>();
-  private readonly gateNonces = new Map<string, number>();
+  private lastNoncePruneMs = 0;
   private readonly inflight = new Map<string, { epoch: number; promise: Promise<EvaluatedRollout | null> }>();
   /** Hooks for metrics. */
   onIngest: ((accepted: number, duplicates: number, lagsMs: number[]) => void) | null = null;
@@ -157,10 +157,10 @@ export class Coordinator {
     let q: GateQuery;
     try {
       q = verifyGateQuery(body, this.verifyContext());
-      this.checkNonce(q);
     } catch (e) {
       this.reject(e);
     }
+    await this.checkNonce(q);
     const answer = (decision: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number): GateAnswer => ({
       host: q.host, rev: q.rev, decision, wave, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
@@ -170,20 +170,46 @@ export class Coordinator {
       void this.opts.fleet.poke("gate: unknown revision").catch(() => undefined);
       return answer("unknown-revision", "", `the controller has not seen ${q.rev.slice(0, 12)} on branch ${this.opts.branch} (head ${head?.slice(0, 12) ?? "unknown"})`, 1_000);
     }
+    if (head && head !== q.rev) return this.gateOnOlder(q, head, answer);
     const ev = await this.evaluate(q.rev);
     if (!ev?.decision || !ev.fleet) return answer("halted", "", `the fleet file at ${q.rev.slice(0, 12)} is unusable: ${ev?.error ?? "unknown error"}`);
     const g = gateFor(ev.fleet, ev.decision, q.host, this.now());
     return answer(g.decision, g.wave, g.reason, g.retryAfterMs);
   }
 
-  private checkNonce(q: GateQuery): void {
-    const key = `${q.host}\u0000${q.nonce}`;
+  /**
+   * The gate for a commit that is no longer the head, in the documented
+   * order: pinned (H pinned at C, or at the head: a pin added later still
+   * holds H on its pin), unknown-revision (H not in the fleet at C),
+   * superseded — whatever C's own rollout reached, agents move to the head.
+   */
+  private async gateOnOlder(q: GateQuery, head: string, answer: (d: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number) => GateAnswer): Promise<GateAnswer> {
+    const atRev = await this.opts.fleet.fleetAt(q.rev);
+    const current = this.opts.fleet.currentFleet();
+    const spec = atRev.fleet ? hostSpec(atRev.fleet, q.host) : undefined;
+    const headSpec = current ? hostSpec(current, q.host) : undefined;
+    if (spec?.pin) return answer("pinned", spec.wave, `pinned to ${spec.pin.slice(0, 12)}`);
+    if (headSpec?.pin) return answer("pinned", headSpec.wave, `pinned to ${headSpec.pin.slice(0, 12)} at the head ${head.slice(0, 12)}`);
+    if (atRev.fleet && !spec) return answer("unknown-revision", "", `host "${q.host}" is not in the fleet at ${q.rev.slice(0, 12)}`, 30_000);
+    return answer("superseded", spec?.wave ?? headSpec?.wave ?? "", `${q.rev.slice(0, 12)} is no longer the head of branch ${this.opts.branch}: ${head.slice(0, 12)} is; fetch it`);
+  }
+
+  /**
+   * A gate question's nonce is used once: it is stored until the question's
+   * time leaves the accepted window (time + clockSkew), after which the time
+   * check refuses the question anyway. Stored, so a restart or another
+   * controller on the same PostgreSQL database refuses the replay too.
+   */
+  private async checkNonce(q: GateQuery): Promise<void> {
     const now = this.now();
-    if (this.gateNonces.has(key)) throw new HttpError(409, "Replay", `nonce ${q.nonce} was already used by ${q.host}`, "payload.nonce");
-    this.gateNonces.set(key, now);
-    if (this.gateNonces.size > 50_000) {
-      const cutoff = now - 2 * (this.opts.clockSkewMs ?? 300_000);
-      for (const [k, t] of this.gateNonces) if (t < cutoff) this.gateNonces.delete(k);
+    const skew = this.opts.clockSkewMs ?? 300_000;
+    const expiresMs = Math.max(Date.parse(q.time), now) + skew;
+    if (!(await this.opts.store.claimNonce(q.host, q.nonce, expiresMs))) {
+      this.reject(new HttpError(409, "Replay", `nonce ${q.nonce} was already used by ${q.host}; a gate question is answered once (sign a new one with a fresh nonce)`, "payload.nonce"));
+    }
+    if (now - this.lastNoncePruneMs > 60_000) {
+      this.lastNoncePruneMs = now;
+      this.opts.store.pruneNonces(now).catch((e) => this.opts.log.warn("pruning gate nonces failed", { error: (e as Error).message }));
     }
   }
 

@@ -2,7 +2,7 @@
 // suite against SQLite and PostgreSQL), with simulated agents signing with
 // real ssh-keygen ed25519 keys.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport, AuditReport } from "../../schemas/src/api.js";
+import type { ApiError, AuditReport, GateAnswer, StatusReport } from "../../schemas/src/api.js";
 import { makeHostSigners, fleetYaml, newFleetRepo, SimAgent, startTestController, api, waitFor } from "./controller/harness.js";
 import type { HostSigner } from "../../common/src/signing.js";
 import { startPostgres, type TestPostgres } from "./controller/postgres.js";
@@ -119,7 +119,7 @@ describe.each(BACKENDS)("controller rollouts (%s)", (_backend, database) => {
     await waitFor(async () => ctl.coordinator.hub.size === 1, "the canary's long-poll");
     await ctl.follower.poke("test");
     expect((await nudge).body).toMatchObject({ head: fix, changed: true });
-    expect((await web.gate(C)).body.decision).toBe("halted");
+    expect((await web.gate(C)).body.decision).toBe("superseded");
     expect((await web.gate(fix)).body.decision).toBe("wait");
     await canary.send(...canary.deployed(fix));
     await waitFor(async () => (await web.gate(fix)).body.decision === "open", "web to open for the fix", 10_000);
@@ -134,6 +134,71 @@ describe.each(BACKENDS)("controller rollouts (%s)", (_backend, database) => {
     expect((await web.gate(next)).body).toMatchObject({ decision: "unknown-revision", retryAfterMs: 1000 });
     await waitFor(async () => ctl.follower.head() === next, "follower to fetch after the gate miss");
     expect((await web.gate(next)).body.decision).toBe("wait");
+  });
+
+  it("a captured gate question cannot be replayed after a controller restart", async () => {
+    const repo = await newFleetRepo(signers, draft());
+    const C = await repo.head();
+    const db = await database();
+    const first = await startTestController({ repo, database: db });
+    const web = new SimAgent(signers["web-1"]!, first.url);
+    const captured = web.sign({ type: "gate", host: "web-1", rev: C, time: new Date().toISOString(), nonce: "captured-0123456789" });
+    expect((await api<GateAnswer>(first.url, "/api/v1/gate", { body: captured, token: null })).body).toMatchObject({ decision: "wait", wave: "web" });
+    await first.stop();
+
+    const second = await startTestController({ repo, dataDir: first.config.dataDir, database: db });
+    stops.push(second.stop);
+    const replay = await api<ApiError>(second.url, "/api/v1/gate", { body: captured, token: null });
+    expect(replay).toMatchObject({ status: 409, body: { error: "Replay", path: "payload.nonce" } });
+    expect(replay.body.message).toMatch(/nonce captured-0123456789 was already used by web-1/);
+    // a fresh question still gets its answer
+    web.base = second.url;
+    expect((await web.gate(C)).body).toMatchObject({ decision: "wait", wave: "web" });
+  });
+
+  it("a gate question about a commit that is no longer the head answers superseded, even when its rollout completed; a pinned host asking about its pin gets pinned", async () => {
+    const d = { waves: [{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1", "pinned-1"] }] };
+    const repo = await newFleetRepo(signers, d);
+    const c1 = await repo.head();
+    const ctl = await startTestController({ repo, database: await database() });
+    stops.push(ctl.stop);
+    const canary = new SimAgent(signers["canary-1"]!, ctl.url);
+    const web = new SimAgent(signers["web-1"]!, ctl.url);
+    const pinned = new SimAgent(signers["pinned-1"]!, ctl.url);
+    await canary.send(...canary.deployed(c1));
+    await waitFor(async () => (await web.gate(c1)).body.decision === "open", "web to open for c1");
+    await web.send(...web.deployed(c1));
+    await pinned.send(...pinned.deployed(c1));
+    await waitFor(async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body.rollouts[0]?.state === "complete", "c1 complete");
+
+    const c2 = await repo.commit({ "fleet.yaml": fleetYaml(signers, { ...d, pins: { "pinned-1": c1 } }) }, "pin pinned-1 to c1");
+    await ctl.follower.poke("test");
+    expect(ctl.follower.head()).toBe(c2);
+    expect((await web.gate(c1)).body).toMatchObject({ decision: "superseded", wave: "web" });
+    expect((await canary.gate(c1)).body).toMatchObject({ decision: "superseded", wave: "canary" });
+    // pinned at the head (not yet at c1): its pin wins over superseded
+    expect((await pinned.gate(c1)).body).toMatchObject({ decision: "pinned", wave: "web" });
+    expect((await pinned.gate(c2)).body).toMatchObject({ decision: "pinned", wave: "web" });
+    expect((await web.gate(c2)).body.decision).toBe("wait");
+  });
+
+  it("a fresh controller records the branch history it needs: pinned revisions and recent commits", async () => {
+    const repo = await newFleetRepo(signers, draft());
+    const c1 = await repo.head();
+    const c2 = await repo.commit({ "README.md": "two\n" }, "second commit");
+    const C = await repo.commit({ "fleet.yaml": fleetYaml(signers, draft({ "pinned-1": c1 })) }, "pin pinned-1 to the first commit");
+    const ctl = await startTestController({ repo, database: await database() });
+    stops.push(ctl.stop);
+    expect(ctl.follower.head()).toBe(C);
+    const pinned = new SimAgent(signers["pinned-1"]!, ctl.url);
+    const web = new SimAgent(signers["web-1"]!, ctl.url);
+    await pinned.send(...pinned.deployed(c1));
+    const audit = await api<AuditReport>(ctl.url, "/api/v1/audit?host=pinned-1");
+    expect(audit.body.entries.find((e) => e.kind === "event" && e.phase === "done")).toMatchObject({ rev: c1, title: "initial fleet", author: "Flotilla Test" });
+    expect((await web.gate(c2)).body).toMatchObject({ decision: "superseded" });
+    expect((await pinned.gate(c1)).body).toMatchObject({ decision: "pinned" });
+    // history is ordered: the head is the newest recorded commit
+    expect((await ctl.store.commits(10)).map((c) => c.sha)).toEqual([C, c2, c1]);
   });
 
   it("a controller restart loses nothing", async () => {

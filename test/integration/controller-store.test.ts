@@ -6,6 +6,7 @@ import { toNewMessage } from "../../controller/src/ingest/message.js";
 import { PostgresStore } from "../../controller/src/store/postgres.js";
 import { SqliteStore } from "../../controller/src/store/sqlite.js";
 import { SeqConflictError, type Store } from "../../controller/src/store/types.js";
+import { MIGRATIONS } from "../../controller/src/store/migrations.js";
 import { decide } from "../../controller/src/rollout/decide.js";
 import { buildFleet } from "../../controller/src/testing/fleet-builder.js";
 import { makeTempDir } from "../helpers/tmp.js";
@@ -32,7 +33,7 @@ const backends: [string, () => Promise<Store>][] = [
 describe.each(backends)("store contract (%s)", (_name, make) => {
   it("migrates once, idempotently", async () => {
     const s = await make();
-    expect(await s.migrate()).toBe(2);
+    expect(await s.migrate()).toBe(MIGRATIONS.length);
     expect(await s.migrate()).toBe(0);
     await s.close();
   });
@@ -99,6 +100,19 @@ describe.each(backends)("store contract (%s)", (_name, make) => {
     await s.setMeta("k", "v1");
     await s.setMeta("k", "v2");
     expect(await s.getMeta("k")).toBe("v2");
+    await s.close();
+  });
+
+  it("claims a gate nonce once per host until it expires", async () => {
+    const s = await make();
+    await s.migrate();
+    expect(await s.claimNonce("web-1", "nonce-a", 5000)).toBe(true);
+    expect(await s.claimNonce("web-1", "nonce-a", 9000)).toBe(false);
+    expect(await s.claimNonce("web-2", "nonce-a", 5000)).toBe(true);
+    expect(await s.claimNonce("web-1", "nonce-b", 8000)).toBe(true);
+    expect(await s.pruneNonces(6000)).toBe(2);
+    expect(await s.claimNonce("web-1", "nonce-b", 9000)).toBe(false);
+    expect(await s.claimNonce("web-1", "nonce-a", 9000)).toBe(true);
     await s.close();
   });
 

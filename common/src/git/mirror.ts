@@ -142,10 +142,10 @@ export class GitMirror {
     return { sha: sha!, author: author!, authorEmail: authorEmail!, committer: committer!, time: time!, parents: parents ? parents.split(" ") : [], subject: subject ?? "" };
   }
 
-  /** Commits reachable from `to` but not from `from` (oldest first). */
-  async commitsBetween(from: string | null, to: string): Promise<string[]> {
+  /** Commits on the first-parent chain reachable from `to` but not from `from` (oldest first), at most the `max` newest. */
+  async commitsBetween(from: string | null, to: string, max?: number): Promise<string[]> {
     const range = from ? [`${from}..${to}`] : [to];
-    const r = await this.git(["rev-list", "--reverse", "--first-parent", ...range]);
+    const r = await this.git(["rev-list", "--reverse", "--first-parent", ...(max !== undefined ? [`--max-count=${max}`] : []), ...range]);
     return r.stdout.split("\n").filter(Boolean);
   }
 

@@ -104,6 +104,7 @@ export class Follower implements FleetView {
     if (saved && (await this.mirror.hasCommit(saved))) {
       this.headSha = saved;
       this.valid = await this.lastValidFleet(saved);
+      await this.recordPins(saved).catch((e) => this.opts.log.warn("recording pinned revisions failed", { error: (e as Error).message }));
     }
     await this.poke("startup").catch((e) => this.opts.log.warn("initial fetch failed", { error: (e as Error).message }));
     this.schedule();
@@ -162,20 +163,62 @@ export class Follower implements FleetView {
     }
   }
 
+  /**
+   * The commits to record for a move to `sha`, oldest first: the first-parent
+   * chain since the previous head, or — on a fresh controller or after a
+   * force-push — the chain back to the newest commit already recorded; at
+   * most MAX_NEW_COMMITS either way.
+   */
+  private async newCommits(previous: string | null, sha: string): Promise<string[]> {
+    if (previous && (await this.mirror.isAncestor(previous, sha))) return (await this.mirror.commitsBetween(previous, sha)).slice(-MAX_NEW_COMMITS);
+    const chain = await this.mirror.commitsBetween(null, sha, MAX_NEW_COMMITS);
+    let from = 0;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      if (await this.opts.store.commit(chain[i]!)) {
+        from = i + 1;
+        break;
+      }
+    }
+    return chain.slice(from);
+  }
+
+  /**
+   * Pinned revisions of the fleet at the head that lie on the branch's history
+   * but were never recorded (older than the recorded window): a pinned host's
+   * events name them, and its gate questions too.
+   */
+  private async unrecordedPins(fleet: Fleet | undefined, sha: string, skip: ReadonlySet<string>): Promise<string[]> {
+    const pins = [...new Set((fleet?.hosts ?? []).map((h) => h.pin).filter((p): p is string => !!p && !skip.has(p)))];
+    const out: string[] = [];
+    for (const pin of pins) {
+      if (await this.opts.store.commit(pin)) continue;
+      if ((await this.mirror.hasCommit(pin)) && (await this.mirror.isAncestor(pin, sha))) out.push(pin);
+    }
+    return out;
+  }
+
+  private async record(rev: string): Promise<void> {
+    const info = await this.mirror.commitInfo(rev);
+    const f = await this.fleetAt(rev);
+    await this.opts.store.recordCommit({
+      sha: rev, observedMs: this.now(), author: info.author, authorEmail: info.authorEmail, committer: info.committer,
+      timeMs: Date.parse(info.time), subject: info.subject, parents: info.parents, fleetError: f.error ?? null, pr: null,
+    });
+    this.opts.onCommit?.(rev);
+  }
+
+  private async recordPins(sha: string, skip: ReadonlySet<string> = new Set()): Promise<void> {
+    const pins = await this.unrecordedPins((await this.fleetAt(sha)).fleet, sha, skip);
+    // Oldest first, so recorded positions follow the history.
+    const dated = await Promise.all(pins.map(async (p) => ({ p, t: Date.parse((await this.mirror.commitInfo(p)).time) })));
+    for (const { p } of dated.sort((a, b) => a.t - b.t)) await this.record(p);
+  }
+
   private async advance(sha: string, reason: string): Promise<void> {
     const previous = this.headSha;
-    let fresh: string[];
-    if (previous && (await this.mirror.isAncestor(previous, sha))) fresh = await this.mirror.commitsBetween(previous, sha);
-    else fresh = [sha];
-    for (const rev of fresh.slice(-MAX_NEW_COMMITS)) {
-      const info = await this.mirror.commitInfo(rev);
-      const f = await this.fleetAt(rev);
-      await this.opts.store.recordCommit({
-        sha: rev, observedMs: this.now(), author: info.author, authorEmail: info.authorEmail, committer: info.committer,
-        timeMs: Date.parse(info.time), subject: info.subject, parents: info.parents, fleetError: f.error ?? null, pr: null,
-      });
-      this.opts.onCommit?.(rev);
-    }
+    const fresh = await this.newCommits(previous, sha);
+    await this.recordPins(sha, new Set(fresh));
+    for (const rev of fresh) await this.record(rev);
     const f = await this.fleetAt(sha);
     if (f.fleet) this.valid = f.fleet;
     else this.opts.log.warn("fleet file invalid at head; keeping the last valid fleet for host keys", { head: sha, error: f.error });

@@ -44,6 +44,14 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX messages_verdict ON messages (rev, verdict, host) WHERE verdict IS NOT NULL`,
     ],
   },
+  {
+    version: 3,
+    name: "gate_nonces: used gate-question nonces until their question's time window closes (replay refused across restarts and controllers)",
+    sql: () => [
+      `CREATE TABLE gate_nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, expires_ms BIGINT NOT NULL, PRIMARY KEY (host, nonce))`,
+      `CREATE INDEX gate_nonces_expires ON gate_nonces (expires_ms)`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -215,6 +215,15 @@ export class PostgresStore implements Store {
     }
   }
 
+  async claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean> {
+    const r = await this.pool.query("INSERT INTO gate_nonces (host, nonce, expires_ms) VALUES ($1, $2, $3) ON CONFLICT (host, nonce) DO NOTHING", [host, nonce, expiresMs]);
+    return r.rowCount === 1;
+  }
+
+  async pruneNonces(nowMs: number): Promise<number> {
+    return (await this.pool.query("DELETE FROM gate_nonces WHERE expires_ms < $1", [nowMs])).rowCount ?? 0;
+  }
+
   async getMeta(key: string): Promise<string | null> {
     return (await this.pool.query<{ value: string }>("SELECT value FROM meta WHERE key = $1", [key])).rows[0]?.value ?? null;
   }

@@ -1,7 +1,8 @@
 /**
  * SQLite store (better-sqlite3): one file in the data dir, WAL journal,
  * versioned migrations. Single-process: the lock is an in-process mutex and
- * SQLite's own write lock (BEGIN IMMEDIATE) covers the rest.
+ * SQLite's own write lock (BEGIN IMMEDIATE) covers the rest. One controller
+ * per file is enforced by `<file>.lock` (see holdProcessLock).
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
@@ -14,16 +15,23 @@ import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type 
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
+  private readonly processLock: Database.Database | null;
   private lockChain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly path: string) {
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    } catch (cause) {
+      throw new StoreError(`cannot open SQLite database ${path}: ${(cause as Error).message}`, { cause });
+    }
+    this.processLock = path === ":memory:" ? null : holdProcessLock(path);
+    try {
       this.db = new Database(path);
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = NORMAL");
       this.db.pragma("busy_timeout = 5000");
     } catch (cause) {
+      this.processLock?.close();
       throw new StoreError(`cannot open SQLite database ${path}: ${(cause as Error).message}`, { cause });
     }
   }
@@ -166,6 +174,14 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  async claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean> {
+    return this.db.prepare("INSERT INTO gate_nonces (host, nonce, expires_ms) VALUES (?, ?, ?) ON CONFLICT (host, nonce) DO NOTHING").run(host, nonce, expiresMs).changes === 1;
+  }
+
+  async pruneNonces(nowMs: number): Promise<number> {
+    return this.db.prepare("DELETE FROM gate_nonces WHERE expires_ms < ?").run(nowMs).changes;
+  }
+
   async getMeta(key: string): Promise<string | null> {
     const r = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
     return r?.value ?? null;
@@ -177,5 +193,37 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.db.close();
+    this.processLock?.close();
+  }
+}
+
+/**
+ * One controller process per SQLite file: an exclusive lock on `<path>.lock`,
+ * itself a tiny SQLite database opened with locking_mode=EXCLUSIVE and written
+ * once, so SQLite takes and keeps its POSIX write lock until this connection
+ * closes. The kernel drops that lock when the process dies, however it dies:
+ * the lock cannot go stale. The database itself keeps its normal WAL locking
+ * (so `sqlite3 flotilla.db .backup` still works while the controller runs).
+ */
+function holdProcessLock(path: string): Database.Database {
+  const lockPath = `${path}.lock`;
+  let db: Database.Database | null = null;
+  try {
+    db = new Database(lockPath);
+    db.pragma("busy_timeout = 0");
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, since_ms BIGINT NOT NULL)");
+    db.prepare("INSERT INTO holder (id, pid, since_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, since_ms = excluded.since_ms").run(process.pid, Date.now());
+    return db;
+  } catch (cause) {
+    db?.close();
+    const code = (cause as { code?: string }).code;
+    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+      throw new StoreError(
+        `another controller is using ${path} (it holds ${lockPath}); one controller per SQLite data dir: stop the other one, or share a PostgreSQL database (--database postgres://…) to run several`,
+        { cause },
+      );
+    }
+    throw new StoreError(`cannot lock SQLite database ${path} (${lockPath}): ${(cause as Error).message}`, { cause });
   }
 }

@@ -119,6 +119,14 @@ export interface Store {
   auditDecisions(q: AuditQuery): Promise<DecisionRecord[]>;
   /** Runs fn while holding a lock shared by every controller using this database. */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Records that `host` used `nonce` for a gate question, kept until
+   * `expiresMs` (when the question's time leaves the accepted window). False
+   * when that nonce was already recorded: a replay.
+   */
+  claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean>;
+  /** Forgets nonces whose window closed before `nowMs`; returns how many. */
+  pruneNonces(nowMs: number): Promise<number>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
   close(): Promise<void>;
