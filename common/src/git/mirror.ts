@@ -84,7 +84,9 @@ export class GitMirror {
         }
         return { remote, sha };
       } catch (e) {
-        failures.push(`${redactUrl(remote)}: ${e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : String(e)}`);
+        // git's own last word, or why git did not run at all (a SpawnError: EMFILE, ENOENT…)
+        const said = e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : undefined;
+        failures.push(`${redactUrl(remote)}: ${said || (e as Error).message}`);
       }
     }
     throw new RemoteUnreachableError(`no fleet remote answered for branch "${this.branch}": ${failures.join("; ")}`);
