@@ -99,7 +99,9 @@ export class GitMirror {
         }
         return { remote, sha };
       } catch (e) {
-        failures.push(`${redactUrl(remote)}: ${e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : String(e)}`);
+        // git's own last word, or why git did not run at all (a SpawnError: EMFILE, ENOENT…)
+        const said = e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : undefined;
+        failures.push(`${redactUrl(remote)}: ${said || (e as Error).message}`);
       }
     }
     throw new RemoteUnreachableError(`no fleet remote answered for branch "${this.branch}": ${failures.join("; ")}`);
@@ -124,13 +126,15 @@ export class GitMirror {
   /** Does `ancestor` lie on the history of `descendant`? */
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
     const r = await this.git(["merge-base", "--is-ancestor", ancestor, descendant], { allowFail: true });
-    if (r.exitCode > 1) throw new GitCommandError(`git merge-base failed: ${r.stderr}`, [], r.exitCode, r.stderr);
+    // 0 yes, 1 no; anything else (including -1, killed at the timeout) is no answer.
+    if (r.exitCode !== 0 && r.exitCode !== 1) throw new GitCommandError(`git merge-base failed (exit ${r.exitCode}): ${r.stderr}`, [], r.exitCode, r.stderr);
     return r.exitCode === 0;
   }
 
   /** A file's bytes at a revision, or null when the path does not exist there. */
   async readFile(rev: string, path: string): Promise<Buffer | null> {
     const r = await spawnCollect(this.gitCommand, ["--git-dir", this.dir, "cat-file", "blob", `${rev}:${path}`], { timeoutMs: 60_000 });
+    if (r.timedOut) throw new GitCommandError(`git cat-file ${rev.slice(0, 12)}:${path} timed out`, [], undefined, r.stderr.toString("utf8"));
     if (r.exitCode !== 0) return null;
     return r.stdout;
   }

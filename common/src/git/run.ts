@@ -8,7 +8,7 @@
  * behaviour as before: the parent environment plus the git settings below,
  * SIGTERM at the timeout and SIGKILL 5 s later, one final newline stripped.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "../log.js";
 
 export class GitCommandError extends Error {
@@ -37,45 +37,122 @@ export interface GitRunner {
 }
 
 export interface SpawnResult {
-  /** -1 when the process could not start or was killed by a signal. */
+  /** -1 when the process was killed by a signal. */
   exitCode: number;
   stdout: Buffer;
   stderr: Buffer;
   timedOut: boolean;
-  /** Why the process could not be started (e.g. ENOENT), if so. */
-  error?: Error;
 }
 
-/** Runs `cmd` to completion, collecting its output; never rejects. */
-export function spawnCollect(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs: number }): Promise<SpawnResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env, stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+/**
+ * The process could not be started at all: out of file descriptors (EMFILE,
+ * ENFILE), memory or processes (ENOMEM, EAGAIN), or the binary is missing
+ * (ENOENT). The errno error is the `cause`; nothing ran, so no exit code.
+ */
+export class SpawnError extends Error {
+  override name = "SpawnError";
+  constructor(
+    readonly command: string,
+    cause: unknown,
+  ) {
+    super(`cannot start ${command}: ${(cause as NodeJS.ErrnoException)?.code ?? (cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * Runs `cmd` to completion, collecting its output. Resolves with the exit
+ * code whatever it is; rejects only with a SpawnError when the process could
+ * not be started. Node reports that three ways: spawn() throws (ENOMEM), or
+ * an 'error' event follows with stdio never set up (EMFILE, ENFILE) or with
+ * pipes but no process (ENOENT, EACCES, EAGAIN). All three end here as the
+ * same rejection, with no listener left unattached and no pipe left open.
+ */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs: number;
+  /** Aborting kills the process like the timeout does (SIGTERM, SIGKILL 5 s later). */
+  signal?: AbortSignal;
+  /** Keep only the last this many bytes of stdout and of stderr (default: all). */
+  keepBytes?: number;
+}
+
+export function spawnCollect(cmd: string, args: string[], o: SpawnOptions): Promise<SpawnResult> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, args, { cwd: o.cwd, env: o.env, stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    } catch (cause) {
+      reject(new SpawnError(cmd, cause));
+      return;
+    }
+    const out = collector(o.keepBytes);
+    const err = collector(o.keepBytes);
     let timedOut = false;
-    let spawnError: Error | undefined;
+    let settled = false;
     let killer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const stop = () => {
+      if (killer || settled) return;
       child.kill("SIGTERM");
       killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
     }, o.timeoutMs);
-    child.stdout!.on("data", (c: Buffer) => out.push(c));
-    child.stderr!.on("data", (c: Buffer) => err.push(c));
-    child.on("error", (e) => (spawnError = e));
-    if (o.input !== undefined) {
-      child.stdin!.on("error", () => undefined); // EPIPE when git exits without reading: its exit code says why
-      child.stdin!.end(o.input);
-    }
-    child.on("close", (code) => {
+    const onAbort = () => stop();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    if (o.signal?.aborted) stop();
+    const finish = () => {
+      settled = true;
       clearTimeout(timer);
       clearTimeout(killer);
-      resolve({ exitCode: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut, ...(spawnError ? { error: spawnError } : {}) });
+      o.signal?.removeEventListener("abort", onAbort);
+    };
+    child.on("error", (e) => {
+      // With a pid the process exists (a failed kill, say): 'close' still comes and says how it ended.
+      if (settled || child.pid !== undefined) return;
+      finish();
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      reject(new SpawnError(cmd, e));
+    });
+    child.stdout?.on("data", out.push);
+    child.stderr?.on("data", err.push);
+    if (o.input !== undefined && child.stdin) {
+      child.stdin.on("error", () => undefined); // EPIPE when git exits without reading: its exit code says why
+      child.stdin.end(o.input);
+    }
+    child.on("close", (code) => {
+      if (settled) return;
+      finish();
+      resolve({ exitCode: code ?? -1, stdout: out.bytes(), stderr: err.bytes(), timedOut });
     });
   });
 }
 
-const stripFinalNewline = (s: string) => (s.endsWith("\r\n") ? s.slice(0, -2) : s.endsWith("\n") ? s.slice(0, -1) : s);
+/** Collects chunks, keeping at most the last `keep` bytes. */
+function collector(keep = Infinity) {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push: (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > 2 * keep) {
+        const all = Buffer.concat(chunks);
+        chunks = [all.subarray(all.length - keep)];
+        size = keep;
+      }
+    },
+    bytes: () => {
+      const all = Buffer.concat(chunks);
+      return all.length > keep ? all.subarray(all.length - keep) : all;
+    },
+  };
+}
+
+export const stripFinalNewline = (s: string) => (s.endsWith("\r\n") ? s.slice(0, -2) : s.endsWith("\n") ? s.slice(0, -1) : s);
 
 export function gitRunner(opts: { git?: string; log: Logger; defaultTimeoutMs?: number }): GitRunner {
   const git = opts.git ?? "git";
@@ -83,19 +160,27 @@ export function gitRunner(opts: { git?: string; log: Logger; defaultTimeoutMs?: 
     const started = Date.now();
     const shown = redactUrl(args.join(" "));
     const timeoutMs = o.timeoutMs ?? opts.defaultTimeoutMs ?? 300_000;
-    const r = await spawnCollect(git, args, {
-      cwd: o.cwd,
-      timeoutMs,
-      input: o.input,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", LC_ALL: "C", ...o.env },
-    });
+    let r: SpawnResult;
+    try {
+      r = await spawnCollect(git, args, {
+        cwd: o.cwd,
+        timeoutMs,
+        input: o.input,
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false", LC_ALL: "C", ...o.env },
+      });
+    } catch (cause) {
+      // Even with allowFail: a git that never ran says nothing about the repository
+      // (an "exit -1" from `merge-base --is-ancestor` would read as a force-push).
+      opts.log.warn("git could not start", { args: shown, error: (cause as Error).message });
+      throw new GitCommandError(`git ${shown} could not start: ${(cause as Error).message}`, args, undefined, "", { cause });
+    }
     const ms = Date.now() - started;
     const stdout = stripFinalNewline(r.stdout.toString("utf8"));
-    const stderr = r.error ? r.error.message : stripFinalNewline(r.stderr.toString("utf8"));
+    const stderr = stripFinalNewline(r.stderr.toString("utf8"));
     opts.log.debug("git", { args: shown, ms, exit: r.exitCode, timedOut: r.timedOut || undefined });
     if (r.exitCode !== 0 && !o.allowFail) {
       const why = r.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${r.exitCode}`;
-      throw new GitCommandError(`git ${shown} failed (${why}): ${redactUrl(stderr).trim().slice(0, 2000)}`, args, r.error || r.exitCode === -1 ? undefined : r.exitCode, redactUrl(stderr));
+      throw new GitCommandError(`git ${shown} failed (${why}): ${redactUrl(stderr).trim().slice(0, 2000)}`, args, r.exitCode === -1 ? undefined : r.exitCode, redactUrl(stderr));
     }
     return { stdout, stderr, exitCode: r.exitCode };
   };

@@ -7,9 +7,9 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { execa } from "execa";
 import { formatIssue, hasErrors, loadFleetAtRev, type LoadResult } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
+import { spawnCollect } from "../../../common/src/git/run.js";
 import { createLogger } from "../../../common/src/log.js";
 import { diffFleets, formatFleetDiff, type FleetDiff } from "../../../common/src/plan/diff.js";
 import { planRollout } from "../../../common/src/plan/plan.js";
@@ -33,10 +33,20 @@ class PlanError extends Error {
   override name = "PlanError";
 }
 
+/** Runs git in `cwd`; a git that cannot start is a PlanError too (spawnCollect rejects, never crashes). */
+async function execGit(cwd: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  try {
+    const r = await spawnCollect("git", args, { cwd, timeoutMs: 120_000, env: { ...process.env, LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
+    return { exitCode: r.exitCode, stdout: r.stdout.toString("utf8").trim(), stderr: r.stderr.toString("utf8").trim() };
+  } catch (cause) {
+    throw new PlanError(`git ${args.join(" ")} in ${cwd}: ${(cause as Error).message}`, { cause });
+  }
+}
+
 async function git(cwd: string, args: string[]): Promise<string> {
-  const r = await execa("git", args, { cwd, reject: false, env: { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
-  if (r.exitCode !== 0) throw new PlanError(`git ${args.join(" ")} failed in ${cwd}: ${String(r.stderr).trim().split("\n").pop()}`);
-  return String(r.stdout).trim();
+  const r = await execGit(cwd, args);
+  if (r.exitCode !== 0) throw new PlanError(`git ${args.join(" ")} failed in ${cwd}: ${r.stderr.split("\n").pop()}`);
+  return r.stdout;
 }
 
 interface Repo {
@@ -46,8 +56,8 @@ interface Repo {
 }
 
 async function openRepo(dir: string): Promise<Repo> {
-  const inside = await execa("git", ["rev-parse", "--is-inside-work-tree"], { cwd: dir, reject: false });
-  if (inside.exitCode !== 0 || String(inside.stdout).trim() !== "true") {
+  const inside = await execGit(dir, ["rev-parse", "--is-inside-work-tree"]);
+  if (inside.exitCode !== 0 || inside.stdout !== "true") {
     throw new PlanError(`${dir} is not a git work tree; flotilla plan reads fleet.yaml as committed (run git init and commit it, or use flotilla validate)`);
   }
   const gitDir = await git(dir, ["rev-parse", "--absolute-git-dir"]);
@@ -57,9 +67,9 @@ async function openRepo(dir: string): Promise<Repo> {
 }
 
 async function resolveRev(dir: string, rev: string): Promise<string> {
-  const r = await execa("git", ["rev-parse", "--verify", "--quiet", "--end-of-options", `${rev}^{commit}`], { cwd: dir, reject: false });
+  const r = await execGit(dir, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${rev}^{commit}`]);
   if (r.exitCode !== 0) throw new PlanError(`no commit "${rev}" in ${dir}`);
-  return String(r.stdout).trim();
+  return r.stdout;
 }
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {

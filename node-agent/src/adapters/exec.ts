@@ -3,10 +3,13 @@
  * with its duration and exit code (argv only: environment values, which may
  * hold secrets, are never logged). Output is kept for error messages, capped.
  *
- * execa is imported on the first command, not at start: builds, switches,
- * hooks and checks need it, an idle daemon polling git (common/src/git/run.ts)
- * does not, and its import graph is ~5 MB of the daemon's resident memory.
+ * Built on spawnCollect (common/src/git/run.ts), not execa: a command that
+ * cannot start (out of file descriptors, memory, a missing binary) is a
+ * failed result with exit -1 and stderr saying why, never a crash. (execa 9
+ * throws a TypeError and leaves the child's 'error' event unhandled when
+ * spawn fails with EMFILE, which kills the process.)
  */
+import { spawnCollect, SpawnError, stripFinalNewline } from "../../../common/src/git/run.js";
 import { redact } from "./redact.js";
 import type { Logger } from "../../../common/src/log.js";
 
@@ -36,22 +39,23 @@ export function commandRunner(log: Logger, baseEnv: Record<string, string | unde
     const shown = opts.label ?? [cmd, ...args].join(" ");
     log.debug("run", { cmd: shown, cwd: opts.cwd });
     const started = Date.now();
-    const { execa } = await import("execa");
-    const r = await execa(cmd, args, {
-      cwd: opts.cwd,
-      env: { ...baseEnv, ...opts.env },
-      extendEnv: false,
-      timeout: opts.timeoutMs,
-      cancelSignal: opts.signal,
-      reject: false,
-      stdin: "ignore",
-      maxBuffer: 64 * 1024 * 1024,
-      forceKillAfterDelay: 5000,
-    });
+    let r: { exitCode: number; stdout: string; stderr: string; timedOut: boolean };
+    try {
+      const out = await spawnCollect(cmd, args, {
+        cwd: opts.cwd,
+        env: { ...baseEnv, ...opts.env },
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
+        keepBytes: 1024 * 1024,
+      });
+      r = { exitCode: out.exitCode, stdout: stripFinalNewline(out.stdout.toString("utf8")), stderr: stripFinalNewline(out.stderr.toString("utf8")), timedOut: out.timedOut };
+    } catch (e) {
+      if (!(e instanceof SpawnError)) throw e;
+      r = { exitCode: -1, stdout: "", stderr: e.message, timedOut: false };
+    }
     const ms = Date.now() - started;
-    const exitCode = r.exitCode ?? -1;
-    log.info("ran", { cmd: shown, ms, exit: exitCode, timedOut: r.timedOut || undefined });
-    return { exitCode, stdout: cap(String(r.stdout ?? "")), stderr: cap(String(r.stderr ?? "")), ms, timedOut: !!r.timedOut };
+    log.info("ran", { cmd: shown, ms, exit: r.exitCode, timedOut: r.timedOut || undefined });
+    return { exitCode: r.exitCode, stdout: cap(r.stdout), stderr: cap(r.stderr), ms, timedOut: r.timedOut };
   };
 }
 

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
-import { gitRunner, type GitRunner } from "../../../common/src/git/run.js";
+import { gitRunner, spawnCollect, type GitRunner } from "../../../common/src/git/run.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { FleetLoad, Source } from "../ports.js";
 
@@ -88,11 +88,20 @@ export class GitSource implements Source {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
     const started = Date.now();
-    const { execa } = await import("execa"); // hooks only: kept off the idle daemon (see exec.ts)
-    const r = await execa(this.o.git, ["--git-dir", this.mirror.dir, "archive", "--format=tar", rev], { encoding: "buffer", timeout: this.o.timeoutMs, reject: false })
-      .pipe("tar", ["-x", "-C", tmp], { reject: false, timeout: this.o.timeoutMs });
+    // Two steps through a temp tarball (no pipe between processes): each is a
+    // plain spawn whose failure to start is an ordinary error (see run.ts).
+    const tarball = `${tmp}.tar`;
+    let r;
+    try {
+      await this.run(["--git-dir", this.mirror.dir, "archive", "--format=tar", "-o", tarball, rev], { timeoutMs: this.o.timeoutMs });
+      r = await spawnCollect("tar", ["-x", "-C", tmp, "-f", tarball], { timeoutMs: this.o.timeoutMs });
+    } catch (cause) {
+      throw new Error(`checkout of ${rev.slice(0, 12)} failed: ${(cause as Error).message}`, { cause });
+    } finally {
+      await rm(tarball, { force: true });
+    }
     this.o.log.info("ran", { cmd: `git archive ${rev} | tar -x`, ms: Date.now() - started, exit: r.exitCode });
-    if (r.exitCode !== 0) throw new Error(`checkout of ${rev.slice(0, 12)} failed: ${String(r.stderr)}`);
+    if (r.exitCode !== 0) throw new Error(`checkout of ${rev.slice(0, 12)} failed: tar exit ${r.exitCode}: ${r.stderr.toString("utf8").trim()}`);
     await rename(tmp, dir);
     return dir;
   }

@@ -1,0 +1,51 @@
+// spawnCollect and gitRunner when the process cannot start at all: out of
+// file descriptors (EMFILE, reproduced with a real lowered `ulimit -n`), a
+// missing binary (ENOENT). Both must be an ordinary rejected promise with the
+// errno kept as `cause`, never a crash of the calling process.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../log.js";
+import { GitCommandError, gitRunner, SpawnError, spawnCollect } from "./run.js";
+
+const built = fileURLToPath(new URL("../../../dist/common/src/git/run.js", import.meta.url));
+
+describe("spawnCollect: a process that cannot start", () => {
+  it("ENOENT rejects with a SpawnError naming the command, errno kept as cause", async () => {
+    const e = await spawnCollect("/nonexistent/flotilla-no-such-binary", ["x"], { timeoutMs: 5_000 }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(SpawnError);
+    expect((e as Error).message).toMatch(/cannot start \/nonexistent\/flotilla-no-such-binary: ENOENT/);
+    expect(((e as Error).cause as NodeJS.ErrnoException).code).toBe("ENOENT");
+  });
+
+  it("gitRunner turns it into a GitCommandError with the cause, even with allowFail (a git that never ran says nothing)", async () => {
+    const run = gitRunner({ git: "/nonexistent/git", log: memoryLogger("t") });
+    for (const allowFail of [false, true]) {
+      const e = await run(["status"], { allowFail }).then(() => null, (err: unknown) => err);
+      expect(e).toBeInstanceOf(GitCommandError);
+      expect((e as Error).message).toMatch(/git status could not start: .*ENOENT/);
+      expect((e as Error).cause).toBeInstanceOf(SpawnError);
+    }
+  });
+
+  it("out of file descriptors (EMFILE under ulimit -n): rejects, the process survives and spawns again once fds are free", () => {
+    // A real node process with a lowered descriptor limit: fill the table, spawn, free, spawn again.
+    const script = `
+      import { openSync, closeSync } from "node:fs";
+      const { spawnCollect } = await import(${JSON.stringify(built)});
+      const fds = [];
+      try { for (;;) fds.push(openSync("/dev/null", "r")); } catch (e) { if (e.code !== "EMFILE") throw e; }
+      const first = await spawnCollect("true", [], { timeoutMs: 5000 }).then((r) => "resolved " + r.exitCode, (e) => "rejected " + e.name + " " + e.cause?.code);
+      for (const fd of fds.splice(0)) closeSync(fd);
+      const second = await spawnCollect("true", [], { timeoutMs: 5000 }).then((r) => "resolved " + r.exitCode, (e) => "rejected " + e.message);
+      console.log(JSON.stringify({ first, second }));
+    `;
+    const r = spawnSync("sh", ["-c", `ulimit -n 40; exec "${process.execPath}" --input-type=module -e "$0"`, script], { encoding: "utf8", timeout: 30_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ first: "rejected SpawnError EMFILE", second: "resolved 0" });
+  });
+});
