@@ -16,6 +16,7 @@ import { WatchHub } from "./http/watch-hub.js";
 import { toNewMessage } from "./ingest/message.js";
 import { checkReportBatch, finishReportBatch, verifyGateQuery, type VerifyContext } from "./ingest/verify.js";
 import type { VerifierPool } from "./ingest/verifier-pool.js";
+import { KeyRefresh } from "./ingest/key-refresh.js";
 import { verifyEnvelope } from "../../common/src/signing.js";
 import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
 import { hostSpec } from "./rollout/host-index.js";
@@ -73,6 +74,7 @@ export class Coordinator {
   private readonly postedStatus = new Map<string, string>();
   private lastNoncePruneMs = 0;
   private readonly inflight = new Map<string, { epoch: number; promise: Promise<EvaluatedRollout | null> }>();
+  private readonly keyRefresh: KeyRefresh;
   /** Hooks for metrics. */
   onIngest: ((accepted: number, duplicates: number, lagsMs: number[]) => void) | null = null;
   onReject: ((code: string) => void) | null = null;
@@ -81,6 +83,7 @@ export class Coordinator {
     this.now = opts.now ?? Date.now;
     this.id = opts.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.hub = new WatchHub(() => opts.fleet.head());
+    this.keyRefresh = new KeyRefresh({ fleet: opts.fleet, now: this.now });
     // Wake at once the hosts that deploy a new head without a gate (first wave) and
     // pinned hosts (a pin may have changed), judged by the fleet we know; once the
     // head's own fleet is loaded, also those it moved or added. Later waves are
@@ -126,8 +129,12 @@ export class Coordinator {
     try {
       const ctx = this.verifyContext();
       const { host, key, envelopes } = checkReportBatch(body, ctx);
-      const ok = this.opts.verifier ? await this.opts.verifier.verifyAll(key, envelopes) : envelopes.map((e) => verifyEnvelope(e, key));
-      verified = finishReportBatch(host, envelopes, ok, ctx);
+      const verify = (k: string) => (this.opts.verifier ? this.opts.verifier.verifyAll(k, envelopes) : Promise.resolve(envelopes.map((e) => verifyEnvelope(e, k))));
+      let ok = await verify(key);
+      // A key the controller has not fetched yet (host-key rotation): fetch, verify again.
+      const newer = ok.includes(false) ? await this.keyRefresh.newerKey(host, key) : null;
+      if (newer) ok = await verify(newer);
+      verified = finishReportBatch(host, envelopes, ok, newer ? this.verifyContext() : ctx);
     } catch (e) {
       this.reject(e);
     }
@@ -156,7 +163,16 @@ export class Coordinator {
   async gate(body: unknown): Promise<GateAnswer> {
     let q: GateQuery;
     try {
-      q = verifyGateQuery(body, this.verifyContext());
+      try {
+        q = verifyGateQuery(body, this.verifyContext());
+      } catch (e) {
+        // As for reports: the key may be in a commit the controller has not fetched yet.
+        const host = (body as { host?: unknown } | null)?.host;
+        const fleet = this.opts.fleet.currentFleet();
+        const known = typeof host === "string" && fleet ? hostSpec(fleet, host)?.hostKey : undefined;
+        if (!(e instanceof HttpError && e.code === "BadSignature" && known && (await this.keyRefresh.newerKey(host as string, known)))) throw e;
+        q = verifyGateQuery(body, this.verifyContext());
+      }
     } catch (e) {
       this.reject(e);
     }

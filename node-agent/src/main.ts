@@ -11,13 +11,13 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createLogger, type Logger } from "../../common/src/log.js";
-import { loadHostSigner } from "../../common/src/signing.js";
 import { commandRunner } from "./adapters/exec.js";
 import { systemClock } from "./adapters/clock.js";
 import { HttpGate } from "./adapters/gate.js";
 import { GitSource } from "./adapters/git.js";
 import { CommandHooks } from "./adapters/hooks.js";
 import { CheckRunner } from "./adapters/health.js";
+import { HostKeyFile } from "./adapters/host-key.js";
 import { HttpReporter } from "./adapters/http-reporter.js";
 import { LegacySystem } from "./adapters/legacy.js";
 import { acquireLock } from "./adapters/lock.js";
@@ -99,11 +99,16 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   const log = o.log;
   const run = commandRunner(log.child("cmd"), o.env);
   const clock = systemClock;
-  const signer = await loadHostSigner(config.host, config.hostKeyPath);
+  // Read again from disk after a 401 BadSignature (host-key rotation); the gate signs with it too.
+  const signer = await HostKeyFile.load(config.host, config.hostKeyPath);
   const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
   const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics() : null;
+  if (metrics) {
+    metrics.setReportsSetAside(reporter.setAsideCount());
+    reporter.onSetAside = (n) => metrics.setReportsSetAside(n);
+  }
   const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
   await source.init();
   const afterSave = testPauseFromEnv(o.env as NodeJS.ProcessEnv);

@@ -48,7 +48,10 @@ export const ErrorInfo = z.strictObject({
 const MessageBase = {
   host: HostName,
   seq: z.number().int().min(1).describe("Per-host sequence number, strictly increasing across all messages; (host, seq) is the idempotency key."),
-  time: Timestamp.describe("When the agent observed it."),
+  time: Timestamp.describe("When the agent observed it (see skewedTime)."),
+  skewedTime: Timestamp.optional().describe(
+    "Set when the controller refused `time` as ahead of its clock (ClockSkew): the time the agent's clock gave when it observed this. `time` is then when the agent re-signed the report, on the controller's clock (it happened no later than that).",
+  ),
   agentVersion: z.string().max(100),
 };
 
@@ -154,6 +157,15 @@ export const ApiError = z.strictObject({
  * aside (kept on disk, logged) so the rest of its queue is delivered.
  */
 export const PERMANENT_REPORT_ERRORS: ReadonlySet<string> = new Set(["Replay", "SchemaViolation", "InvalidPayload", "HostMismatch"]);
+
+/**
+ * Error codes that refuse every message of the host, whatever it sends, until
+ * an operator or the controller's next fetch of the fleet repo changes
+ * something (the host or its key is not in the fleet file the controller
+ * knows, the controller has no fleet yet, it is overloaded). The agent keeps
+ * its queue and tries again later; splitting or setting aside would not help.
+ */
+export const HOST_WIDE_REPORT_ERRORS: ReadonlySet<string> = new Set(["UnknownHost", "BadSignature", "FleetUnavailable", "RateLimited"]);
 export type ApiError = z.infer<typeof ApiError>;
 
 // ---------------------------------------------------------------- status report
@@ -225,6 +237,7 @@ export const AuditEntry = z.strictObject({
   mergedBy: z.string().nullable(),
   durations: z.record(z.string(), z.number()).nullable(),
   message: z.string().nullable(),
+  skewedTime: Timestamp.optional().describe("The agent's own, refused timestamp when its clock ran ahead (`time` is then when it re-sent the event)."),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 

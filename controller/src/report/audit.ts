@@ -34,6 +34,7 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
       ...commitFields(m.rev ? input.commits.get(m.rev) : undefined),
       durations: m.durations ?? null,
       message: m.error?.message ?? m.message ?? null,
+      ...(m.skewedTime ? { skewedTime: m.skewedTime } : {}),
     });
   }
   if (!input.host) {

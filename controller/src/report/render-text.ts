@@ -70,7 +70,8 @@ export function renderStatusMarkdown(s: StatusReport): string {
 function auditRow(e: AuditReport["entries"][number]): string[] {
   const d = e.durations ? Object.entries(e.durations).map(([k, v]) => `${k}=${(v / 1000).toFixed(1)}s`).join(" ") : "";
   return [
-    e.time,
+    // An event whose agent clock ran ahead was re-timed on re-send: show both, honestly.
+    e.skewedTime ? `${e.time} (agent clock ahead: ${e.skewedTime})` : e.time,
     e.host ?? "(controller)",
     e.kind,
     e.phase,

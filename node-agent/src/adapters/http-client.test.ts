@@ -26,8 +26,8 @@ describe("httpCall", () => {
       seen.push({ method: req.method, type: req.headers["content-type"], body, port: req.socket.remotePort });
       res.writeHead(seen.length === 1 ? 200 : 409).end(`answer ${seen.length}`);
     });
-    expect(await httpCall(`${url}/api`, { method: "POST", json: { a: "é" } })).toEqual({ status: 200, ok: true, text: "answer 1" });
-    expect(await httpCall(`${url}/api`, { method: "POST", json: [1] })).toEqual({ status: 409, ok: false, text: "answer 2" });
+    expect(await httpCall(`${url}/api`, { method: "POST", json: { a: "é" } })).toEqual({ status: 200, ok: true, text: "answer 1", date: expect.any(String) });
+    expect(await httpCall(`${url}/api`, { method: "POST", json: [1] })).toEqual({ status: 409, ok: false, text: "answer 2", date: expect.any(String) });
     expect(seen.map((s) => [s.method, s.type, s.body])).toEqual([
       ["POST", "application/json", '{"a":"é"}'],
       ["POST", "application/json", "[1]"],
@@ -40,7 +40,7 @@ describe("httpCall", () => {
       res.writeHead(302, { location: "/elsewhere" });
       res.write("x".repeat(1000)); // never ended: only the status line matters
     });
-    expect(await httpCall(`${url}/health`, { discardBody: true, timeoutMs: 2000 })).toEqual({ status: 302, ok: false, text: "" });
+    expect(await httpCall(`${url}/health`, { discardBody: true, timeoutMs: 2000 })).toEqual({ status: 302, ok: false, text: "", date: expect.any(String) });
   });
 
   it("rejects on a timeout, an abort and a refused connection, naming method, origin and path only", async () => {

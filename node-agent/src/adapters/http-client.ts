@@ -33,6 +33,8 @@ export interface HttpAnswer {
   /** 2xx */
   ok: boolean;
   text: string;
+  /** The server's `Date` header, when it sent one (its clock, to the second). */
+  date?: string;
 }
 
 export class HttpClientError extends Error {
@@ -83,6 +85,11 @@ export async function httpCall(target: string, o: HttpRequestOptions = {}): Prom
   }
 }
 
+function dateOf(res: IncomingMessage): { date?: string } {
+  const d = res.headers.date;
+  return d ? { date: d } : {};
+}
+
 /** A reset on a reused keep-alive socket before any answer: the request never reached the server. */
 class StaleSocket extends Error {}
 
@@ -128,7 +135,7 @@ function attempt(
       const ok = status >= 200 && status < 300;
       if (o.discardBody) {
         res.destroy();
-        return finish(null, { status, ok, text: "" });
+        return finish(null, { status, ok, text: "", ...dateOf(res) });
       }
       const max = o.maxBytes ?? MAX_BYTES;
       const chunks: Buffer[] = [];
@@ -138,7 +145,7 @@ function attempt(
         if (size > max) return finish(new HttpClientError(`${where}: answer larger than ${max} bytes`, "TOO_LARGE"));
         chunks.push(c);
       });
-      res.on("end", () => finish(null, { status, ok, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => finish(null, { status, ok, text: Buffer.concat(chunks).toString("utf8"), ...dateOf(res) }));
       res.on("aborted", () => finish(new HttpClientError(`${where}: answer cut short`, "ECONNRESET")));
       res.on("error", (e: NodeJS.ErrnoException) => finish(new HttpClientError(`${where}: answer cut short: ${e.code ?? e.message}`, e.code ?? "ECONNRESET", { cause: e })));
     });

@@ -97,3 +97,53 @@ describe("HttpReporter refusals", () => {
     expect(c.received).toHaveLength(1);
   });
 });
+
+describe("HttpReporter: no refusal jams the queue", () => {
+  it("isolates the report behind a refusal it does not know (split down to one), sets it aside, delivers the rest", async () => {
+    const { outbox, reporter } = await setup();
+    const accepted: string[] = [];
+    const c = await controller((reports) => {
+      const i = reports.findIndex((e) => reasonOf(e) === "B");
+      if (i >= 0) return { status: 422, body: { error: "SomethingNew", message: "a code this agent does not know" } };
+      accepted.push(...reports.map(reasonOf));
+      return { status: 200, body: { accepted: reports.length, duplicates: 0, lastSeq: seqOf(reports.at(-1)!) } };
+    });
+    reporter.setController(c.url);
+    expect(await reporter.flush()).toBe(true);
+    expect(outbox.length).toBe(0);
+    expect(reporter.setAsideCount()).toBe(1);
+    expect(accepted).toEqual(["A", "C"]);
+    expect(c.received.map((b) => b.map(reasonOf).join(""))).toEqual(["ABC", "A", "BC", "B", "C"]); // halved, grown back after a success, halved again
+  });
+
+  it("sets aside reports queued under another host name instead of sending them", async () => {
+    const { dir, reporter } = await setup();
+    const other = new HttpReporter({ signer: await loadHostSigner("web-2", join(dir, "host_key")), outbox: new Outbox(join(dir, "outbox"), { maxEvents: 100, maxHeartbeats: 10, log: memoryLogger() }), clock: systemClock, log: memoryLogger(), agentVersion: "test" });
+    await other.event({ phase: "idle", outcome: "succeeded", reason: "X", rev: null, generation: null }, initialState("web-2", new Date().toISOString()));
+    const fresh = new HttpReporter({ signer: await loadHostSigner("web-1", join(dir, "host_key")), outbox: new Outbox(join(dir, "outbox"), { maxEvents: 100, maxHeartbeats: 10, log: memoryLogger() }), clock: systemClock, log: memoryLogger(), agentVersion: "test" });
+    void reporter;
+    const c = await controller((reports) => {
+      if (reports.some((e) => e.host !== "web-1")) return { status: 400, body: { error: "MixedHosts", message: "mixed", path: "reports[3].host" } };
+      return { status: 200, body: { accepted: reports.length, duplicates: 0, lastSeq: seqOf(reports.at(-1)!) } };
+    });
+    fresh.setController(c.url);
+    expect(await fresh.flush()).toBe(true);
+    expect(c.received.flat().map(reasonOf)).toEqual(["A", "B", "C"]);
+    expect(fresh.setAsideCount()).toBe(1);
+  });
+
+  it("waits (keeps the queue, logs once) on refusals of the host as a whole, and tries again at the next delivery", async () => {
+    const { log, outbox, reporter } = await setup();
+    let known = false;
+    const c = await controller((reports) =>
+      known ? { status: 200, body: { accepted: reports.length, duplicates: 0, lastSeq: seqOf(reports.at(-1)!) } } : { status: 503, body: { error: "FleetUnavailable", message: "no fleet yet" } },
+    );
+    reporter.setController(c.url);
+    expect(await reporter.flush()).toBe(false);
+    expect(await reporter.flush()).toBe(false);
+    expect(log.lines.filter((l) => /stay queued and are sent again/.test(l))).toHaveLength(1);
+    expect(outbox.length).toBe(3);
+    known = true;
+    expect(await reporter.flush()).toBe(true);
+  });
+});

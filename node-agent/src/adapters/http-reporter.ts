@@ -5,8 +5,8 @@
  * with the highest seq it stored; the queue is dropped up to there, so a
  * resend after a lost answer is harmless ((host, seq) is idempotent).
  */
-import { API_PREFIX, ApiError, Heartbeat, PERMANENT_REPORT_ERRORS, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
-import type { HostSigner } from "../../../common/src/signing.js";
+import { API_PREFIX, ApiError, Heartbeat, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
+import { verifyEnvelope, type HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { EventDraft } from "../loop/events.js";
 import type { AgentState } from "../loop/phases.js";
@@ -14,11 +14,14 @@ import type { Clock, Reporter } from "../ports.js";
 import { httpCall, type HttpAnswer } from "./http-client.js";
 import type { Outbox } from "./queue.js";
 import { redact } from "./redact.js";
+import { retimePayload, shrinkPayload } from "./report-repair.js";
 
 const BATCH = 100;
+const MAX_ROUNDS = 1000;
 
 export interface HttpReporterOptions {
-  signer: HostSigner;
+  /** With `reload` (adapters/host-key.ts), the key is read again from disk after a 401 BadSignature. */
+  signer: HostSigner & { reload?(): Promise<boolean> };
   outbox: Outbox;
   clock: Clock;
   log: Logger;
@@ -29,6 +32,12 @@ export interface HttpReporterOptions {
 export class HttpReporter implements Reporter {
   private url: string | null = null;
   private inflight: Promise<{ empty: boolean; reached: boolean }> | null = null;
+  /** Batch size: halved on 413 (and to isolate an unknown refusal), doubled back after each success. */
+  private batchLimit = BATCH;
+  /** The refusal the queue is waiting on (logged once). */
+  private stuck: string | null = null;
+  /** Called with the number of reports set aside, after each one (metrics). */
+  onSetAside: ((total: number) => void) | null = null;
 
   constructor(private readonly o: HttpReporterOptions) {}
 
@@ -42,6 +51,11 @@ export class HttpReporter implements Reporter {
 
   queueLength(): number {
     return this.o.outbox.length;
+  }
+
+  /** Reports set aside in `outbox/rejected/` (kept for an operator, never delivered). */
+  setAsideCount(): number {
+    return this.o.outbox.setAsideCount();
   }
 
   private base(seq: number) {
@@ -117,10 +131,13 @@ export class HttpReporter implements Reporter {
     const url = this.url;
     if (!url) return { empty: this.o.outbox.length === 0, reached: false };
     let reached = false; // set once the controller answered at all
-    let rebased = false;
-    while (this.o.outbox.length > 0) {
-      const batch = await this.o.outbox.peek(BATCH);
+    const done = new Set<string>(); // once-per-delivery repairs (rebase, key reload)
+    // Every refusal either changes the queue (split, re-sign, re-time,
+    // truncate, set aside) or ends this delivery; the bound is a backstop.
+    for (let round = 0; this.o.outbox.length > 0 && round < MAX_ROUNDS; round++) {
+      const batch = await this.o.outbox.peek(this.batchLimit);
       if (batch.length === 0) break;
+      if (await this.setAsideForeign(batch)) continue;
       const reports: SignedEnvelope[] = batch.map((b) => b.envelope);
       let res: HttpAnswer;
       try {
@@ -130,35 +147,67 @@ export class HttpReporter implements Reporter {
         return { empty: false, reached };
       }
       reached = res.status < 500;
-      const text = res.text;
       if (!res.ok) {
-        const refusal = await this.handleRefusal(res.status, text, batch, rebased);
-        if (refusal === "rebased") rebased = true;
-        if (refusal === "stop") return { empty: false, reached };
+        if ((await this.handleRefusal(res, batch, done)) === "stop") return { empty: false, reached };
         continue;
       }
-      const ack = ReportAck.safeParse(JSON.parse(text || "null"));
+      const ack = ReportAck.safeParse(JSON.parse(res.text || "null"));
       if (!ack.success) {
-        this.o.log.warn("controller sent an invalid ReportAck; reports stay queued", { body: text.slice(0, 300) });
+        this.o.log.warn("controller sent an invalid ReportAck; reports stay queued", { body: res.text.slice(0, 300) });
         return { empty: false, reached };
       }
       const dropped = await this.o.outbox.ack(ack.data.lastSeq);
       this.o.log.debug("reports delivered", { sent: batch.length, accepted: ack.data.accepted, duplicates: ack.data.duplicates, lastSeq: ack.data.lastSeq });
       if (dropped === 0) return { empty: false, reached };
+      // Grow back after a split: the refusal may have been one large report.
+      this.batchLimit = Math.min(BATCH, this.batchLimit * 2);
+      this.stuck = null;
     }
+    const empty = this.o.outbox.length === 0;
     // An empty queue means the controller acknowledged everything we sent.
-    return { empty: true, reached: true };
+    return { empty, reached: empty || reached };
   }
 
   /**
-   * A refused batch. Most refusals concern the whole batch and heal once the
-   * operator fixes the fleet file (unknown host, bad signature): the reports
-   * stay queued. Two do not heal by waiting: a seq counter behind the
-   * controller's (state dir wiped or restored: renumber above it, once per
-   * delivery) and a report the controller will never accept (set it aside so
-   * the rest of the queue flows).
+   * Reports queued under another host name (the config's `host` changed) can
+   * never be delivered by this agent: set them aside rather than send them.
    */
-  private async handleRefusal(status: number, text: string, batch: Array<{ seq: number }>, rebased: boolean): Promise<"stop" | "rebased" | "setAside"> {
+  private async setAsideForeign(batch: Array<{ seq: number; envelope: SignedEnvelope }>): Promise<boolean> {
+    const foreign = batch.filter((b) => b.envelope.host !== this.o.signer.host);
+    for (const b of foreign) await this.setAside(b.seq, `signed as host "${b.envelope.host}", but this agent is "${this.o.signer.host}"`);
+    return foreign.length > 0;
+  }
+
+  private async setAside(seq: number, why: string): Promise<void> {
+    if (await this.o.outbox.setAside(seq, why)) this.onSetAside?.(this.o.outbox.setAsideCount());
+  }
+
+  /**
+   * A refused batch. Every refusal leads to a change that lets the queue move
+   * (issue 9 §2): never the same bytes resent forever.
+   *
+   * - 409 SeqBehind: the seq counter is behind the controller's (state dir
+   *   wiped or restored): renumber above it, once per delivery.
+   * - 413 PayloadTooLarge: halve the batch; a single event still too large
+   *   gets its long free text truncated with a marker; a report that cannot
+   *   shrink further is set aside.
+   * - 400 ClockSkew: reports stamped ahead of the controller's clock (the
+   *   answer's Date header) are re-timed to it, keeping the old stamp in
+   *   `skewedTime`.
+   * - 401 BadSignature: reports signed by another key than the one in use are
+   *   re-signed; otherwise the key is read again from disk (a rotation swapped
+   *   it) and the queue re-signed when it changed.
+   * - A refusal the controller will never lift for that report (Replay,
+   *   SchemaViolation…): set it aside (kept in outbox/rejected/, logged,
+   *   counted) so the rest flows.
+   * - Refusals of the host as a whole (unknown host, a key the controller does
+   *   not know yet, no fleet, overload) and server errors: keep everything and
+   *   try again at the next delivery (the next heartbeat or event).
+   * - Anything else: split the batch down to the one report refused, then set
+   *   that one aside.
+   */
+  private async handleRefusal(res: HttpAnswer, batch: Array<{ seq: number; envelope: SignedEnvelope }>, done: Set<string>): Promise<"stop" | "retry"> {
+    const { status, text } = res;
     let body: ApiError | null = null;
     try {
       const parsed = ApiError.safeParse(JSON.parse(text));
@@ -166,17 +215,93 @@ export class HttpReporter implements Reporter {
     } catch {
       body = null;
     }
-    if (body?.error === "SeqBehind" && body.lastSeq !== undefined && !rebased) {
-      await this.o.outbox.rebase(body.lastSeq, (env, seq) => this.o.signer.sign(JSON.stringify({ ...(JSON.parse(env.payload) as object), seq })));
-      return "rebased";
-    }
+    const code = body?.error ?? (status === 413 ? "PayloadTooLarge" : null);
     const index = /^reports\[(\d+)\]/.exec(body?.path ?? "")?.[1];
     const entry = index === undefined ? undefined : batch[Number(index)];
-    if (body && status >= 400 && status < 500 && PERMANENT_REPORT_ERRORS.has(body.error) && entry) {
-      await this.o.outbox.setAside(entry.seq, `${body.error}: ${body.message}`);
-      return "setAside";
+    const first = batch[0]!;
+
+    if (code === "SeqBehind" && body?.lastSeq !== undefined && !done.has("rebase")) {
+      done.add("rebase");
+      await this.o.outbox.rebase(body.lastSeq, (env, seq) => this.o.signer.sign(JSON.stringify({ ...(JSON.parse(env.payload) as object), seq })));
+      return "retry";
     }
-    this.o.log.warn("controller refused reports; they stay queued", { status, body: text.slice(0, 300) });
+    if (code === "PayloadTooLarge") {
+      if (batch.length > 1) {
+        this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
+        this.o.log.info("controller refused a batch as too large; sending smaller batches", { sent: batch.length, next: this.batchLimit });
+        return "retry";
+      }
+      const before = first.envelope.payload.length;
+      const changed = await this.o.outbox.rewrite([first.seq], (env) => {
+        const smaller = shrinkPayload(env.payload);
+        return smaller ? this.o.signer.sign(smaller) : null;
+      });
+      if (changed > 0) {
+        this.o.log.warn("a report is too large for the controller on its own; its long text fields were truncated (marked in the report)", { seq: first.seq, bytes: before });
+        return "retry";
+      }
+      await this.setAside(first.seq, `PayloadTooLarge: ${body?.message ?? "refused as too large"}, even with every text field truncated`);
+      return "retry";
+    }
+    if (code === "ClockSkew") {
+      const controllerNow = res.date ? new Date(res.date) : this.o.clock.now();
+      const nowIso = Number.isNaN(controllerNow.getTime()) ? this.o.clock.now().toISOString() : controllerNow.toISOString();
+      const changed = await this.o.outbox.rewrite(
+        batch.map((b) => b.seq),
+        (env) => {
+          const retimed = retimePayload(env.payload, nowIso);
+          return retimed ? this.o.signer.sign(retimed) : null;
+        },
+      );
+      if (changed > 0) {
+        this.o.log.warn("the controller refused report times as ahead of its clock; re-timed to its clock (the agent's stamp is kept in skewedTime)", { reports: changed, controllerTime: nowIso });
+        return "retry";
+      }
+      // Nothing ahead of the controller's clock by our reading: fall through to the generic case.
+    }
+    if (code === "BadSignature") {
+      // Queued under an older key (the agent restarted with a new one)?
+      const resigned = await this.o.outbox.rewrite(batch.map((b) => b.seq), (env) => (verifyEnvelope(env, this.o.signer.publicKeyLine) ? null : this.o.signer.sign(env.payload)));
+      if (resigned > 0) {
+        this.o.log.warn("re-signed queued reports signed by another host key than the one in use", { reports: resigned });
+        return "retry";
+      }
+      if (this.o.signer.reload && !done.has("reload")) {
+        done.add("reload");
+        let changed = false;
+        try {
+          changed = await this.o.signer.reload();
+        } catch (e) {
+          this.o.log.error("cannot read the host key again after the controller refused its signature", { error: (e as Error).message });
+        }
+        if (changed) {
+          const n = await this.o.outbox.rewrite(null, (env) => this.o.signer.sign(env.payload));
+          this.o.log.warn("host key changed on disk; queued reports re-signed with the new key", { reports: n, key: this.o.signer.publicKeyLine });
+          return "retry";
+        }
+      }
+    }
+    if (code && HOST_WIDE_REPORT_ERRORS.has(code)) return this.wait(status, text, code);
+    if (status >= 500 || status === 429 || !body) return this.wait(status, text, code);
+    if (entry && PERMANENT_REPORT_ERRORS.has(body.error)) {
+      await this.setAside(entry.seq, `${body.error}: ${body.message}`);
+      return "retry";
+    }
+    // A refusal this agent does not know how to repair: find the report it is
+    // about (split down to one), then set that one aside.
+    if (batch.length > 1) {
+      this.batchLimit = entry && Number(index) > 0 ? Number(index) : Math.max(1, Math.floor(batch.length / 2));
+      return "retry";
+    }
+    await this.setAside(first.seq, `${body.error}: ${body.message}`);
+    return "retry";
+  }
+
+  /** Keeps the queue as it is; says so once per refusal code, not at every delivery. */
+  private wait(status: number, text: string, code: string | null): "stop" {
+    const key = `${status}:${code ?? ""}`;
+    if (this.stuck !== key) this.o.log.warn("controller refused this host's reports; they stay queued and are sent again at the next delivery", { status, body: text.slice(0, 300) });
+    this.stuck = key;
     return "stop";
   }
 }

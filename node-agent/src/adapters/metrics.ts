@@ -21,6 +21,11 @@ export class PromMetrics implements Metrics {
   private readonly queue = new Gauge({ name: "flotilla_agent_report_queue_length", help: "Reports queued on disk, not yet acknowledged", registers: [this.registry] });
   private readonly failed = new Gauge({ name: "flotilla_agent_failed_revisions", help: "Revisions remembered as failed", registers: [this.registry] });
   private readonly healthy = new Gauge({ name: "flotilla_agent_healthy", help: "1 when the host is verified on its current generation", registers: [this.registry] });
+  private readonly setAside = new Gauge({
+    name: "flotilla_agent_reports_set_aside",
+    help: "Reports the controller will never accept, set aside in <stateDir>/outbox/rejected/ (kept for an operator)",
+    registers: [this.registry],
+  });
   private readonly polls = new Counter({ name: "flotilla_agent_polls_total", help: "Polls by result", labelNames: ["result"], registers: [this.registry] });
 
   constructor() {
@@ -42,6 +47,10 @@ export class PromMetrics implements Metrics {
 
   setQueueLength(n: number): void {
     this.queue.set(n);
+  }
+
+  setReportsSetAside(n: number): void {
+    this.setAside.set(n);
   }
 
   poll(result: "unchanged" | "changed" | "error"): void {

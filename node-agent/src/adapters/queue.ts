@@ -58,6 +58,15 @@ export class Outbox {
     return this.entries.length;
   }
 
+  /** Reports in `rejected/` (set aside, kept for an operator). */
+  setAsideCount(): number {
+    try {
+      return readdirSync(join(this.dir, "rejected")).filter((n) => NAME.test(n)).length;
+    } catch {
+      return 0;
+    }
+  }
+
   counts(): { events: number; heartbeats: number } {
     const events = this.entries.filter((e) => e.kind === "e").length;
     return { events, heartbeats: this.entries.length - events };
@@ -141,6 +150,34 @@ export class Outbox {
       this.entries = this.entries.filter((x) => x !== e);
       this.o.log.error("the controller will never accept a queued report; set aside", { seq, reason: why, dir: rejected });
       return true;
+    });
+  }
+
+  /**
+   * Rewrites queued messages in place, under the same seq and file name
+   * (atomically, fsynced): re-signed with a new host key, re-timed after a
+   * clock-skew refusal, or with oversized fields truncated. `seqs` null means
+   * every queued message; `fix` returns null to leave one as it is. Returns
+   * how many changed.
+   */
+  rewrite(seqs: readonly number[] | null, fix: (env: SignedEnvelope, seq: number) => SignedEnvelope | null): Promise<number> {
+    return this.serial(async () => {
+      const wanted = seqs ? new Set(seqs) : null;
+      let changed = 0;
+      for (const e of this.entries) {
+        if (wanted && !wanted.has(e.seq)) continue;
+        let env: SignedEnvelope;
+        try {
+          env = JSON.parse(await readFile(e.file, "utf8")) as SignedEnvelope;
+        } catch {
+          continue; // peek drops (and logs) unreadable ones
+        }
+        const next = fix(env, e.seq);
+        if (!next) continue;
+        await writeFileAtomic(e.file, JSON.stringify(next));
+        changed++;
+      }
+      return changed;
     });
   }
 
