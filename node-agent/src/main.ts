@@ -25,7 +25,7 @@ import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
-import { FileStateStore } from "./adapters/state-file.js";
+import { FileStateStore, removeStaleTemps } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { HttpWatch } from "./adapters/watch.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
@@ -101,6 +101,8 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   const clock = systemClock;
   const signer = await loadHostSigner(config.host, config.hostKeyPath);
   const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
+  // Temp files of atomic writes whose writer died (kill -9 mid-write) would hold space forever.
+  await removeStaleTemps(`${config.stateDir}/outbox`);
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
   const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics() : null;
