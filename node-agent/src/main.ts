@@ -25,7 +25,7 @@ import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
-import { FileStateStore } from "./adapters/state-file.js";
+import { FileStateStore, removeStaleTemps } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { HttpWatch } from "./adapters/watch.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
@@ -102,6 +102,8 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   // Read again from disk after a 401 BadSignature (host-key rotation); the gate signs with it too.
   const signer = await HostKeyFile.load(config.host, config.hostKeyPath);
   const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
+  // Temp files of atomic writes whose writer died (kill -9 mid-write) would hold space forever.
+  await removeStaleTemps(`${config.stateDir}/outbox`);
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
   const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics() : null;
@@ -301,15 +303,40 @@ async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<nu
   }
 }
 
+/**
+ * How long a stopping daemon waits for the step in progress (a switch, a
+ * rollback) before it exits anyway. The units' TimeoutStopSec (5 min,
+ * nix/modules/agent.nix, nix/install-legacy-agent.sh) must stay above it.
+ */
+export const STOP_BOUND_MS = 4 * 60_000;
+
 async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPath: string): Promise<number> {
   const release = acquireLock(config.stateDir);
   const stop = new AbortController();
-  const onSignal = (sig: string) => {
-    log.info("stopping", { signal: sig });
+  // A stop (systemctl stop: SIGTERM to this process only, KillMode=mixed)
+  // starts no new step; a switch or rollback in progress runs to its end and
+  // its outcome is saved (loop/driver.ts, STOP_BEFORE), within STOP_BOUND_MS;
+  // then the daemon exits. The listeners stay installed (`on`, not `once`):
+  // execa's signal-exit kills the children and re-raises the signal when it
+  // finds itself the only SIGTERM listener, which would kill the switch at once.
+  let forced: NodeJS.Timeout | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      log.warn("already stopping: waiting for the step in progress", { signal: sig });
+      return;
+    }
+    log.info("stopping: no new steps; a switch or rollback in progress finishes first", { signal: sig, boundMs: STOP_BOUND_MS });
     stop.abort();
+    forced = setTimeout(() => {
+      log.error("the step in progress did not finish within the stop bound; exiting anyway (the next start converges)", { boundMs: STOP_BOUND_MS });
+      process.exit(1);
+    }, STOP_BOUND_MS);
+    forced.unref();
   };
-  process.once("SIGTERM", () => onSignal("SIGTERM"));
-  process.once("SIGINT", () => onSignal("SIGINT"));
+  const onTerm = () => onSignal("SIGTERM");
+  const onInt = () => onSignal("SIGINT");
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
   let server: Server | null = null;
   let heartbeat: NodeJS.Timeout | null = null;
   try {
@@ -349,6 +376,9 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
   } finally {
     stop.abort(); // ends the long-poll too
     if (heartbeat) clearInterval(heartbeat);
+    if (forced) clearTimeout(forced);
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onInt);
     server?.close();
     release();
   }

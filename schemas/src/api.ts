@@ -72,6 +72,12 @@ export const TransitionEvent = z
     durations: z.record(z.string(), z.number().min(0)).optional().describe("Milliseconds per step (fetch, build, activate, verify…)."),
     error: ErrorInfo.optional(),
     message: z.string().max(8000).optional(),
+    blamed: z
+      .boolean()
+      .optional()
+      .describe(
+        "On failure transitions: whether the agent holds this revision responsible (remembers it as failed). false for an interruption the agent forgives (a restart mid-switch, until the same revision is interrupted twice in a row); the controller counts the event as a failure only when this is true. Absent: the controller judges by phase and outcome (agents before this field).",
+      ),
   })
   .describe("One transition of the agent's deploy state machine.");
 export type TransitionEvent = z.infer<typeof TransitionEvent>;

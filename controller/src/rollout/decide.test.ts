@@ -55,6 +55,39 @@ describe("decide", () => {
     expect(d.summary).toMatch(/^halted: canary 0\/1 healthy \(1 failed\)/);
   });
 
+  // Issue 9 §3: the agent's recovery after one kill -9 mid-switch is not a failure of the revision.
+  const interrupted = (host: string, at: number, blamed: boolean | undefined): ObservedEvent[] => [
+    ev(host, at, { phase: "activating", outcome: "failed", reason: "Interrupted", generation: null, ...(blamed === undefined ? {} : { blamed }) }),
+    ev(host, at + 1, { phase: "rollingBack", outcome: "started", reason: "Interrupted", generation: null, ...(blamed === undefined ? {} : { blamed }) }),
+    ev(host, at + 2_000, { phase: "rolledBack", outcome: "succeeded", reason: "RolledBack", ...(blamed === undefined ? {} : { blamed }) }),
+  ];
+
+  it("does not halt on an interruption the agent forgives (blamed: false), and counts the redeploy that follows", () => {
+    const events = [...interrupted("canary-1", 1_000, false), ev("canary-1", 10_000)];
+    const d = decide(input({ events, now: T0 + 70_000, lastSeenMs: allSeen(70_000) }));
+    expect(d.state).not.toBe("halted");
+    expect(d.waves[0]).toMatchObject({ state: "promoted", failed: [], healthy: ["canary-1"] });
+    expect(gateFor(fleet, d, "web-1", T0 + 70_000).decision).toBe("open");
+  });
+
+  it("halts when the agent blames the revision for repeated interruptions (blamed: true)", () => {
+    const events = [...interrupted("canary-1", 1_000, false), ...interrupted("canary-1", 5_000, true)];
+    const d = decide(input({ events, now: T0 + 70_000, lastSeenMs: allSeen(70_000) }));
+    expect(d.state).toBe("halted");
+    expect(d.waves[0]!.failed).toEqual(["canary-1"]);
+  });
+
+  it("follows the agent's blame on any failure event, and the phase rule when an older agent sends none", () => {
+    // A rolledBack the agent blames halts even with outcome "succeeded"...
+    const blamed = decide(input({ events: [ev("canary-1", 1_000, { phase: "rolledBack", outcome: "succeeded", reason: "RolledBack", blamed: true })], now: T0 + 10_000 }));
+    expect(blamed.state).toBe("halted");
+    // ...an agent without the field is judged by phase and outcome, except its Interrupted recovery events.
+    const legacy = decide(input({ events: [...interrupted("canary-1", 1_000, undefined).slice(0, 2), ev("canary-1", 10_000)], now: T0 + 70_000, lastSeenMs: allSeen(70_000) }));
+    expect(legacy.state).not.toBe("halted");
+    const legacyFail = decide(input({ events: [ev("canary-1", 1_000, { phase: "verifying", outcome: "failed", reason: "HealthCheckFailed" })], now: T0 + 10_000 }));
+    expect(legacyFail.state).toBe("halted");
+  });
+
   it("tolerates maxUnavailable failures and unreachable hosts, but needs the rest", () => {
     const events = [ev("canary-1", 0), ev("web-1", 70_000), ev("web-2", 71_000), ev("web-3", 72_000, { outcome: "failed", phase: "verifying", reason: "HealthCheckFailed" })];
     const now = 80_000;

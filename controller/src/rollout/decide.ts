@@ -20,6 +20,8 @@ export interface ObservedEvent {
   reason: string;
   generation: string | null;
   health?: HealthResult[];
+  /** The agent's own verdict on failure transitions (TransitionEvent.blamed); absent from older agents. */
+  blamed?: boolean;
 }
 
 /** A decision stored earlier: its state is latched. `wave` is "" for the rollout itself. */
@@ -91,8 +93,18 @@ export const ROLLOUT = "";
 
 const BAD_PHASES: ReadonlySet<string> = new Set(["failed", "rollingBack", "rolledBack", "rollbackFailed"]);
 
-/** Does this event say the host failed the revision it concerns? */
+/**
+ * Does this event say the host failed the revision it concerns? The agent
+ * says so itself (`blamed`): it forgives an activation interrupted by a
+ * restart (its recovery events: activating/failed/Interrupted, rollingBack,
+ * rolledBack) unless the same revision keeps being interrupted, and the
+ * controller follows that rule rather than re-deriving it. Events of agents
+ * that predate `blamed` are judged by phase and outcome, except the
+ * `Interrupted` recovery events themselves.
+ */
 export function isFailure(e: ObservedEvent): boolean {
+  if (typeof e.blamed === "boolean") return e.blamed;
+  if (e.reason === "Interrupted") return false;
   return e.outcome === "failed" || BAD_PHASES.has(e.phase);
 }
 

@@ -67,11 +67,12 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
         currentGeneration: m.previous?.generation ?? s.currentGeneration,
         sinceMs: t,
         healthy: true,
-        failedRevs: addFailed(s.failedRevs, m.rev),
+        failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev),
         lastError: error,
       };
     } else if (m.outcome === "failed" || m.phase === "failed" || m.phase === "rollbackFailed") {
-      s = { ...s, failedRevs: addFailed(s.failedRevs, m.rev), lastError: error, healthy: m.phase === "rollbackFailed" || m.phase === "verifying" ? false : s.healthy };
+      // An interruption the agent forgives (blamed: false) is not a failed revision.
+      s = { ...s, failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev), lastError: error, healthy: m.phase === "rollbackFailed" || m.phase === "verifying" ? false : s.healthy };
     }
   }
   return s;

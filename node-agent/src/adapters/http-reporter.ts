@@ -77,6 +77,7 @@ export class HttpReporter implements Reporter {
         ...(d.durations ? { durations: d.durations } : {}),
         ...(d.error ? { error: { reason: d.error.reason, message: redact(d.error.message).slice(0, 8000) } } : {}),
         ...(d.message ? { message: redact(d.message).slice(0, 8000) } : {}),
+        ...(d.blamed !== undefined ? { blamed: d.blamed } : {}),
       });
       return this.o.signer.sign(JSON.stringify(payload));
     });

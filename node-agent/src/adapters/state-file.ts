@@ -5,7 +5,7 @@
  * or the new state, never half of one. Also the operator's retry requests.
  */
 import { closeSync, fsyncSync, openSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StateFileError } from "../errors.js";
 import { STATE_VERSION, type AgentState } from "../loop/phases.js";
@@ -13,17 +13,27 @@ import type { RetryRequest, StateStore } from "../ports.js";
 
 let tmpCounter = 0;
 
+/** `<name>.tmp-<pid>-<n>`: the temp files writeFileAtomic makes. */
+const TEMP = /\.tmp-(\d+)-\d+$/;
+
 export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
   // Unique per call: two writers of the same path must never share a temp file.
   const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fh = await open(tmp, "w", mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, "w", mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    // ENOSPC (or any failure) must not leave a partial temp file behind: on a
+    // full disk it would hold the very space the next attempt needs.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
   }
-  await rename(tmp, path);
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   const dfd = openSync(dir, "r");
   try {
@@ -31,6 +41,39 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o600):
   } finally {
     closeSync(dfd);
   }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the temp files of atomic writes in `dir` whose writer is gone
+ * (killed between open and rename: kill -9, power loss). A live writer's
+ * file (another command of the agent writing right now) is left alone.
+ * Returns how many were removed.
+ */
+export async function removeStaleTemps(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    await rm(join(dir, name), { force: true }).catch(() => undefined);
+    removed++;
+  }
+  return removed;
 }
 
 export class FileStateStore implements StateStore {
@@ -43,6 +86,7 @@ export class FileStateStore implements StateStore {
   }
 
   async load(): Promise<AgentState | null> {
+    await removeStaleTemps(this.dir);
     let text: string;
     try {
       text = await readFile(this.path, "utf8");

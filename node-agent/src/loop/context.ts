@@ -67,6 +67,20 @@ export function addFailed(state: AgentState, rev: string, reason: string, time: 
   return [...state.failedRevs.filter((f) => f.rev !== rev), { rev, reason, time }].slice(-50);
 }
 
+/**
+ * The agent's rule for an activation that did not complete (a restart
+ * mid-switch, a profile that does not point at the generation): not the
+ * revision's fault, unless the same revision is interrupted
+ * `maxInterruptions` times in a row (an activation that kills the agent
+ * itself). Decided once, when the interruption is found, and reported as
+ * `blamed` on its events, so the controller follows this rule instead of
+ * re-deriving it.
+ */
+export function interruptionBlamed(ctx: LoopContext, state: AgentState, rev: string): boolean {
+  const count = (state.interruptions?.rev === rev ? state.interruptions.count : 0) + 1;
+  return count >= ctx.deps.settings.maxInterruptions;
+}
+
 export function elapsed(ctx: LoopContext, since: number): number {
   return Math.max(0, ctx.deps.clock.now().getTime() - since);
 }

@@ -13,7 +13,14 @@ import type { AgentState } from "./phases.js";
 const HEAD = "a".repeat(40);
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
-function world(opts: { activate?: () => Promise<void>; rollback?: () => Promise<void>; profile?: string | null; state?: AgentState }) {
+function world(opts: {
+  activate?: () => Promise<void>;
+  rollback?: () => Promise<void>;
+  profile?: string | null;
+  state?: AgentState;
+  /** Throws from the state store's save (e.g. ENOSPC) when it returns an error. */
+  saveFails?: (s: AgentState) => Error | null;
+}) {
   const fleet = normalizeFleet(FleetFile.parse({ version: 1, hosts: [{ name: "h1", kind: "nixos", hostKey: KEY }] })).fleet!;
   let saved: AgentState | null = opts.state ?? null;
   let profile: string | null = opts.profile === undefined ? "/nix/store/old" : opts.profile;
@@ -49,7 +56,11 @@ function world(opts: { activate?: () => Promise<void>; rollback?: () => Promise<
     clock,
     store: {
       load: async () => saved,
-      save: async (s) => void (saved = structuredClone(s)),
+      save: async (s) => {
+        const e = opts.saveFails?.(s);
+        if (e) throw e;
+        saved = structuredClone(s);
+      },
       pendingRetry: async () => retry,
       clearRetry: async () => void (retry = null),
     },
@@ -112,9 +123,79 @@ describe("driver", () => {
     const r = await new Driver(w.deps).runCycle();
     const story = w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`);
     expect(story.slice(0, 3)).toEqual(["activating/failed/Interrupted", "rollingBack/started/Interrupted", "rolledBack/succeeded/RolledBack"]);
+    // The events say the revision is not blamed, so the controller does not count them as failures.
+    expect(w.events.slice(0, 3).map((e) => e.blamed)).toEqual([false, false, false]);
     expect(story).toContain("done/succeeded/Succeeded");
     expect(r.code).toBe("ok");
     expect(w.saved().failedRevs).toEqual([]);
+  });
+
+  it("blames a revision whose activation is interrupted maxInterruptions times in a row, and says so in its events", async () => {
+    const crashed = (count: number): AgentState =>
+      ({
+        version: 1,
+        host: "h1",
+        current: { rev: "b".repeat(40), generation: "/nix/store/old" },
+        trustedHead: HEAD,
+        lastHead: HEAD,
+        noticedHead: null,
+        failedRevs: [],
+        lastOutcome: null,
+        interruptions: count ? { rev: HEAD, count } : null,
+        updatedAt: "",
+        cycle: {
+          phase: "activating",
+          target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
+          startedAt: "",
+          durations: {},
+          generation: "/nix/store/new",
+          previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
+          reach: { remote: "file:///r", controller: false },
+          attempt: count + 1,
+        },
+      }) as AgentState;
+    const w = world({ state: crashed(1), profile: "/nix/store/new" });
+    const r = await new Driver(w.deps).runCycle();
+    expect(w.events.slice(0, 3).map((e) => `${e.phase}/${e.outcome}/${e.blamed}`)).toEqual(["activating/failed/true", "rollingBack/started/true", "rolledBack/succeeded/true"]);
+    expect(w.saved().failedRevs.map((f) => f.rev)).toEqual([HEAD]);
+    expect(w.saved().interruptions).toBeNull();
+    expect(r.code).toBe("failed");
+  });
+
+  it("a state that cannot be saved after a completed switch is verified once space returns, not rolled back", async () => {
+    let full = true;
+    let rollbacks = 0;
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    const w = world({ saveFails: (s) => (full && s.cycle.phase === "verifying" ? enospc : null), rollback: async () => void rollbacks++ });
+    const d = new Driver(w.deps);
+    const r1 = await d.runCycle();
+    expect(r1.code).toBe("error");
+    expect(r1.message).toMatch(/ENOSPC/);
+    expect(w.saved().cycle.phase).toBe("activating"); // the disk still says activating…
+    expect(w.profile()).toBe("/nix/store/new"); // …but the switch completed
+    expect((await d.runCycle()).code).toBe("error"); // still full: nothing else happens
+    full = false;
+    const r2 = await d.runCycle();
+    expect(r2.code).toBe("ok");
+    expect(rollbacks).toBe(0);
+    expect(w.saved()).toMatchObject({ cycle: { phase: "done" }, current: { rev: HEAD, generation: "/nix/store/new" }, failedRevs: [] });
+    const story = w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`);
+    expect(story.filter((e) => /Interrupted|rollingBack|rolledBack/.test(e))).toEqual([]);
+    expect(story.filter((e) => e === "activating/succeeded/Progressing")).toHaveLength(1); // queued once, never lost or repeated
+    expect((w.deps.log as ReturnType<typeof memoryLogger>).lines.some((l) => /interrupted by a restart/.test(l))).toBe(false);
+  });
+
+  it("a stop request never lands between saving `activating` and the switch", async () => {
+    const stop = new AbortController();
+    const w = world({});
+    w.deps.afterSave = async (phase) => {
+      if (phase === "activating") stop.abort();
+    };
+    const r = await new Driver(w.deps).runCycle(stop.signal);
+    expect(r.code).toBe("error");
+    expect(w.saved().cycle.phase).toBe("verifying"); // the switch ran and its outcome is recorded
+    expect(w.profile()).toBe("/nix/store/new");
+    expect(w.events.map((e) => `${e.phase}/${e.outcome}`).slice(-2)).toEqual(["activating/started", "activating/succeeded"]);
   });
 
   it("a failed rollback is its own loud, stalled state until an operator retries", async () => {

@@ -18,7 +18,7 @@ import type { Fleet } from "../../../common/src/fleet/model.js";
 import { REASONS } from "../../../schemas/src/conditions.js";
 import { errorInfo, errorKind } from "../errors.js";
 import type { AgentDeps, MaintenanceTask } from "../ports.js";
-import { loopContext, nowIso, type LoopContext, type Step } from "./context.js";
+import { interruptionBlamed, loopContext, nowIso, type LoopContext, type Step } from "./context.js";
 import type { EventDraft } from "./events.js";
 import { activate } from "./handlers/activating.js";
 import { build } from "./handlers/build.js";
@@ -39,6 +39,16 @@ export interface CycleResult {
   /** The branch head this cycle's poll saw (null when it did not get that far). */
   head: string | null;
 }
+
+/**
+ * Where a stop request (SIGTERM) may end a cycle: before a step starts that
+ * would be resumed as it is at the next start. Never between saving
+ * `activating` and the switch, nor inside a rollback: those run to the end
+ * (the daemon bounds how long it waits), so a stop never leaves a half-done
+ * switch behind and never makes the next start roll back a switch that
+ * completed.
+ */
+const STOP_BEFORE: ReadonlySet<string> = new Set(["fetched", "built", "verifying", "done"]);
 
 function needsWork(state: AgentState): boolean {
   const c = state.cycle;
@@ -70,6 +80,12 @@ export class Driver {
   private readonly ctx: LoopContext;
   private readonly tasks: MaintenanceTask[] = [];
   private state: AgentState | null = null;
+  /** Events of a commit whose writing failed, in order; written first at the next commit. */
+  private readonly unsaved: EventDraft[] = [];
+  /** The state in memory is newer than the state file (its save failed). */
+  private dirty = false;
+  /** Crash convergence ran for the state loaded from disk (it concerns a restart, so it runs once). */
+  private recovered = false;
 
   constructor(private readonly deps: AgentDeps) {
     this.ctx = loopContext(deps);
@@ -85,14 +101,34 @@ export class Driver {
   }
 
   private async commit(next: AgentState, events: EventDraft[]): Promise<AgentState> {
+    // What happened on the host has happened: memory follows the host even
+    // when the disk cannot (ENOSPC, a read-only remount). A state or events
+    // that could not be written stay pending and are written before anything
+    // else at the next commit or cycle; until then the cycle fails with the
+    // write error and the daemon backs off. The next cycle of this process
+    // then continues from `next` (a switch that completed is verified, not
+    // taken for an interrupted one and rolled back).
+    this.state = next;
+    this.unsaved.push(...events);
+    this.dirty = true;
     // Events first (durable on disk), then the state: a crash in between
     // repeats a transition at the next start; it never loses one.
-    for (const e of events) await this.deps.reporter.event(e, next);
+    while (this.unsaved.length) {
+      await this.deps.reporter.event(this.unsaved[0]!, next);
+      this.unsaved.shift();
+    }
     await this.deps.store.save(next);
-    this.state = next;
+    this.dirty = false;
     this.deps.metrics?.observe(next, this.deps.reporter.queueLength());
     if (this.deps.afterSave) await this.deps.afterSave(next.cycle.phase);
     return next;
+  }
+
+  /** Writes a state (and its events) that an earlier commit could not save. */
+  private async flushUnsaved(state: AgentState): Promise<AgentState> {
+    if (!this.dirty) return state;
+    this.deps.log.info("writing the state that could not be saved earlier", { phase: state.cycle.phase, events: this.unsaved.length });
+    return this.commit(state, []);
   }
 
   async load(): Promise<AgentState> {
@@ -130,13 +166,19 @@ export class Driver {
       await this.deps.store.clearRetry();
     }
     const c = state.cycle;
-    if (!needsWork(state)) return state;
+    // Only the state found on disk at start can be left by a restart. Later in
+    // this process an unfinished cycle (a failed save, a handler's error) is
+    // simply driven on from where memory says the host is.
+    const restarted = !this.recovered;
+    this.recovered = true;
+    if (!restarted || !needsWork(state)) return state;
     this.deps.log.warn("resuming a cycle interrupted by a restart", { phase: c.phase, rev: "target" in c && c.target ? c.target.rev : null });
     if (c.phase === "activating") {
+      const blamed = interruptionBlamed(this.ctx, state, c.target.rev);
       const error = { reason: REASONS.Interrupted, message: `the agent stopped while activating ${c.generation}; the switch may be incomplete, restoring ${c.previous?.generation ?? "nothing"}` };
-      return this.commit({ ...state, cycle: { ...c, phase: "rollingBack", error, blameTarget: false, health: [] }, updatedAt: nowIso(this.ctx) }, [
-        { phase: "activating", outcome: "failed", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, error },
-        { phase: "rollingBack", outcome: "started", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, previous: c.previous ?? undefined },
+      return this.commit({ ...state, cycle: { ...c, phase: "rollingBack", error, blameTarget: blamed, health: [] }, updatedAt: nowIso(this.ctx) }, [
+        { phase: "activating", outcome: "failed", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, error, blamed },
+        { phase: "rollingBack", outcome: "started", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, previous: c.previous ?? undefined, blamed },
       ]);
     }
     const rev = "target" in c && c.target ? c.target.rev : null;
@@ -146,7 +188,7 @@ export class Driver {
   }
 
   private async drive(state: AgentState, signal?: AbortSignal): Promise<AgentState> {
-    while (needsWork(state) && !signal?.aborted) {
+    while (needsWork(state) && !(signal?.aborted && STOP_BEFORE.has(state.cycle.phase))) {
       const s = await handle(this.ctx, state);
       state = await this.commit(s.state, s.events);
     }
@@ -157,10 +199,11 @@ export class Driver {
   async runCycle(signal?: AbortSignal): Promise<CycleResult> {
     let state = this.state ?? (await this.load());
     try {
+      state = await this.flushUnsaved(state);
       state = await this.recover(state);
       state = await this.drive(state, signal);
       if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
-      if (signal?.aborted) return { code: "error", reason: REASONS.Interrupted, message: "stopped", state, head: null };
+      if (signal?.aborted) return this.stopped(state, null);
       const polled = await poll(this.ctx, state);
       this.deps.metrics?.poll(polled.kind === "unchanged" ? "unchanged" : "changed");
       if (polled.kind === "step") {
@@ -168,6 +211,7 @@ export class Driver {
         state = changed ? await this.commit(polled.step.state, polled.step.events) : state;
         state = await this.drive(state, signal);
       }
+      if (signal?.aborted && needsWork(state)) return this.stopped(state, polled.head);
       return this.summarize(state, polled.head);
     } catch (e) {
       this.deps.metrics?.poll("error");
@@ -195,6 +239,10 @@ export class Driver {
         this.deps.log.error("maintenance task failed", { task: task.name, error: (e as Error).message });
       }
     }
+  }
+
+  private stopped(state: AgentState, head: string | null): CycleResult {
+    return { code: "error", reason: REASONS.Interrupted, message: `stopped in ${state.cycle.phase} (saved; the next start resumes it)`, state, head };
   }
 
   private summarize(state: AgentState, head: string | null): CycleResult {

@@ -18,4 +18,10 @@ export interface EventDraft {
   durations?: Durations;
   error?: ErrorRecord;
   message?: string;
+  /**
+   * On failure transitions: does the agent hold the revision responsible
+   * (remember it in failedRevs)? The controller counts the event against the
+   * revision exactly when this is true, so it never re-derives the agent's rule.
+   */
+  blamed?: boolean;
 }

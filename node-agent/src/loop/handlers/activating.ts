@@ -28,8 +28,8 @@ export async function activate(ctx: LoopContext, state: AgentState, cycle: Cycle
     const durations = { ...cycle.durations, activate: elapsed(ctx, t0) };
     deps.log.error("activation failed; rolling back", { rev, error: err.message });
     return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: true, health: [], durations }, [
-      { phase: "activating", outcome: "failed", reason: err.reason, rev, generation: cycle.generation, error: err, durations },
-      { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation: cycle.generation, previous: cycle.previous ?? undefined },
+      { phase: "activating", outcome: "failed", reason: err.reason, rev, generation: cycle.generation, error: err, durations, blamed: true },
+      { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation: cycle.generation, previous: cycle.previous ?? undefined, blamed: true },
     ]);
   }
   const durations = { ...cycle.durations, activate: elapsed(ctx, t0) };

@@ -29,7 +29,7 @@ export async function build(ctx: LoopContext, state: AgentState, cycle: CycleIn<
       ctx,
       state,
       { phase: "failed", target: cycle.target, head: cycle.target.head, error: err, startedAt: cycle.startedAt, durations },
-      [{ phase: "failed", outcome: "failed", reason: err.reason, rev, generation: null, error: err, durations }],
+      [{ phase: "failed", outcome: "failed", reason: err.reason, rev, generation: null, error: err, durations, blamed: true }],
       { failedRevs: addFailed(state, rev, err.reason, nowIso(ctx)) },
     );
   }

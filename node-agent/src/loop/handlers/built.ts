@@ -28,7 +28,7 @@ export async function prepareActivation(ctx: LoopContext, state: AgentState, cyc
         ctx,
         state,
         { phase: "failed", target: cycle.target, head: cycle.target.head, error: err, startedAt: cycle.startedAt, durations },
-        [{ phase: "failed", outcome: "failed", reason: err.reason, rev, generation: cycle.generation, error: err, durations }],
+        [{ phase: "failed", outcome: "failed", reason: err.reason, rev, generation: cycle.generation, error: err, durations, blamed: true }],
         { failedRevs: addFailed(state, rev, err.reason, nowIso(ctx)) },
       );
     }

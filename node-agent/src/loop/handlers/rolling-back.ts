@@ -29,7 +29,7 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
       ctx,
       state,
       { phase: "rollbackFailed", target: cycle.target, startedAt: cycle.startedAt, durations, generation: cycle.generation, previous, error: cycle.error, rollbackError },
-      [{ phase: "rollbackFailed", outcome: "failed", reason: REASONS.RollbackFailed, rev, generation: cycle.generation, previous: previous ?? undefined, error: rollbackError, durations }],
+      [{ phase: "rollbackFailed", outcome: "failed", reason: REASONS.RollbackFailed, rev, generation: cycle.generation, previous: previous ?? undefined, error: rollbackError, durations, blamed: cycle.blameTarget }],
       cycle.blameTarget ? { failedRevs: addFailed(state, rev, cycle.error.reason, nowIso(ctx)) } : {},
     );
   };
@@ -49,8 +49,10 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
     if (bad.length) throw new RollbackVerifyError(`the previous generation ${previous.generation} is not healthy either: ${bad.map((r) => `${r.check}: ${r.detail ?? "failed"}`).join("; ")}`);
 
     const durations = { ...cycle.durations, rollback: elapsed(ctx, t0) };
-    const blame = cycle.blameTarget || (state.interruptions?.rev === rev && state.interruptions.count + 1 >= deps.settings.maxInterruptions);
-    const interruptions = cycle.blameTarget ? null : { rev, count: (state.interruptions?.rev === rev ? state.interruptions.count : 0) + 1 };
+    // Blame was decided when the failure was found (an interruption only counts
+    // against the revision once it keeps happening; see interruptionBlamed).
+    const blame = cycle.blameTarget;
+    const interruptions = blame ? null : { rev, count: (state.interruptions?.rev === rev ? state.interruptions.count : 0) + 1 };
     deps.log.warn("rolled back", { rev, to: previous.generation, reason: cycle.error.reason, remembered: blame });
     return step(
       ctx,
@@ -67,13 +69,14 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
           health: results,
           error: cycle.error,
           durations,
+          blamed: blame,
           message: `rolled back to ${previous.generation} after ${cycle.error.reason}`,
         },
       ],
       {
         current: previous.rev ? { rev: previous.rev, generation: previous.generation } : state.current,
         failedRevs: blame ? addFailed(state, rev, cycle.error.reason, nowIso(ctx)) : state.failedRevs,
-        interruptions: blame ? null : interruptions,
+        interruptions,
         // An interruption is not the revision's fault: evaluate the head again at the next poll.
         ...(blame ? {} : { lastHead: null, noticedHead: null }),
       },

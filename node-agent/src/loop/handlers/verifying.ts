@@ -6,7 +6,7 @@
 import { REASONS } from "../../../../schemas/src/conditions.js";
 import { ConnectivityLostError, errorInfo, GenerationMismatchError, HealthCheckError } from "../../errors.js";
 import { checkConnectivity } from "../connectivity.js";
-import { elapsed, hostAt, step, type LoopContext, type Step } from "../context.js";
+import { elapsed, hostAt, interruptionBlamed, step, type LoopContext, type Step } from "../context.js";
 import type { AgentState, CycleIn } from "../phases.js";
 
 export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn<"verifying">): Promise<Step> {
@@ -19,10 +19,12 @@ export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn
   if (host.kind === "nixos" && host.operation !== "test") {
     const active = await deps.systems.nixos.current(host);
     if (active !== generation) {
+      // Like an interrupted switch: forgiven unless it keeps happening to this revision.
+      const blamed = interruptionBlamed(ctx, state, rev);
       const err = errorInfo(new GenerationMismatchError(`the profile points at ${active ?? "nothing"}, not ${generation}; the activation did not complete`));
-      return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: false, health: [] }, [
-        { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, error: err },
-        { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined },
+      return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: blamed, health: [] }, [
+        { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, error: err, blamed },
+        { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined, blamed },
       ]);
     }
   }
@@ -53,7 +55,7 @@ export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn
   const err = errorInfo(error);
   deps.log.error("verification failed; rolling back", { rev, generation, error: err.message });
   return step(ctx, state, { ...cycle, phase: "rollingBack", error: err, blameTarget: true, health: results, durations }, [
-    { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, health: results, error: err, durations },
-    { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined },
+    { phase: "verifying", outcome: "failed", reason: err.reason, rev, generation, health: results, error: err, durations, blamed: true },
+    { phase: "rollingBack", outcome: "started", reason: err.reason, rev, generation, previous: cycle.previous ?? undefined, blamed: true },
   ]);
 }
