@@ -21,6 +21,7 @@ import { CheckRunner } from "./adapters/health.js";
 import { HttpReporter } from "./adapters/http-reporter.js";
 import { LegacySystem } from "./adapters/legacy.js";
 import { acquireLock } from "./adapters/lock.js";
+import { secretsRootWarnings } from "./adapters/secrets-root.js";
 import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
@@ -280,8 +281,14 @@ async function retry(config: ResolvedConfig, rev: string | null, acceptRewrite: 
   return 0;
 }
 
+/** Decrypted secrets on a disk, or in a directory others can write, deserve a loud line at every start. */
+function warnUnsafeSecretsRoot(config: ResolvedConfig, log: Logger): void {
+  for (const w of secretsRootWarnings(config.secretsRoot)) log.warn(`SECRETS ROOT UNSAFE: ${w}`);
+}
+
 async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<number> {
   const release = acquireLock(config.stateDir);
+  warnUnsafeSecretsRoot(config, log);
   try {
     const agent = await createAgent(config, { env: io.env, log });
     const result = await agent.driver.runCycle();
@@ -298,6 +305,7 @@ async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<nu
 
 async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPath: string): Promise<number> {
   const release = acquireLock(config.stateDir);
+  warnUnsafeSecretsRoot(config, log);
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     log.info("stopping", { signal: sig });

@@ -2,7 +2,7 @@
 // the fleet repo, encrypted to the host's ssh key, is installed before the
 // switch and switched back on rollback; the value never reaches logs, state
 // or reports.
-import { lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { encryptSopsFile, hostRecipient } from "../../secrets/src/index.js";
@@ -97,5 +97,49 @@ describe("agent secrets", () => {
     expect(r.code, r.err).toBe(0);
     expect(await readFile(own, "utf8")).toBe("value-5555");
     await w.close();
+  });
+
+  it("warns loudly at start and in self-test when the secrets root is not on tmpfs or is group/world-writable", async () => {
+    const w = await World.create();
+    await w.commit({ "fleet.yaml": w.fleet() }, "c1");
+    // /dev/shm is a tmpfs (what /run/flotilla/secrets.d is on a real host).
+    const shm = await mkdtemp("/dev/shm/flotilla-secrets-it-");
+    try {
+      const onDisk = join(w.root, "secrets"); // the test's temp dir is on the build disk
+      const onTmpfs = join(shm, "secrets.d");
+      const cases = [
+        { root: onDisk, warn: [`secrets root ${onDisk} is on `, "not on tmpfs"] },
+        { root: onTmpfs, warn: [] },
+        { root: onTmpfs, mode: 0o777, warn: [`secrets root ${onTmpfs} is world-writable (mode 0777)`] },
+        { root: onTmpfs, mode: 0o770, warn: [`secrets root ${onTmpfs} is group-writable (mode 0770)`] },
+      ];
+      for (const c of cases) {
+        await w.writeConfig({ secretsRoot: c.root });
+        if (c.mode !== undefined) {
+          await mkdir(c.root, { recursive: true });
+          await chmod(c.root, c.mode);
+        }
+        const once = await w.once();
+        expect(once.code, once.err).toBe(0);
+        const st = await w.cli("self-test");
+        const line = JSON.parse(st.out.trim()) as { ok: boolean; checks: Array<{ name: string; ok: boolean; detail: string; warning?: boolean }> };
+        const check = line.checks.find((x) => x.name === "secretsRoot");
+        expect(check, st.out).toBeDefined();
+        if (c.warn.length === 0) {
+          expect(check!.warning ?? false).toBe(false);
+          expect(once.err).not.toMatch(/SECRETS ROOT/);
+        } else {
+          expect(check!.warning).toBe(true);
+          for (const part of c.warn) {
+            expect(check!.detail).toContain(part);
+            expect(once.err).toContain(part);
+          }
+          expect(once.err).toMatch(/warn flotilla-agent: SECRETS ROOT UNSAFE: /);
+        }
+      }
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+      await w.close();
+    }
   });
 });
