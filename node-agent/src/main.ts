@@ -21,6 +21,7 @@ import { HostKeyFile } from "./adapters/host-key.js";
 import { HttpReporter } from "./adapters/http-reporter.js";
 import { LegacySystem } from "./adapters/legacy.js";
 import { acquireLock } from "./adapters/lock.js";
+import { secretsRootWarnings } from "./adapters/secrets-root.js";
 import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
 import { Outbox } from "./adapters/queue.js";
@@ -287,8 +288,14 @@ async function retry(config: ResolvedConfig, rev: string | null, acceptRewrite: 
   return 0;
 }
 
+/** Decrypted secrets on a disk, or in a directory others can write, deserve a loud line at every start. */
+function warnUnsafeSecretsRoot(config: ResolvedConfig, log: Logger): void {
+  for (const w of secretsRootWarnings(config.secretsRoot)) log.warn(`SECRETS ROOT UNSAFE: ${w}`);
+}
+
 async function once(config: ResolvedConfig, io: MainIo, log: Logger): Promise<number> {
   const release = acquireLock(config.stateDir);
+  warnUnsafeSecretsRoot(config, log);
   try {
     const agent = await createAgent(config, { env: io.env, log });
     const result = await agent.driver.runCycle();
@@ -312,6 +319,7 @@ export const STOP_BOUND_MS = 4 * 60_000;
 
 async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPath: string): Promise<number> {
   const release = acquireLock(config.stateDir);
+  warnUnsafeSecretsRoot(config, log);
   const stop = new AbortController();
   // A stop (systemctl stop: SIGTERM to this process only, KillMode=mixed)
   // starts no new step; a switch or rollback in progress runs to its end and

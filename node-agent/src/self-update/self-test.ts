@@ -2,9 +2,11 @@
  * `flotilla-agent self-test [--config FILE]`: run by the old agent against a
  * freshly built one before the profile is switched to it. Checks, with the
  * new binary, that the config loads (main() did that), the state file is
- * readable, a fleet remote answers `git ls-remote`, and the controller
+ * readable, a fleet remote answers `git ls-remote`, the controller
  * answers when one is configured (config, else `policy.controller` of the
- * fleet file at the trusted head, read from the cache). Prints one JSON line
+ * fleet file at the trusted head, read from the cache); and it warns (a
+ * check with `warning: true`, still ok) when the secrets root is not on
+ * tmpfs or is writable by group or others. Prints one JSON line
  * `{"ok":…,"version":…,"host":…,"checks":[{name,ok,detail}]}`; exit 0 when
  * every check passed, 1 otherwise. Read-only: takes no lock, writes nothing.
  */
@@ -13,6 +15,7 @@ import type { Logger } from "../../../common/src/log.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
 import { loadFleetAtRev } from "../../../common/src/fleet/load.js";
 import { httpCall } from "../adapters/http-client.js";
+import { secretsRootWarnings } from "../adapters/secrets-root.js";
 import { FileStateStore } from "../adapters/state-file.js";
 import type { ResolvedConfig } from "../config.js";
 
@@ -20,6 +23,8 @@ interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passed, but something needs a human's attention (the secrets root). */
+  warning?: boolean;
 }
 
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 500);
@@ -58,6 +63,11 @@ export async function selfTest(config: ResolvedConfig, o: { version: string; log
       checks.push({ name: "controller", ok: false, detail: `${controller}: ${msg(e)}` });
     }
   }
+
+  // Not a failure (the new agent runs fine), but loud: decrypted secrets would be at risk.
+  const unsafe = secretsRootWarnings(config.secretsRoot);
+  for (const w of unsafe) o.log.warn(`SECRETS ROOT UNSAFE: ${w}`);
+  checks.push(unsafe.length ? { name: "secretsRoot", ok: true, warning: true, detail: unsafe.join("; ") } : { name: "secretsRoot", ok: true, detail: `${config.secretsRoot} is on tmpfs and not writable by group or others` });
 
   const ok = checks.every((c) => c.ok);
   o.out(JSON.stringify({ ok, version: o.version, host: config.host, checks }) + "\n");

@@ -7,8 +7,8 @@
 import { lstat, readdir, readlink, rename, rm, symlink, mkdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { SecretsInstallError } from "../errors.js";
-import { readManifest } from "./manifest.js";
+import { SecretDeclarationError, SecretsInstallError } from "../errors.js";
+import { readManifest, type Manifest } from "./manifest.js";
 import { diffManifests, type SecretsPlan } from "./plan.js";
 
 export const CURRENT = "current";
@@ -63,6 +63,32 @@ async function isOurLink(p: string, root: string): Promise<boolean> {
   }
 }
 
+function describe(st: Awaited<ReturnType<typeof lstat>>): string {
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isDirectory()) return "directory";
+  if (st.isFile()) return "file";
+  return "special file";
+}
+
+/**
+ * Refuse every declared install path that exists and is not a link Flotilla
+ * made: a symlink into `<root>/current/` is only ever created by the agent,
+ * anything else (a usr-merged host's `/bin -> usr/bin`, an operator's file)
+ * is not ours to replace. Checked for all paths before anything is switched.
+ */
+export async function checkInstallPaths(root: string, manifest: Manifest): Promise<void> {
+  for (const s of manifest.secrets) {
+    if (!s.path) continue;
+    const st = await lstat(s.path).catch(() => undefined);
+    if (!st || (await isOurLink(s.path, root))) continue;
+    const what = st.isSymbolicLink() ? ` (-> ${await readlink(s.path).catch(() => "?")})` : "";
+    throw new SecretDeclarationError(
+      s.name,
+      `path ${s.path} is a ${describe(st)}${what} that Flotilla did not create; refusing to replace it. Expected a path that does not exist yet or a link Flotilla made into ${path.join(root, CURRENT)}/; choose another path or remove it yourself`,
+    );
+  }
+}
+
 /**
  * Point `<root>/current` at generation n (atomic rename), then make every
  * declared install path a symlink to `<root>/current/<name>` and remove the
@@ -72,6 +98,7 @@ export async function activateSecretsGeneration(root: string, n: number): Promis
   const dir = generationDir(root, n);
   const manifest = await readManifest(dir);
   if (!manifest) throw new SecretsInstallError(`activating generation ${n} (it is missing or incomplete)`, dir);
+  await checkInstallPaths(root, manifest);
   const previous = await currentSecretsGeneration(root);
   const prevManifest = previous === undefined ? undefined : await readManifest(generationDir(root, previous));
   try {
@@ -85,8 +112,6 @@ export async function activateSecretsGeneration(root: string, n: number): Promis
     wanted.add(s.path);
     const target = path.join(root, CURRENT, s.name);
     try {
-      const st = await lstat(s.path).catch(() => undefined);
-      if (st && !st.isSymbolicLink()) throw new Error(`refusing to replace a non-symlink at ${s.path}`);
       await mkdir(path.dirname(s.path), { recursive: true, mode: 0o755 });
       await atomicSymlink(target, s.path);
     } catch (e) {

@@ -4,7 +4,7 @@
  * anywhere in here is recovered by rolling back to `previous`.
  */
 import { REASONS } from "../../../../schemas/src/conditions.js";
-import { errorInfo, GenerationMismatchError } from "../../errors.js";
+import { errorInfo, GenerationMismatchError, SecretsError } from "../../errors.js";
 import { elapsed, hostAt, step, type LoopContext, type Step } from "../context.js";
 import type { AgentState, CycleIn } from "../phases.js";
 
@@ -13,8 +13,13 @@ export async function activate(ctx: LoopContext, state: AgentState, cycle: Cycle
   const { rev } = cycle.target;
   const t0 = deps.clock.now().getTime();
   try {
-    const { fleet, host } = await hostAt(ctx, cycle.target.head);
-    await deps.secrets.install({ fleet, host, rev });
+    const { host } = await hostAt(ctx, cycle.target.head);
+    // The secrets the target revision itself declares, read against that revision's files:
+    // a pinned host runs an older revision than the head that chose it.
+    const declared = await hostAt(ctx, rev).catch((e: unknown) => {
+      throw new SecretsError(`reading the secrets declared at ${rev.slice(0, 12)} failed: ${(e as Error).message}`, { cause: e });
+    });
+    await deps.secrets.install({ fleet: declared.fleet, host: declared.host, rev });
     const flakeRef = await deps.source.flakeRef(rev);
     await deps.systems[host.kind].activate({ host, rev, flakeRef, generation: cycle.generation });
     if (host.kind === "nixos" && host.operation !== "test") {
