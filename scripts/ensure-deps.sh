@@ -17,6 +17,7 @@ fi
 declare -A pkgs=([nix]=nix-bin [age]=age [git]=git [ssh-keygen]=openssh-client)
 if [ "$mode" = test ]; then
   pkgs[chromium]=chromium
+  pkgs[faketime]=faketime # the fault matrix moves an agent's clock (libfaketime)
 fi
 missing=()
 for cmd in "${!pkgs[@]}"; do
