@@ -324,6 +324,16 @@ export async function loadFleetAtRev(mirror: RevisionReader, rev: string, path: 
   return checkSopsFiles(result, label, exists, "error", `at revision ${rev.slice(0, 12)}`, text);
 }
 
+/**
+ * Issues about a fleet file's text found outside this module (the validate
+ * command's git, Nix and SOPS checks), located like every other issue.
+ */
+export function issueLocator(text: string, file: string): (severity: LocatedIssue["severity"], path: DataPath, message: string) => LocatedIssue {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false });
+  return (severity, path, message) => ({ severity, file, ...locate(doc, lineCounter, path, "value"), path: formatPath(path), message });
+}
+
 /** `file:line:col  path  message` (warnings say so); the line and column are left out when 0. */
 export function formatIssue(i: LocatedIssue): string {
   const where = i.line > 0 ? `${i.file}:${i.line}:${i.col}` : i.file;
