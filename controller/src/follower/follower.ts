@@ -10,6 +10,7 @@ import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/flee
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Store } from "../store/types.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 export interface FleetAtRev {
   fleet?: Fleet;
@@ -119,7 +120,7 @@ export class Follower implements FleetView {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.poke("poll").catch(() => undefined).finally(() => this.schedule());
-    }, this.opts.pollIntervalMs);
+    }, timerDelay(this.opts.pollIntervalMs));
     this.timer.unref();
   }
 
