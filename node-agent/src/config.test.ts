@@ -30,6 +30,13 @@ describe("agent config", () => {
     expect(r.errors.join("\n")).toMatch(/^timeouts\.git: /m);
   });
 
+  it("bounds every duration (a 30-day heartbeat would overflow Node's timer and fire continuously)", () => {
+    const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], heartbeatInterval: "30d", pollInterval: "25d" });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toEqual(["pollInterval: expected a duration of at most 1d", "heartbeatInterval: expected a duration of at most 1h"]);
+  });
+
   it("applies cross-field rules after the schema", () => {
     const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], stateDir: "relative/dir", timeouts: { connectivity: "0" } });
     expect(r).toEqual({ ok: false, errors: ["stateDir: expected an absolute path", "timeouts.connectivity: must be greater than 0"] });

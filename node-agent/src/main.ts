@@ -36,6 +36,7 @@ import { selfTest } from "./self-update/self-test.js";
 import { startSelfUpdate } from "./self-update/service.js";
 import { Nudges } from "./loop/nudges.js";
 import type { AgentDeps, Secrets, Watch } from "./ports.js";
+import { timerDelay } from "../../schemas/src/duration.js";
 
 export const USAGE = `flotilla-agent: pull-based GitOps agent for NixOS and legacy hosts
 
@@ -362,7 +363,7 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
     heartbeat = setInterval(() => {
       const s = agent.driver.current() ?? state;
       void agent.reporter.heartbeat(s).catch((e: Error) => log.warn("heartbeat failed", { error: e.message }));
-    }, config.heartbeatIntervalMs);
+    }, Math.max(1_000, timerDelay(config.heartbeatIntervalMs)));
     // The controller's long-poll cuts the sleep below short when a merge or an open gate is news.
     const nudges = new Nudges({ watch: agent.watch, clock: systemClock, log: log.child("watch") });
     void nudges.follow(stop.signal);

@@ -4,7 +4,7 @@
  * lives in the fleet repo; this file says only where and how this machine runs.
  */
 import { z } from "zod";
-import { Duration, HostName } from "./common.js";
+import { durationAtMost, HostName } from "./common.js";
 
 export const AgentConfig = z
   .strictObject({
@@ -35,14 +35,14 @@ export const AgentConfig = z
       .describe('"nixos-rebuild" (default) runs `nixos-rebuild <op> --flake <checkout>?rev=<sha>#<host>`; "direct" builds the toplevel, sets the profile and runs switch-to-configuration.'),
     secretsRoot: z.string().min(1).optional().describe('Default "/run/flotilla/secrets.d".'),
     legacyProfileDir: z.string().min(1).optional().describe('Where legacy deploy records live. Default "<stateDir>/legacy".'),
-    pollInterval: Duration.optional().describe("Overrides agent.pollInterval from the fleet file."),
-    jitter: Duration.optional(),
+    pollInterval: durationAtMost("1d").optional().describe('Overrides agent.pollInterval from the fleet file. At most "1d".'),
+    jitter: durationAtMost("1d").optional().describe('At most "1d".'),
     timeouts: z
       .strictObject({
-        git: Duration.optional().describe('Default "5m".'),
-        build: Duration.optional().describe('Default "30m".'),
-        activate: Duration.optional().describe('Default "10m".'),
-        connectivity: Duration.optional().describe('Post-activation reachability deadline. Default "60s".'),
+        git: durationAtMost("1d").optional().describe('Default "5m", at most "1d".'),
+        build: durationAtMost("7d").optional().describe('Default "30m", at most "7d".'),
+        activate: durationAtMost("1d").optional().describe('Default "10m", at most "1d".'),
+        connectivity: durationAtMost("1h").optional().describe('Post-activation reachability deadline. Default "60s", at most "1h".'),
       })
       .optional(),
     queue: z
@@ -55,7 +55,7 @@ export const AgentConfig = z
       .strictObject({ listen: z.string().regex(/^[^\s:]+:\d+$/, { message: 'expected "host:port"' }) })
       .optional()
       .describe("Prometheus text endpoint."),
-    heartbeatInterval: Duration.optional().describe('Default "60s".'),
+    heartbeatInterval: durationAtMost("1h").optional().describe('Default "60s", at most "1h".'),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
   })
   .describe("flotilla-agent configuration.");

@@ -2,7 +2,7 @@
  * The controller's config file (`flotilla serve --config controller.yaml`).
  */
 import { z } from "zod";
-import { Duration } from "./common.js";
+import { durationAtMost } from "./common.js";
 
 export const SecretRef = z
   .union([
@@ -25,7 +25,7 @@ export const ControllerConfig = z
     fleet: z.strictObject({
       remotes: z.array(z.string().min(1)).min(1),
       branch: z.string().min(1).optional(),
-      pollInterval: Duration.optional().describe('Default "30s" (ETag-friendly; a webhook makes it instant).'),
+      pollInterval: durationAtMost("1d").optional().describe('Default "30s" (ETag-friendly; a webhook makes it instant), at most "1d".'),
     }),
     github: z
       .strictObject({
@@ -45,7 +45,7 @@ export const ControllerConfig = z
     limits: z
       .strictObject({
         maxBodyBytes: z.number().int().min(1024).optional().describe("Default 1 MiB."),
-        clockSkew: Duration.optional().describe('Reports dated further in the future are rejected. Default "5m".'),
+        clockSkew: durationAtMost("1d").optional().describe('Reports dated further in the future are rejected. Default "5m", at most "1d".'),
       })
       .optional(),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),

@@ -29,3 +29,16 @@ export function formatDuration(ms: number): string {
   }
   return parts.join("");
 }
+
+/** The longest delay Node's timers take (2^31-1 ms, ~24.8 days); longer ones fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A delay safe to hand to setTimeout/setInterval: at most MAX_TIMER_MS (a
+ * longer one would fire at once, over and over), never negative or NaN.
+ * Schemas bound every duration; this is the last line at each timer.
+ */
+export function timerDelay(ms: number): number {
+  if (Number.isNaN(ms) || ms <= 0) return 0;
+  return Math.min(ms, MAX_TIMER_MS);
+}

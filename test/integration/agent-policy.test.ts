@@ -41,6 +41,20 @@ describe("agent policy", () => {
     await w.close();
   });
 
+  it("refuses a fleet.yaml whose policy.branch is not the branch the agent follows, keeping its generation", async () => {
+    const w = await World.create();
+    const c1 = await w.commit({ "fleet.yaml": w.fleet() }, "c1");
+    expect((await w.once()).code).toBe(0);
+    const gen1 = await w.activeGeneration();
+    await w.commit({ "fleet.yaml": w.fleet({ policy: { branch: "production" } }) }, "c2 says production");
+    const r = await w.once();
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/InvalidFleetFile: .*policy\.branch  policy\.branch is "production" but this revision was read from branch "main"/s);
+    expect(await w.activeGeneration()).toBe(gen1);
+    expect((await w.state()).current?.rev).toBe(c1);
+    await w.close();
+  });
+
   it("refuses a force-pushed branch unless the fleet allows rewrites or the operator accepts it on the host", async () => {
     const w = await World.create();
     const c1 = await w.commit({ "fleet.yaml": w.fleet() }, "c1");

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFleetDir } from "../../common/src/fleet/load.js";
 import { makeFleetRepo } from "../helpers/git-repo.js";
 import { requireTool } from "../helpers/nix-env.js";
+import { makeTempDir } from "../helpers/tmp.js";
 import { buildCli, REPO_ROOT, type Cli } from "./cli-build.js";
 
 const EXAMPLE = join(REPO_ROOT, "fleet-example");
@@ -40,6 +41,33 @@ describe("fleet-example", () => {
     expect([...kinds].sort()).toEqual(["command", "http", "systemd", "tcp"]);
     expect(r.fleet!.hosts.find((h) => h.name === "shop-legacy")!.hooks.preDeploy!.command).toEqual(["nix", "run", ".#dump-db"]);
   });
+
+  it("a git copy validates as committed (the CLI, with the git and SOPS checks), and with signing turned on only once HEAD is signed", async () => {
+    const files: Record<string, string> = {};
+    for (const f of filesUnder(EXAMPLE)) files[relative(EXAMPLE, f)] = readFileSync(f, "utf8");
+    const repo = await makeFleetRepo({ files });
+    const plain = await cli.run(["validate", repo.dir, "--no-eval"]);
+    expect(plain.stdout).toBe("");
+    expect(plain.stderr).toMatch(/valid: 4 hosts, waves canary → web → rest/);
+    expect(plain.exitCode).toBe(0);
+
+    // Turn signing on as the comment in fleet.yaml says: an unsigned HEAD is refused, a signed one passes.
+    const keyDir = await makeTempDir("flotilla-signer-");
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", join(keyDir, "k")]);
+    const pub = readFileSync(join(keyDir, "k.pub"), "utf8").trim();
+    const signed = files["fleet.yaml"]!.replace(/  # allowedSigners:\n  #   - principal: alice@example.com\n  #     key: .*\n/, `  allowedSigners:\n    - principal: alice@example.com\n      key: ${pub}\n`);
+    expect(signed).not.toBe(files["fleet.yaml"]);
+    await repo.commit({ "fleet.yaml": signed }, "require signed commits");
+    const unsigned = await cli.run(["validate", repo.dir, "--no-eval"]);
+    expect(unsigned.stdout).toMatch(/policy\.allowedSigners  commit [0-9a-f]{12} \(HEAD\) has no valid signature by an allowed signer/);
+    expect(unsigned.exitCode).toBe(1);
+    await repo.git(["config", "gpg.format", "ssh"]);
+    await repo.git(["config", "user.signingkey", join(keyDir, "k")]);
+    await repo.git(["commit", "-q", "--allow-empty", "-S", "-m", "signed"]);
+    const ok = await cli.run(["validate", repo.dir, "--no-eval"]);
+    expect(ok.stderr).toMatch(/note: HEAD [0-9a-f]{12} is signed by allowed signer alice@example\.com/);
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+  }, 120_000);
 
   it("every .nix file parses (nix-instantiate --parse)", async () => {
     const nixInstantiate = requireTool("nix-instantiate");

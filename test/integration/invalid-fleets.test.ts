@@ -7,7 +7,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadFleetText } from "../../common/src/fleet/load.js";
+import { loadFleetAtRev, loadFleetText, type LocatedIssue } from "../../common/src/fleet/load.js";
+import { GitMirror } from "../../common/src/git/mirror.js";
+import { memoryLogger } from "../../common/src/log.js";
+import { makeFleetRepo } from "../helpers/git-repo.js";
 import { makeTempDir } from "../helpers/tmp.js";
 import { buildCli, type Cli } from "./cli-build.js";
 
@@ -55,6 +58,24 @@ describe("invalid fleet corpus", () => {
   }
 });
 
+describe("agents refuse the corpus too", () => {
+  it("every file, committed to a git repo and read the agent's way (GitMirror + loadFleetAtRev), fails with the same errors", async () => {
+    const repo = await makeFleetRepo();
+    const mirror = new GitMirror({ dir: join(await makeTempDir("flotilla-mirror-"), "c.git"), remotes: [repo.url], branch: "main", log: memoryLogger() });
+    await mirror.init();
+    for (const f of files) {
+      const text = readFileSync(join(CORPUS, f), "utf8");
+      const rev = await repo.commit({ "fleet.yaml": text }, f);
+      await mirror.fetch(repo.url);
+      const agent = await loadFleetAtRev(mirror, rev, "fleet.yaml", { branch: "main" });
+      const validate = loadFleetText(text, "fleet.yaml");
+      expect(agent.fleet, f).toBeUndefined();
+      const errs = (issues: LocatedIssue[]) => issues.filter((i) => i.severity === "error" && !/^sopsFile /.test(i.message)).map((i) => `${i.line}:${i.col} ${i.path} ${i.message}`);
+      expect(errs(agent.issues), f).toEqual(errs(validate.issues));
+    }
+  }, 120_000);
+});
+
 describe("flotilla validate (built CLI)", () => {
   let cli: Cli;
   beforeAll(async () => {
@@ -63,7 +84,8 @@ describe("flotilla validate (built CLI)", () => {
   afterAll(async () => cli?.cleanup());
 
   it("accepts fleet-example (exit 0)", async () => {
-    const r = await cli.run(["validate", "fleet-example"]);
+    // --no-eval: fleet-example's flake needs nixpkgs from the network (test/integration/validate-repo.test.ts runs nix eval offline on the test fleet).
+    const r = await cli.run(["validate", "fleet-example", "--no-eval"]);
     expect(r.stderr).toMatch(/^fleet-example\/fleet\.yaml: valid: 4 hosts/m);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
   });

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeTempDir } from "../../../test/helpers/tmp.js";
-import { FLEET_FILE_MAX_BYTES, formatIssue, loadFleetBytes, loadFleetDir, loadFleetText, type LocatedIssue } from "./load.js";
+import { FLEET_FILE_MAX_BYTES, formatIssue, loadFleetAtRev, loadFleetBytes, loadFleetDir, loadFleetText, type LocatedIssue } from "./load.js";
 
 const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICdpWU2phnYb6Q9MqTH31upT86g0EnS0EEjm0c5PwUvs a";
 const KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMB2fDEwaT2U8AditqpcM/q5Sk+H/Qmnqp9cO4K+YCEp b";
@@ -139,5 +139,26 @@ describe("loadFleetDir", () => {
     const r = await loadFleetDir(dir, { label: "repo/fleet.yaml" });
     expect(r.issues).toEqual([expect.objectContaining({ severity: "error", file: "repo/fleet.yaml", line: 0, path: "" })]);
     expect(r.issues[0]!.message).toMatch(/^no fleet.yaml in /);
+  });
+});
+
+describe("loadFleetAtRev", () => {
+  const files = (fleet: string): { readFile(rev: string, path: string): Promise<Buffer | null> } => ({
+    readFile: async (_rev, path) => (path === "fleet.yaml" ? Buffer.from(fleet) : path === "secrets/db.yaml" ? Buffer.from("sops: {}\n") : null),
+  });
+  const REV = "0123456789abcdef0123456789abcdef01234567";
+
+  it("refuses a fleet whose policy.branch is not the branch the reader follows", async () => {
+    const withBranch = VALID.replace("version: 1\n", "version: 1\npolicy:\n  branch: prod\n");
+    expect((await loadFleetAtRev(files(withBranch), REV, "fleet.yaml", { branch: "prod" })).fleet).toBeDefined();
+    const r = await loadFleetAtRev(files(withBranch), REV, "fleet.yaml", { branch: "main" });
+    expect(r.fleet).toBeUndefined();
+    expect(brief(r.issues)).toEqual([
+      'error 3:11 policy.branch policy.branch is "prod" but this revision was read from branch "main", which the agent or controller is configured to follow; make them agree (set policy.branch, or the configured branch)',
+    ]);
+    // The default ("main") counts too.
+    const d = await loadFleetAtRev(files(VALID), REV, "fleet.yaml", { branch: "release" });
+    expect(d.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^policy\.branch is "main" \(the default\) but this revision was read from branch "release"/)]);
+    expect((await loadFleetAtRev(files(VALID), REV)).fleet).toBeDefined();
   });
 });

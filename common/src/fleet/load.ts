@@ -314,14 +314,44 @@ export interface RevisionReader {
  * Loads fleet.yaml as committed at `rev`. A missing file is an issue, not an
  * exception; a missing sopsFile is an error, since agents deploy exactly this.
  */
-export async function loadFleetAtRev(mirror: RevisionReader, rev: string, path: string = FLEET_FILE_NAME): Promise<LoadResult> {
+export async function loadFleetAtRev(mirror: RevisionReader, rev: string, path: string = FLEET_FILE_NAME, opts: { branch?: string } = {}): Promise<LoadResult> {
   const label = `${path}@${rev.slice(0, 12)}`;
   const bytes = await mirror.readFile(rev, path);
   if (bytes === null) return { issues: [fileIssue(label, `no ${path} at revision ${rev}; expected the fleet file at the root of the fleet repo`)] };
   const result = loadFleetBytes(bytes, label);
   const text = bytes.toString("utf8");
   const exists = async (p: string) => (await mirror.readFile(rev, p)) !== null;
-  return checkSopsFiles(result, label, exists, "error", `at revision ${rev.slice(0, 12)}`, text);
+  const checked = await checkSopsFiles(result, label, exists, "error", `at revision ${rev.slice(0, 12)}`, text);
+  return opts.branch === undefined ? checked : checkBranch(checked, opts.branch, label, text);
+}
+
+/**
+ * policy.branch names the branch the fleet rolls out from. An agent or a
+ * controller that follows another branch (its own configuration's `branch`)
+ * refuses the file rather than silently ignoring the setting.
+ */
+function checkBranch(result: LoadResult, followed: string, label: string, text: string): LoadResult {
+  if (!result.file) return result;
+  const declared = result.file.policy?.branch ?? "main";
+  if (declared === followed) return result;
+  const where = result.file.policy?.branch ? ["policy", "branch"] : result.file.policy ? ["policy"] : [];
+  const issue = issueLocator(text, label)(
+    "error",
+    where,
+    `policy.branch is "${declared}"${result.file.policy?.branch ? "" : " (the default)"} but this revision was read from branch "${followed}", which the agent or controller is configured to follow; make them agree (set policy.branch, or the configured branch)`,
+  );
+  const { fleet: _dropped, ...rest } = result;
+  return { ...rest, issues: sortIssues([...result.issues, issue]) };
+}
+
+/**
+ * Issues about a fleet file's text found outside this module (the validate
+ * command's git, Nix and SOPS checks), located like every other issue.
+ */
+export function issueLocator(text: string, file: string): (severity: LocatedIssue["severity"], path: DataPath, message: string) => LocatedIssue {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false });
+  return (severity, path, message) => ({ severity, file, ...locate(doc, lineCounter, path, "value"), path: formatPath(path), message });
 }
 
 /** `file:line:col  path  message` (warnings say so); the line and column are left out when 0. */

@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "../log.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 export class GitCommandError extends Error {
   override name = "GitCommandError";
@@ -100,7 +101,7 @@ export function spawnCollect(cmd: string, args: string[], o: SpawnOptions): Prom
     const timer = setTimeout(() => {
       timedOut = true;
       stop();
-    }, o.timeoutMs);
+    }, timerDelay(o.timeoutMs));
     const onAbort = () => stop();
     o.signal?.addEventListener("abort", onAbort, { once: true });
     if (o.signal?.aborted) stop();

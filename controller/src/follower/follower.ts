@@ -10,6 +10,7 @@ import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/flee
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Store } from "../store/types.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 export interface FleetAtRev {
   fleet?: Fleet;
@@ -86,7 +87,7 @@ export class Follower implements FleetView {
     const hit = this.cache.get(rev);
     if (hit) return hit;
     if (!(await this.mirror.hasCommit(rev))) return { error: `revision ${rev} is not in the controller's mirror` };
-    const r = await loadFleetAtRev(this.mirror, rev);
+    const r = await loadFleetAtRev(this.mirror, rev, undefined, { branch: this.mirror.branch });
     const out: FleetAtRev = r.fleet && !hasErrors(r.issues) ? { fleet: r.fleet } : { error: r.issues.filter((i) => i.severity === "error").map(formatIssue).join("; ") };
     if (this.cache.size > 200) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(rev, out);
@@ -119,7 +120,7 @@ export class Follower implements FleetView {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.poke("poll").catch(() => undefined).finally(() => this.schedule());
-    }, this.opts.pollIntervalMs);
+    }, timerDelay(this.opts.pollIntervalMs));
     this.timer.unref();
   }
 

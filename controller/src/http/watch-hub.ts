@@ -4,6 +4,7 @@
  * deliberately cheap: 10,000 waiting agents are one Map entry and one timer each.
  */
 import type { Nudge } from "../../../schemas/src/api.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 interface Waiter {
   host: string;
@@ -40,7 +41,7 @@ export class WatchHub {
         const h = this.head();
         done({ head: h, changed: h !== null && h !== since });
       };
-      const w: Waiter = { host, since, resolve: done, timer: setTimeout(settle, timeoutMs) };
+      const w: Waiter = { host, since, resolve: done, timer: setTimeout(settle, timerDelay(timeoutMs)) };
       this.waiters.add(w);
       signal?.addEventListener("abort", settle, { once: true });
     });

@@ -1,5 +1,6 @@
 /** Wall clock and abortable sleep; tests use a manual clock instead. */
 import type { Clock } from "../ports.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 export const systemClock: Clock = {
   now: () => new Date(),
@@ -7,7 +8,7 @@ export const systemClock: Clock = {
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
       if (signal?.aborted || ms <= 0) return resolve();
-      const t = setTimeout(done, ms);
+      const t = setTimeout(done, timerDelay(ms));
       function done() {
         clearTimeout(t);
         signal?.removeEventListener("abort", done);

@@ -65,7 +65,7 @@ export class GitSource implements Source {
   }
 
   async loadFleet(rev: string): Promise<FleetLoad> {
-    const r = await loadFleetAtRev(this.mirror, rev);
+    const r = await loadFleetAtRev(this.mirror, rev, undefined, { branch: this.mirror.branch });
     if (r.fleet && !hasErrors(r.issues)) return { fleet: r.fleet, errors: [] };
     const errors = r.issues.filter((i) => i.severity === "error").map(formatIssue);
     return { errors: errors.length ? errors : ["fleet.yaml could not be loaded"] };

@@ -11,6 +11,8 @@ import type { CheckSpec } from "../../../common/src/fleet/model.js";
 import type { Clock, Health, HealthContext } from "../ports.js";
 import type { Runner } from "./exec.js";
 import { httpCall } from "./http-client.js";
+import { timerDelay } from "../../../schemas/src/duration.js";
+import { BODY_MATCH_MAX_BYTES } from "../../../schemas/src/fleet-names.js";
 
 type Attempt = { ok: boolean; detail: string };
 
@@ -55,14 +57,14 @@ export class CheckRunner implements Health {
         const res = await httpCall(c.url, { method: "GET", timeoutMs: c.timeoutMs, discardBody: !c.bodyMatch });
         const body = res.text;
         if (res.status !== expect) return { ok: false, detail: `HTTP ${res.status}, expected ${expect}` };
-        if (c.bodyMatch && !new RegExp(c.bodyMatch).test(body)) return { ok: false, detail: `HTTP ${res.status}, body does not match` };
+        if (c.bodyMatch && !new RegExp(c.bodyMatch).test(body.slice(0, BODY_MATCH_MAX_BYTES))) return { ok: false, detail: `HTTP ${res.status}, body does not match` };
         return { ok: true, detail: `HTTP ${res.status}` };
       }
       case "tcp": {
         const host = c.host ?? "127.0.0.1";
         return new Promise<Attempt>((resolve) => {
           const s = connect({ host, port: c.port });
-          const t = setTimeout(() => finish({ ok: false, detail: `no connection to ${host}:${c.port} within ${c.timeoutMs} ms` }), c.timeoutMs);
+          const t = setTimeout(() => finish({ ok: false, detail: `no connection to ${host}:${c.port} within ${c.timeoutMs} ms` }), timerDelay(c.timeoutMs));
           function finish(r: Attempt) {
             clearTimeout(t);
             s.destroy();
@@ -75,7 +77,7 @@ export class CheckRunner implements Health {
       case "systemd": {
         const user = c.user ? (ctx.host.kind === "legacy" ? ctx.host.user : undefined) : undefined;
         if (c.user && !user) return { ok: false, detail: "a --user unit check needs a legacy host with a deploy user" };
-        const args = [...(user ? ["--user", `--machine=${user}@`] : []), "is-active", "--quiet", c.unit];
+        const args = [...(user ? ["--user", `--machine=${user}@`] : []), "is-active", "--quiet", "--", c.unit];
         const r = await this.o.run(this.o.systemctl, args, { timeoutMs: c.timeoutMs });
         return { ok: r.exitCode === 0, detail: `systemctl is-active ${c.unit}: exit ${r.exitCode}${r.timedOut ? " (timed out)" : ""}` };
       }

@@ -13,6 +13,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
+import { timerDelay } from "../../../schemas/src/duration.js";
 
 export interface HttpRequestOptions {
   method?: "GET" | "POST";
@@ -121,7 +122,7 @@ function attempt(
     const onAbort = () => finish(new HttpClientError(`${where}: aborted`, "ABORTED", { cause: o.signal?.reason }));
     if (o.signal?.aborted) return onAbort();
     o.signal?.addEventListener("abort", onAbort, { once: true });
-    if (o.timeoutMs !== undefined) timer = setTimeout(() => finish(new HttpClientError(`${where}: no answer within ${o.timeoutMs} ms`, "TIMEOUT")), o.timeoutMs);
+    if (o.timeoutMs !== undefined) timer = setTimeout(() => finish(new HttpClientError(`${where}: no answer within ${o.timeoutMs} ms`, "TIMEOUT")), timerDelay(o.timeoutMs));
 
     req = request(url, { method, headers, agent });
     req.on("error", (e: NodeJS.ErrnoException) => {
