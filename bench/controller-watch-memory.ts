@@ -2,9 +2,11 @@
 // how fast a new commit reaches all of them. The controller runs in its own
 // process (SQLite, 10,000-host fleet with no waves, so every host is in the
 // first wave and is woken by a new head: the worst case); the client holds
-// 10,000 raw keep-alive TCP connections, each with one pending GET /api/v1/watch.
+// 10,000 raw keep-alive TCP connections, each with one pending GET /api/v1/watch
+// (signed by its host's key, as agents sign it).
 // Run: node --import tsx bench/controller-watch-memory.ts
 import { connect, type Socket } from "node:net";
+import { envelopeAuthorization } from "../common/src/signing.js";
 import { cleanupTempDirs } from "../test/helpers/tmp.js";
 import { fleetRepo, makeHosts, signAs, spawnController, TOKEN } from "./controller-lib.js";
 
@@ -29,7 +31,8 @@ await new Promise<void>((resolve, reject) => {
     for (const end = Math.min(i + 500, N); i < end; i++) {
       const h = hosts[i]!;
       const s = connect({ host: hostname, port: Number(port) }, () => {
-        s.write(`GET /api/v1/watch?host=${h.name}&since=${head}&timeoutMs=600000 HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+        const auth = envelopeAuthorization(signAs(h, { type: "watch", host: h.name, since: head, time: new Date().toISOString() }));
+        s.write(`GET /api/v1/watch?host=${h.name}&since=${head}&timeoutMs=600000 HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: ${auth}\r\n\r\n`);
         if (++connected === N) resolve();
       });
       let buf = "";

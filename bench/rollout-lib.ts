@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { signAs, type BenchHost } from "./bench-hosts.js";
+import { envelopeAuthorization } from "../common/src/signing.js";
 import { type GateAnswer, type Nudge, type TransitionEvent } from "../schemas/src/api.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -129,7 +130,8 @@ export class SimAgent {
   }
 
   async watch(since: string | null, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
-    const res = await fetch(`${this.base}/api/v1/watch?host=${this.host.name}&since=${since ?? ""}&timeoutMs=${timeoutMs}`, signal ? { signal } : {});
+    const authorization = envelopeAuthorization(signAs(this.host, { type: "watch", host: this.host.name, since, time: new Date().toISOString() }));
+    const res = await fetch(`${this.base}/api/v1/watch?host=${this.host.name}&since=${since ?? ""}&timeoutMs=${timeoutMs}`, { headers: { authorization }, ...(signal ? { signal } : {}) });
     if (!res.ok) throw new Error(`${this.host.name}: watch answered ${res.status}: ${await res.text()}`);
     return (await res.json()) as Nudge;
   }

@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import sshpk from "sshpk";
-import { SIGNATURE_DOMAIN, type SignedEnvelope } from "../../schemas/src/api.js";
+import { SIGNATURE_DOMAIN, WATCH_AUTH_SCHEME, type SignedEnvelope } from "../../schemas/src/api.js";
 import { decodeSshEd25519PublicKey } from "./fleet/ssh-public-key.js";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
@@ -73,5 +73,21 @@ export function verifyEnvelope(envelope: SignedEnvelope, hostKey: string): boole
     return verify(null, Buffer.from(SIGNATURE_DOMAIN + envelope.payload, "utf8"), publicKeyObject(hostKey), Buffer.from(envelope.sig, "base64"));
   } catch {
     return false;
+  }
+}
+
+/** The Authorization header value carrying a signed envelope (GET /api/v1/watch). */
+export function envelopeAuthorization(envelope: SignedEnvelope): string {
+  return `${WATCH_AUTH_SCHEME} ${Buffer.from(JSON.stringify(envelope), "utf8").toString("base64url")}`;
+}
+
+/** The envelope in an Authorization header, unvalidated (null when the scheme or encoding is wrong). */
+export function envelopeFromAuthorization(header: string | undefined | null): unknown {
+  const m = /^(\S+)\s+([A-Za-z0-9_-]+)\s*$/.exec(header ?? "");
+  if (!m || m[1]!.toLowerCase() !== WATCH_AUTH_SCHEME.toLowerCase()) return null;
+  try {
+    return JSON.parse(Buffer.from(m[2]!, "base64url").toString("utf8"));
+  } catch {
+    return null;
   }
 }

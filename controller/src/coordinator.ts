@@ -6,7 +6,7 @@
  * the status and audit reports.
  */
 import { randomBytes } from "node:crypto";
-import type { AuditReport, GateAnswer, GateQuery, Nudge, ReportAck, StatusReport } from "../../schemas/src/api.js";
+import type { AuditReport, GateAnswer, GateQuery, Nudge, ReportAck, StatusReport, WatchQuery } from "../../schemas/src/api.js";
 import type { Logger } from "../../common/src/log.js";
 import type { Fleet } from "../../common/src/fleet/model.js";
 import { HttpError } from "./errors.js";
@@ -14,7 +14,7 @@ import type { FleetView } from "./follower/follower.js";
 import type { CommitState, GitHubPort } from "./github/port.js";
 import { WatchHub } from "./http/watch-hub.js";
 import { toNewMessage } from "./ingest/message.js";
-import { checkReportBatch, finishReportBatch, verifyGateQuery, type VerifyContext } from "./ingest/verify.js";
+import { checkReportBatch, finishReportBatch, verifyGateQuery, verifyWatchQuery, type VerifyContext } from "./ingest/verify.js";
 import type { VerifierPool } from "./ingest/verifier-pool.js";
 import { KeyRefresh } from "./ingest/key-refresh.js";
 import { verifyEnvelope } from "../../common/src/signing.js";
@@ -229,10 +229,15 @@ export class Coordinator {
     }
   }
 
-  watch(host: string, since: string | null, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
-    const fleet = this.opts.fleet.currentFleet();
-    if (fleet && !hostSpec(fleet, host)) throw new HttpError(404, "UnknownHost", `host "${host}" is not in the fleet file at the branch head`, "host");
-    return this.hub.wait(host, since, timeoutMs, signal);
+  /** GET /api/v1/watch: verifies the signed WatchQuery in `authorization`, then long-polls for that host. */
+  watch(authorization: string | undefined, query: { host: string; since: string | null }, timeoutMs: number, signal?: AbortSignal): Promise<Nudge> {
+    let q: WatchQuery;
+    try {
+      q = verifyWatchQuery(authorization, query, this.verifyContext());
+    } catch (e) {
+      this.reject(e);
+    }
+    return this.hub.wait(q.host, q.since, timeoutMs, signal);
   }
 
   /** Host states, shared by concurrent callers and cached briefly (they are re-read after every ingest). */

@@ -154,7 +154,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
     ...(afterSave ? { afterSave } : {}),
   };
   const driver = new Driver(deps);
-  const watch = new HttpWatch({ host: config.host, controller: () => reporter.controller() });
+  const watch = new HttpWatch({ signer, clock, controller: () => reporter.controller() });
   return { config, deps, driver, reporter, metrics, watch };
 }
 

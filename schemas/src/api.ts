@@ -108,6 +108,23 @@ export const GateQuery = z
   .describe("May this host deploy this revision now? Signed like reports; answered, never stored as a report.");
 export type GateQuery = z.infer<typeof GateQuery>;
 
+/**
+ * GET {API_PREFIX}/watch is authenticated like the gate: the agent signs a
+ * WatchQuery and sends the SignedEnvelope in the Authorization header as
+ * `Flotilla <base64url(JSON of the envelope)>` (WATCH_AUTH_SCHEME). A host
+ * watches only itself.
+ */
+export const WatchQuery = z
+  .strictObject({
+    type: z.literal("watch"),
+    host: HostName,
+    since: CommitSha.nullable().describe("The head the agent knows (the `since` query parameter, which must equal it)."),
+    time: Timestamp.describe("When the agent signed it; accepted within ±clockSkew of the controller's clock."),
+  })
+  .describe("A long-poll for this host, signed like a gate question; sent in the Authorization header of GET /api/v1/watch.");
+export type WatchQuery = z.infer<typeof WatchQuery>;
+export const WATCH_AUTH_SCHEME = "Flotilla";
+
 export const AgentMessage = z.discriminatedUnion("type", [TransitionEvent, Heartbeat]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
@@ -135,7 +152,7 @@ export const GateAnswer = z
   .describe("Controller → agent: the wave gate for one host and revision.");
 export type GateAnswer = z.infer<typeof GateAnswer>;
 
-/** GET {API_PREFIX}/watch?host=H&since=<sha>: long-poll nudge. */
+/** GET {API_PREFIX}/watch?host=H&since=<sha>&timeoutMs=N with a signed WatchQuery (Authorization: Flotilla …): long-poll nudge. */
 export const Nudge = z
   .strictObject({
     head: CommitSha.nullable().describe("The branch head the controller knows."),

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AgentConfig } from "./agent-config.js";
 import { ControllerConfig } from "./controller-config.js";
-import { AuditReport, GateAnswer, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent } from "./api.js";
+import { AuditReport, GateAnswer, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
 import { FleetFile } from "./fleet.js";
 
 export const PUBLISHED: Record<string, z.ZodType> = {
@@ -18,6 +18,7 @@ export const PUBLISHED: Record<string, z.ZodType> = {
   "report-ack": ReportAck,
   "gate-query": GateQuery,
   "gate-answer": GateAnswer,
+  "watch-query": WatchQuery,
   nudge: Nudge,
   "status-report": StatusReport,
   "audit-report": AuditReport,

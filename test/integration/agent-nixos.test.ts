@@ -143,7 +143,11 @@ describe("agent on NixOS (direct activation)", () => {
     s = await w.state();
     expect(s.current?.rev).toBe(fixed);
     expect(await w.activeGeneration()).toBe(await w.build(fixed));
-    expect(c1).not.toBe(fixed);
+    // …by activating it (its switch ran and succeeded), not by recording it
+    const switches = (await w.calls()).filter((c) => c.operation === "switch");
+    expect(switches).toHaveLength(switchesBefore + 1);
+    expect(switches.at(-1)).toMatchObject({ revision: fixed, status: "ok" });
+    expect(s.failedRevs.map((f) => f.rev)).toEqual([bad]);
     await w.close();
   });
 
@@ -196,19 +200,23 @@ describe("agent on NixOS (direct activation)", () => {
 
 describe("agent on NixOS (nixos-rebuild activation)", () => {
   it("deploys with nixos-rebuild switch --flake and rolls back a failed switch to the recorded path", async () => {
-    const { w, c1, gen1 } = await deployedWorld({ activation: "nixos-rebuild" });
+    const { w } = await deployedWorld({ activation: "nixos-rebuild" });
     const c2 = await w.commit({ "notes.txt": "2" }, "c2");
     const r = await w.once();
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/ran cmd=".*nixos-rebuild switch --flake git\+file:\/\/.*cache\.git\?rev=[0-9a-f]{40}&ref=refs\/flotilla\/keep\/[0-9a-f]{40}#canary-1"/);
     const gen2 = await w.activeGeneration();
     expect(gen2).toBe(await w.build(c2));
-    await w.commit({ "markers/canary-1/fail-switch": "" }, "bad");
+    const bad = await w.commit({ "markers/canary-1/fail-switch": "" }, "bad");
     const r2 = await w.once();
     expect(r2.code).toBe(1);
     expect(await w.activeGeneration()).toBe(gen2);
-    expect(gen1).not.toBe(gen2);
-    expect(c1).not.toBe(c2);
+    // The rollback re-activated the recorded path of c2 after the failed switch of the bad commit.
+    const calls = (await w.calls()).map((c) => ({ operation: c.operation, revision: c.revision, outPath: c.outPath, status: c.status }));
+    const failedAt = calls.findIndex((c) => c.operation === "switch" && c.revision === bad);
+    expect(calls[failedAt]).toMatchObject({ status: "failed" });
+    expect(calls.slice(failedAt + 1)).toEqual([{ operation: "switch", revision: c2, outPath: gen2, status: "ok" }]);
+    expect((await w.state()).failedRevs.map((f) => f.rev)).toEqual([bad]);
     await w.close();
   });
 });

@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiError, StatusReport } from "../../schemas/src/api.js";
-import type { HostSigner } from "../../common/src/signing.js";
+import { envelopeAuthorization, type HostSigner } from "../../common/src/signing.js";
 import { api, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
 
 let signers: Record<string, HostSigner>;
@@ -90,6 +90,33 @@ describe("agent API rejections", () => {
     expect((await api<ApiError>(ctl.url, "/api/v1/gate", { body: web.sign(own), token: null })).body).toMatchObject({ error: "Replay", path: "payload.nonce" });
     const stale = await web.gate(C, { time: new Date(Date.now() - 10 * 60_000).toISOString() });
     expect(stale.body).toMatchObject({ error: "Replay", path: "payload.time" });
+  });
+});
+
+describe("watch authentication", () => {
+  it("a host watches only itself, signed with its host key; an unknown host and a forged signature get the same 401", async () => {
+    const path = (host: string) => `/api/v1/watch?host=${host}&since=&timeoutMs=0`;
+    // unsigned: nothing about the head, the host or its wave
+    const unsigned = await api<ApiError>(ctl.url, path("web-1"), { token: null });
+    expect(unsigned).toMatchObject({ status: 401, body: { error: "Unauthorized", path: "Authorization" } });
+    expect(JSON.stringify(unsigned.body)).not.toContain(C);
+    const operator = await api<ApiError>(ctl.url, path("web-1"));
+    expect(operator.status).toBe(401);
+    // forged (web-1 signed by another key) and unknown host (intruder, signed by its own key): identical answers
+    const intruder = new SimAgent(signers["intruder"]!, ctl.url);
+    const forged = await api<ApiError>(ctl.url, path("web-1"), { token: null, headers: { authorization: envelopeAuthorization({ ...intruder.sign({ type: "watch", host: "web-1", since: null, time: new Date().toISOString() }), host: "web-1" }) } });
+    const unknown = await intruder.watch(null, 0);
+    expect(forged).toMatchObject({ status: 401, body: { error: "Unauthorized" } });
+    expect(unknown).toEqual(forged);
+    expect(unsigned.body).toEqual(forged.body);
+    // signed by web-1, asking for canary-1: a host watches only itself
+    const other = await api<ApiError>(ctl.url, path("canary-1"), { token: null, headers: { authorization: web.watchAuthorization(null) } });
+    expect(other).toMatchObject({ status: 403, body: { error: "HostMismatch", path: "host" } });
+    // a stale signature is refused
+    expect((await web.watch(null, 0, { time: new Date(Date.now() - 10 * 60_000).toISOString() })).body).toMatchObject({ error: "Replay" });
+    // the host itself learns the head
+    expect(await web.watch(null, 0)).toMatchObject({ status: 200, body: { head: C, changed: true } });
+    expect(await web.watch(C, 0)).toMatchObject({ status: 200, body: { head: C, changed: false } });
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * The controller's HTTP API (Hono). Agent routes are authenticated by the
- * signed envelopes they carry; operator routes (status, audit, dashboard,
+ * signed envelopes they carry (the watch's in its Authorization header); operator routes (status, audit, dashboard,
  * metrics) by bearer tokens; the GitHub webhook by its HMAC signature. One
  * onError renders every HttpError as {error, message, path}.
  */
@@ -92,7 +92,7 @@ export function createApp(o: AppOptions): Hono {
     if (since !== null && since !== "" && !SHA.test(since)) throw new HttpError(400, "InvalidQuery", "since: expected a 40-hex commit id", "since");
     const t = Number(c.req.query("timeoutMs") ?? 30_000);
     if (!Number.isFinite(t) || t < 0) throw new HttpError(400, "InvalidQuery", "timeoutMs: expected a non-negative number", "timeoutMs");
-    return c.json(await o.coordinator.watch(host, since || null, Math.min(t, maxWatch), c.req.raw.signal));
+    return c.json(await o.coordinator.watch(c.req.header("authorization"), { host, since: since || null }, Math.min(t, maxWatch), c.req.raw.signal));
   });
 
   // ---- GitHub webhook (HMAC)

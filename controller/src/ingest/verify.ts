@@ -5,9 +5,10 @@
  * Any failure rejects the whole request with a 4xx naming the place; nothing
  * is stored. Pure apart from the signature check.
  */
-import { AgentMessage, GateQuery, ReportBatch, SignedEnvelope, type SignedEnvelope as Envelope } from "../../../schemas/src/api.js";
+import { AgentMessage, GateQuery, ReportBatch, SignedEnvelope, WatchQuery, type SignedEnvelope as Envelope } from "../../../schemas/src/api.js";
 import type { Fleet } from "../../../common/src/fleet/model.js";
-import { verifyEnvelope } from "../../../common/src/signing.js";
+import { envelopeFromAuthorization, verifyEnvelope } from "../../../common/src/signing.js";
+import { generateKeyPairSync } from "node:crypto";
 import { HttpError, formatPath } from "../errors.js";
 import { hostSpec } from "../rollout/host-index.js";
 import type { z } from "zod";
@@ -112,5 +113,42 @@ export function verifyGateQuery(body: unknown, ctx: VerifyContext): GateQuery {
   if (q.data.host !== env.data.host) throw new HttpError(403, "HostMismatch", `a host may only ask for its own gate: payload names "${q.data.host}", signed by "${env.data.host}"`, "payload.host");
   // Gate questions are fresh: the window is the clock skew both ways.
   checkTime(q.data.time, ctx, ctx.clockSkewMs, "payload.time");
+  return q.data;
+}
+
+/**
+ * Stands in for the key of a host the fleet does not list, so an unknown
+ * host's watch costs the same signature check as a known host's forged one
+ * and gets the same answer: the 401 does not say whether the host exists.
+ */
+const NOBODY_KEY = (() => {
+  const raw = (generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
+  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]).toString("base64")}`;
+})();
+
+const WATCH_UNAUTHORIZED =
+  "GET /api/v1/watch needs \"Authorization: Flotilla <base64url of a SignedEnvelope>\" whose payload is a WatchQuery signed by a host key of the fleet file";
+
+/**
+ * GET /api/v1/watch: the Authorization header carries a signed WatchQuery.
+ * Missing, malformed, unknown host or bad signature: one and the same 401.
+ * After a valid signature (the host itself asks): the host watches only
+ * itself (403), `since` must be the signed one, the time within ±clockSkew.
+ */
+export function verifyWatchQuery(authorization: string | undefined, query: { host: string; since: string | null }, ctx: VerifyContext): WatchQuery {
+  if (!ctx.fleet) throw new HttpError(503, "FleetUnavailable", "the controller has no valid fleet file yet; retry later");
+  const env = SignedEnvelope.safeParse(envelopeFromAuthorization(authorization));
+  if (!env.success) throw new HttpError(401, "Unauthorized", WATCH_UNAUTHORIZED, "Authorization");
+  const key = hostSpec(ctx.fleet, env.data.host)?.hostKey;
+  const ok = verifyEnvelope(env.data, key ?? NOBODY_KEY);
+  if (!key || !ok) throw new HttpError(401, "Unauthorized", WATCH_UNAUTHORIZED, "Authorization");
+  const q = WatchQuery.safeParse(parsePayload(env.data, "Authorization.payload"));
+  if (!q.success) throw schemaError(q.error, "Authorization.payload", "invalid watch query");
+  if (q.data.host !== env.data.host || query.host !== env.data.host) {
+    throw new HttpError(403, "HostMismatch", `a host watches only itself: signed by "${env.data.host}", asking for "${query.host}"`, "host");
+  }
+  if (q.data.since !== query.since) throw new HttpError(400, "InvalidQuery", `since: ${query.since ?? "(empty)"} is not the signed since ${q.data.since ?? "(null)"}`, "since");
+  checkTime(q.data.time, ctx, ctx.clockSkewMs, "Authorization.payload.time");
   return q.data;
 }

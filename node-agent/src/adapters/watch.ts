@@ -1,11 +1,14 @@
 /**
  * The Watch port over HTTP: `GET {controller}/api/v1/watch?host=H&since=<sha>&timeoutMs=N`,
- * answered by a Nudge. Like the controller's own route (controller/src/http/app.ts) it
- * carries no credentials: a nudge only says "poll now", and everything the agent then
- * does is checked against git and the signed gate, so a forged nudge costs one poll.
+ * answered by a Nudge. The request is signed like a gate question: a WatchQuery
+ * {host, since, time} signed with the host key, sent as `Authorization: Flotilla
+ * <base64url envelope>`, so the controller tells the head and the host's wave
+ * only to the host itself. A nudge only says "poll now": everything the agent then
+ * does is checked against git and the signed gate.
  */
-import { API_PREFIX, Nudge } from "../../../schemas/src/api.js";
-import type { Watch } from "../ports.js";
+import { API_PREFIX, Nudge, type WatchQuery } from "../../../schemas/src/api.js";
+import { envelopeAuthorization, type HostSigner } from "../../../common/src/signing.js";
+import type { Clock, Watch } from "../ports.js";
 import { httpCall } from "./http-client.js";
 
 /** How much longer than the asked long-poll the client waits for an answer before giving up. */
@@ -16,15 +19,18 @@ export class WatchError extends Error {
 }
 
 export class HttpWatch implements Watch {
-  constructor(private readonly o: { host: string; controller: () => string | null }) {}
+  constructor(private readonly o: { signer: HostSigner; clock: Clock; controller: () => string | null }) {}
 
   async wait(since: string | null, timeoutMs: number, signal: AbortSignal): Promise<Nudge | null> {
     const base = this.o.controller();
     if (!base) return null;
-    const query = new URLSearchParams({ host: this.o.host, since: since ?? "", timeoutMs: String(timeoutMs) });
+    const host = this.o.signer.host;
+    const query = new URLSearchParams({ host, since: since ?? "", timeoutMs: String(timeoutMs) });
     const url = `${base}${API_PREFIX}/watch?${query}`;
+    const signed: WatchQuery = { type: "watch", host, since, time: this.o.clock.now().toISOString() };
+    const authorization = envelopeAuthorization(this.o.signer.sign(JSON.stringify(signed)));
     // The client detaches its listener from the daemon's lifelong signal when the call ends.
-    const res = await httpCall(url, { signal, timeoutMs: timeoutMs + GRACE_MS });
+    const res = await httpCall(url, { signal, timeoutMs: timeoutMs + GRACE_MS, headers: { authorization } });
     const text = res.text;
     if (!res.ok) throw new WatchError(`GET ${API_PREFIX}/watch: HTTP ${res.status}: ${text.slice(0, 300)}`);
     let body: unknown;

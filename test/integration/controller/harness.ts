@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { stringify } from "yaml";
 import type { GateAnswer, Heartbeat, Nudge, ReportAck, SignedEnvelope, TransitionEvent } from "../../../schemas/src/api.js";
-import { loadHostSigner, type HostSigner } from "../../../common/src/signing.js";
+import { envelopeAuthorization, loadHostSigner, type HostSigner } from "../../../common/src/signing.js";
 import { memoryLogger } from "../../../common/src/log.js";
 import { resolveConfig, type ResolvedConfig } from "../../../controller/src/config.js";
 import { startController, type RunningController } from "../../../controller/src/server.js";
@@ -151,8 +151,13 @@ export class SimAgent {
     return api<GateAnswer>(this.base, "/api/v1/gate", { body: this.sign(q), token: null });
   }
 
-  watch(since: string | null, timeoutMs = 5000) {
-    return api<Nudge>(this.base, `/api/v1/watch?host=${this.host}&since=${since ?? ""}&timeoutMs=${timeoutMs}`, { token: null });
+  /** A signed long-poll, as the agent sends it (WatchQuery in the Authorization header). */
+  watch(since: string | null, timeoutMs = 5000, over: Record<string, unknown> = {}) {
+    return api<Nudge>(this.base, `/api/v1/watch?host=${this.host}&since=${since ?? ""}&timeoutMs=${timeoutMs}`, { token: null, headers: { authorization: this.watchAuthorization(since, over) } });
+  }
+
+  watchAuthorization(since: string | null, over: Record<string, unknown> = {}): string {
+    return envelopeAuthorization(this.sign({ type: "watch", host: this.host, since, time: new Date().toISOString(), ...over }));
   }
 }
 
