@@ -26,6 +26,10 @@ export interface ResolvedConfig {
   allowAnonymousRead: boolean;
   maxBodyBytes: number;
   clockSkewMs: number;
+  /** Deadline for receiving a whole request (node's http requestTimeout). */
+  requestTimeoutMs: number;
+  /** Connections served normally; see http/connections.ts. */
+  maxConnections: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -52,6 +56,10 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
     throw new ConfigError(`${opts.label ?? "controller config"} is invalid:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  // 0 would switch node's deadline off: a client could then hold a request open for ever.
+  if (c.limits?.requestTimeout !== undefined && parseDuration(c.limits.requestTimeout) < 1000) {
+    throw new ConfigError(`${opts.label ?? "controller config"} is invalid:\n  limits.requestTimeout: expected at least "1s", got "${c.limits.requestTimeout}"`);
+  }
   const [host, port] = (() => {
     const l = c.listen ?? "127.0.0.1:8480";
     const i = l.lastIndexOf(":");
@@ -83,6 +91,8 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
     allowAnonymousRead: c.auth?.allowAnonymousRead ?? false,
     maxBodyBytes: c.limits?.maxBodyBytes ?? 1024 * 1024,
     clockSkewMs: parseDuration(c.limits?.clockSkew ?? "5m"),
+    requestTimeoutMs: parseDuration(c.limits?.requestTimeout ?? "30s"),
+    maxConnections: c.limits?.maxConnections ?? 4096,
     logLevel: c.logLevel ?? "info",
   };
 }

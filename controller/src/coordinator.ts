@@ -373,6 +373,6 @@ export class Coordinator {
 
   async audit(q: { sinceMs?: number; host?: string; limit?: number }): Promise<AuditReport> {
     const [events, decisions, commits] = await Promise.all([this.opts.store.auditEvents(q), this.opts.store.auditDecisions(q), this.opts.store.commits(1000)]);
-    return buildAudit({ now: this.now(), events, decisions, commits: new Map(commits.map((c) => [c.sha, c])), ...(q.host ? { host: q.host } : {}) });
+    return buildAudit({ now: this.now(), events, decisions, commits: new Map(commits.map((c) => [c.sha, c])), ...(q.host ? { host: q.host } : {}), ...(q.limit ? { limit: q.limit } : {}) });
   }
 }

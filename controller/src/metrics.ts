@@ -14,10 +14,10 @@ export class Metrics {
   readonly rejected: client.Counter<"code">;
   readonly lag: client.Histogram;
 
-  constructor(snapshot: () => Promise<StatusReport>, waiters: () => number) {
+  constructor(snapshot: () => Promise<StatusReport>, waiters: () => number, connections: () => number = () => 0) {
     const registry = this.registry;
     this.reports = new client.Counter({ name: "flotilla_reports_total", help: "Agent messages received, by result (accepted, duplicate).", labelNames: ["result"], registers: [registry] });
-    this.rejected = new client.Counter({ name: "flotilla_requests_rejected_total", help: "Agent requests rejected, by error code.", labelNames: ["code"], registers: [registry] });
+    this.rejected = new client.Counter({ name: "flotilla_requests_rejected_total", help: "Requests refused, by error code: every 4xx/503 answer of the API (413 PayloadTooLarge, 400 InvalidQuery, 401 BadSignature, …) and connections refused at limits.maxConnections (TooManyConnections).", labelNames: ["code"], registers: [registry] });
     this.lag = new client.Histogram({
       name: "flotilla_report_lag_seconds",
       help: "Controller receive time minus the agent's timestamp, per stored message.",
@@ -75,6 +75,14 @@ export class Metrics {
       registers: [registry],
       collect() {
         this.set(waiters());
+      },
+    });
+    new client.Gauge({
+      name: "flotilla_open_connections",
+      help: "Open HTTP connections (limits.maxConnections caps them).",
+      registers: [registry],
+      collect() {
+        this.set(connections());
       },
     });
     client.collectDefaultMetrics({ register: registry, prefix: "flotilla_controller_" });

@@ -3,6 +3,7 @@
  * metrics and HTTP server from a resolved config, and tears them down.
  */
 import { serve, type ServerType } from "@hono/node-server";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../../common/src/log.js";
@@ -12,6 +13,7 @@ import { Follower } from "./follower/follower.js";
 import { GitHubClient } from "./github/client.js";
 import { createApp } from "./http/app.js";
 import { OperatorAuth } from "./http/auth.js";
+import { ConnectionLimiter, openFilesLimit } from "./http/connections.js";
 import { VerifierPool } from "./ingest/verifier-pool.js";
 import { Metrics } from "./metrics.js";
 import { openStore } from "./store/open.js";
@@ -25,6 +27,7 @@ export interface RunningController {
   coordinator: Coordinator;
   github: GitHubClient | null;
   app: ReturnType<typeof createApp>;
+  connections: ConnectionLimiter;
   stop(): Promise<void>;
 }
 
@@ -76,28 +79,39 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
   });
-  const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size);
+  let connections: ConnectionLimiter | null = null;
+  const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);
   coordinator.onIngest = (accepted, duplicates, lags) => {
     metrics.reports.inc({ result: "accepted" }, accepted);
     if (duplicates) metrics.reports.inc({ result: "duplicate" }, duplicates);
     for (const l of lags) metrics.lag.observe(Math.max(0, l) / 1000);
   };
-  coordinator.onReject = (code) => metrics.rejected.inc({ code });
+  // Refusals are counted where they are rendered, in the app's error handler
+  // (every HttpError once, 413 and query errors included), and at the connection cap.
+  connections = new ConnectionLimiter(config.maxConnections, () => metrics.rejected.inc({ code: "TooManyConnections" }));
+  const limiter = connections;
   await follower.start();
 
   const app = createApp({
     coordinator, fleet: follower, auth: new OperatorAuth(config.operatorTokens, config.allowAnonymousRead), metrics, log: log.child("http"),
     maxBodyBytes: config.maxBodyBytes, webhookSecret: config.github?.webhookSecret ?? null, branch: config.branch,
+    overCapacity: (env) => limiter.isOverCapacity((env as { incoming?: { socket?: unknown } } | undefined)?.incoming?.socket),
   });
+  // requestTimeout bounds the receipt of a request (headers + body), not the
+  // answer: a long-poll watch is a complete GET waiting for its response and is
+  // not cut. Node checks the deadlines every connectionsCheckingInterval.
+  const serverOptions = {
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
+  };
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: config.listenHost, port: config.listenPort }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, hostname: config.listenHost, port: config.listenPort, serverOptions }, () => resolve(s));
   });
-  // Long-polls hold requests open; keep Node from cutting them.
   const http = server as import("node:http").Server;
-  http.requestTimeout = 0;
-  http.headersTimeout = 60_000;
   http.keepAliveTimeout = 75_000;
-  http.maxConnections = 100_000;
+  limiter.attach(http);
+  warnOnLowFileLimit(limiter, log);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.listenHost.includes(":") ? `[${config.listenHost}]` : config.listenHost}:${port}`;
   log.info("listening", { url, database: store.kind, branch: config.branch });
@@ -111,7 +125,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   timer.unref();
 
   return {
-    url, port, store, follower, coordinator, github, app,
+    url, port, store, follower, coordinator, github, app, connections: limiter,
     async stop() {
       clearInterval(timer);
       follower.stop();
@@ -125,4 +139,22 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       await verifier.close();
     },
   };
+}
+
+/** Descriptors beyond the connection cap: SQLite (3), git runs (3 pipes each), PostgreSQL pool, node itself. */
+const FD_MARGIN = 256;
+
+function warnOnLowFileLimit(limiter: ConnectionLimiter, log: Logger): void {
+  let limit: number | null = null;
+  try {
+    limit = openFilesLimit(readFileSync("/proc/self/limits", "utf8"));
+  } catch {
+    return; // not Linux: nothing to check
+  }
+  const need = limiter.hardLimit + FD_MARGIN;
+  if (limit !== null && limit < need) {
+    log.warn("open-files limit below what limits.maxConnections needs: clients can exhaust descriptors git and the database need", {
+      openFilesLimit: limit, maxConnections: limiter.max, needed: need, fix: `raise LimitNOFILE / ulimit -n to ≥ ${need} or lower limits.maxConnections to ≤ ${Math.max(1, limit - FD_MARGIN - limiter.hardLimit + limiter.max)}`,
+    });
+  }
 }

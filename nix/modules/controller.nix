@@ -24,6 +24,12 @@ let
   configFile = settingsFormat.generate "flotilla-controller.json" rendered;
 
   listenPort = lib.toInt (lib.last (lib.splitString ":" cfg.settings.listen));
+
+  # One descriptor per connection up to limits.maxConnections (default 4096)
+  # plus the 32-connection /healthz headroom, and room for SQLite, git pipes,
+  # the PostgreSQL pool and Node itself (docs/controller.md, "Sizing").
+  maxConnections = (cfg.settings.limits or { }).maxConnections or 4096;
+  limitNofile = maxConnections + 32 + 1024;
   stateDirName = lib.removePrefix "/var/lib/" cfg.settings.dataDir;
 
   nullOr = type: description: mkOption { type = types.nullOr type; default = null; inherit description; };
@@ -174,6 +180,7 @@ in
           StateDirectoryMode = "0750";
           WorkingDirectory = cfg.settings.dataDir;
           UMask = "0027";
+          LimitNOFILE = limitNofile;
 
           # The controller only serves HTTP, talks to git remotes, GitHub and
           # PostgreSQL, so the full sandbox applies.

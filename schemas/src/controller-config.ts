@@ -46,6 +46,17 @@ export const ControllerConfig = z
       .strictObject({
         maxBodyBytes: z.number().int().min(1024).optional().describe("Default 1 MiB."),
         clockSkew: durationAtMost("1d").optional().describe('Reports dated further in the future are rejected. Default "5m", at most "1d".'),
+        requestTimeout: durationAtMost("1h").optional().describe(
+          'Deadline for receiving a whole request (headers and body); slower clients get 408 and are disconnected. Long-poll watches are not affected: their request is complete once the headers arrive. Default "30s".',
+        ),
+        maxConnections: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe(
+            "Open connections served normally. Beyond it, a connection gets 503 TooManyConnections (and is closed) for everything except /healthz, for 32 more connections; beyond those, new connections are closed at once. Size: 3 per agent + operators (docs/controller.md). Default 4096.",
+          ),
       })
       .optional(),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),

@@ -351,7 +351,18 @@ describe("nixosModules.controller (stand-in lib/pkgs)", () => {
       NoNewPrivileges: true,
       MemoryDenyWriteExecute: false,
       ExecStart: expect.stringMatching(/-flotilla\/bin\/flotilla serve --config \/etc\/flotilla\/controller\.json$/),
+      // the default limits.maxConnections (4096) + the /healthz headroom (32) + 1024 for the controller itself
+      LimitNOFILE: 5152,
     });
+  });
+
+  it("sizes LimitNOFILE from settings.limits.maxConnections", async () => {
+    const got = await nixEval<{ cfg: unknown; nofile: number }>(
+      evalModule("nix/modules/controller.nix", `{ services.flotilla.controller = { enable = true; settings = { fleet.remotes = [ "file:///srv/fleet" ]; limits.maxConnections = 20000; }; }; }`,
+        `{ cfg = e.result.environment.etc."flotilla/controller.json".source.value; nofile = e.result.systemd.services.flotilla-controller.serviceConfig.LimitNOFILE; }`),
+    );
+    expect(ControllerConfig.parse(got.cfg)).toMatchObject({ limits: { maxConnections: 20000 } });
+    expect(got.nofile).toBe(20000 + 32 + 1024);
   });
 
   it("uses SQLite by default and refuses createLocally together with settings.database", async () => {

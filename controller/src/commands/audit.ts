@@ -5,16 +5,18 @@ import { renderAuditMarkdown, renderAuditText } from "../report/render-text.js";
 import type { CommandIO } from "./io.js";
 import { fetchReport } from "./remote.js";
 
-const HELP = `usage: flotilla audit [--controller URL] [--token T] [--since T] [--host H] [--json | --markdown]
+const HELP = `usage: flotilla audit [--controller URL] [--token T] [--since T] [--host H] [--limit N] [--json | --markdown]
 
 --since takes a timestamp (2026-01-01T00:00:00Z) or a duration back from now (90m, 2h, 7d).
+--limit N keeps the N newest entries (events and decisions together, 1-10000, default 10000),
+listed oldest first. Text and Markdown show agent-supplied control characters escaped (\x1b).
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      controller: { type: "string" }, token: { type: "string" }, since: { type: "string" }, host: { type: "string" },
+      controller: { type: "string" }, token: { type: "string" }, since: { type: "string" }, host: { type: "string" }, limit: { type: "string" },
       json: { type: "boolean" }, markdown: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
@@ -22,6 +24,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const q = new URLSearchParams();
   if (values.since) q.set("since", values.since);
   if (values.host) q.set("host", values.host);
+  if (values.limit) q.set("limit", values.limit);
   const report = await fetchReport({ controller: values.controller, token: values.token }, `/api/v1/audit${q.size ? `?${q}` : ""}`, AuditReport);
   io.stdout.write(values.json ? JSON.stringify(report, null, 2) + "\n" : values.markdown ? renderAuditMarkdown(report) : renderAuditText(report));
   return 0;

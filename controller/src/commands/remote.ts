@@ -1,5 +1,6 @@
 /** Shared by `flotilla status` and `flotilla audit`: reaching the controller's read API. */
 import type { z } from "zod";
+import { visible } from "../report/visible.js";
 
 export interface RemoteOptions {
   controller?: string;
@@ -34,7 +35,7 @@ export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.Z
       // keep the raw text
     }
     const hint = res.status === 401 ? " (pass --token or set FLOTILLA_TOKEN)" : "";
-    throw new RemoteError(`controller ${base} answered HTTP ${res.status} for ${path}: ${detail}${hint}`);
+    throw new RemoteError(`controller ${base} answered HTTP ${res.status} for ${path}: ${visible(detail)}${hint}`);
   }
   const parsed = schema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new RemoteError(`controller ${base} sent an invalid reply for ${path}: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);

@@ -18,6 +18,7 @@ import type { Metrics } from "../metrics.js";
 import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
 import { bearer, OperatorAuth, TOKEN_COOKIE } from "./auth.js";
+import { enumParam, intParam, sinceParam } from "./query.js";
 
 export interface AppOptions {
   coordinator: Coordinator;
@@ -30,7 +31,13 @@ export interface AppOptions {
   branch: string;
   /** Longest long-poll a client may ask for. */
   maxWatchMs?: number;
+  /** Whether the request's connection is beyond limits.maxConnections (given the node-server env); see connections.ts. */
+  overCapacity?: (env: unknown) => boolean;
 }
+
+/** Most audit entries one answer carries (and the default). */
+export const MAX_AUDIT_LIMIT = 10_000;
+const FORMATS = ["json", "text", "markdown"] as const;
 
 const SHA = /^[0-9a-f]{40}$/;
 
@@ -44,28 +51,31 @@ async function jsonBody(c: Context): Promise<unknown> {
   }
 }
 
-function parseSince(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const rel = /^(\d+)([smhd])$/.exec(v);
-  if (rel) return Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as "s"];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new HttpError(400, "InvalidQuery", `since: expected a timestamp or a duration like "2h", got "${v}"`, "since");
-  return t;
-}
-
 export function createApp(o: AppOptions): Hono {
   const app = new Hono();
   const maxWatch = o.maxWatchMs ?? 60_000;
 
+  // Every refusal is counted here, once (the coordinator's own hook is not wired).
+  const refused = (code: string) => o.metrics?.rejected.inc({ code });
   app.onError((err, c) => {
     if (err instanceof HttpError) {
+      refused(err.code);
+      if (err.code === "TooManyConnections") c.header("connection", "close");
       const body: ApiError = { error: err.code, message: err.message, ...(err.path ? { path: err.path } : {}), ...(err.lastSeq !== undefined ? { lastSeq: err.lastSeq } : {}) };
       return c.json(body, err.status as ContentfulStatusCode);
     }
     o.log.error("request failed", { method: c.req.method, path: c.req.path, error: err.message });
     return c.json({ error: "InternalError", message: err.message } satisfies ApiError, 500);
   });
-  app.notFound((c) => c.json({ error: "NotFound", message: `no route for ${c.req.method} ${c.req.path}` } satisfies ApiError, 404));
+  app.notFound((c) => (refused("NotFound"), c.json({ error: "NotFound", message: `no route for ${c.req.method} ${c.req.path}` } satisfies ApiError, 404)));
+
+  // Beyond limits.maxConnections only /healthz is served; the 503 closes the connection.
+  app.use("*", async (c, next) => {
+    if (o.overCapacity?.(c.env) && c.req.path !== "/healthz") {
+      throw new HttpError(503, "TooManyConnections", "the controller is at limits.maxConnections open connections; retry later");
+    }
+    await next();
+  });
 
   const limit = bodyLimit({
     maxSize: o.maxBodyBytes,
@@ -88,10 +98,9 @@ export function createApp(o: AppOptions): Hono {
   app.get(`${API_PREFIX}/watch`, async (c) => {
     const host = c.req.query("host");
     const since = c.req.query("since") ?? null;
-    if (!host) throw new HttpError(400, "InvalidQuery", "host is required", "host");
-    if (since !== null && since !== "" && !SHA.test(since)) throw new HttpError(400, "InvalidQuery", "since: expected a 40-hex commit id", "since");
-    const t = Number(c.req.query("timeoutMs") ?? 30_000);
-    if (!Number.isFinite(t) || t < 0) throw new HttpError(400, "InvalidQuery", "timeoutMs: expected a non-negative number", "timeoutMs");
+    if (!host) throw new HttpError(400, "InvalidQuery", "host: expected a host name, got none", "host");
+    if (since !== null && since !== "" && !SHA.test(since)) throw new HttpError(400, "InvalidQuery", `since: expected a 40-hex commit id, got ${JSON.stringify(since.slice(0, 40))}`, "since");
+    const t = intParam(c.req.query("timeoutMs"), "timeoutMs", 0, 86_400_000) ?? 30_000;
     return c.json(await o.coordinator.watch(c.req.header("authorization"), { host, since: since || null }, Math.min(t, maxWatch), c.req.raw.signal));
   });
 
@@ -118,16 +127,16 @@ export function createApp(o: AppOptions): Hono {
 
   // ---- operator API
   app.get(`${API_PREFIX}/status`, operator, async (c) => {
+    const format = enumParam(c.req.query("format"), "format", FORMATS);
     const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
-    const format = c.req.query("format");
     if (format === "text") return c.text(renderStatusText(report));
     if (format === "markdown") return c.text(renderStatusMarkdown(report));
     return c.json(report);
   });
   app.get(`${API_PREFIX}/audit`, operator, async (c) => {
-    const lim = c.req.query("limit");
-    const report = await o.coordinator.audit({ sinceMs: parseSince(c.req.query("since")), host: c.req.query("host"), ...(lim ? { limit: Number(lim) } : {}) });
-    const format = c.req.query("format");
+    const format = enumParam(c.req.query("format"), "format", FORMATS);
+    const limit = intParam(c.req.query("limit"), "limit", 1, MAX_AUDIT_LIMIT) ?? MAX_AUDIT_LIMIT;
+    const report = await o.coordinator.audit({ sinceMs: sinceParam(c.req.query("since"), Date.now()), host: c.req.query("host"), limit });
     if (format === "text") return c.text(renderAuditText(report));
     if (format === "markdown") return c.text(renderAuditMarkdown(report));
     return c.json(report);
@@ -149,7 +158,7 @@ export function createApp(o: AppOptions): Hono {
       return c.html("<!doctype html><title>Flotilla</title><p>Operator token required: open <code>/?token=&lt;token&gt;</code>.</p>", 401);
     }
     const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
-    const refresh = Math.min(Math.max(Number(c.req.query("refresh") ?? 5) || 5, 1), 3600);
+    const refresh = intParam(c.req.query("refresh"), "refresh", 1, 3600) ?? 5;
     return c.html(renderDashboard(report, { refreshSeconds: refresh }));
   });
   return app;

@@ -1,6 +1,6 @@
 /**
  * Builds the audit report: every transition event and every rollout decision,
- * in time order, each with its commit's PR number, title, author and merger
+ * merged, the newest `limit` of them kept, listed oldest first, each with its commit's PR number, title, author and merger
  * (from GitHub when configured, else from git). Pure.
  */
 import type { AuditEntry, AuditReport, TransitionEvent } from "../../../schemas/src/api.js";
@@ -18,12 +18,14 @@ function commitFields(c: CommitRecord | undefined) {
 
 const pascal = (s: string) => s.replace(/(^|[-_ ])(\w)/g, (_m, _p, ch: string) => ch.toUpperCase());
 
-export function buildAudit(input: { now: number; events: readonly StoredEvent[]; decisions: readonly DecisionRecord[]; commits: ReadonlyMap<string, CommitRecord>; host?: string }): AuditReport {
-  const entries: (AuditEntry & { order: number })[] = [];
+export function buildAudit(input: { now: number; events: readonly StoredEvent[]; decisions: readonly DecisionRecord[]; commits: ReadonlyMap<string, CommitRecord>; host?: string; limit?: number }): AuditReport {
+  // order: the instant; tie: events (by host, seq) before decisions (by id) at the same instant.
+  const entries: (AuditEntry & { order: number; tie: [number, string, number] })[] = [];
   for (const e of input.events) {
     const m = JSON.parse(e.payload) as TransitionEvent;
     entries.push({
       order: e.timeMs,
+      tie: [0, e.host, e.seq],
       time: isoOf(e.timeMs),
       host: m.host,
       kind: "event",
@@ -41,6 +43,7 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
     for (const d of input.decisions) {
       entries.push({
         order: d.effectiveMs,
+        tie: [1, "", d.id],
         time: isoOf(d.effectiveMs),
         host: null,
         kind: "decision",
@@ -54,6 +57,7 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
       });
     }
   }
-  entries.sort((a, b) => a.order - b.order);
-  return { generatedAt: new Date(input.now).toISOString(), entries: entries.map(({ order: _o, ...e }) => e) };
+  entries.sort((a, b) => a.order - b.order || a.tie[0] - b.tie[0] || (a.tie[1] < b.tie[1] ? -1 : a.tie[1] > b.tie[1] ? 1 : 0) || a.tie[2] - b.tie[2]);
+  const kept = input.limit !== undefined && entries.length > input.limit ? entries.slice(entries.length - input.limit) : entries;
+  return { generatedAt: new Date(input.now).toISOString(), entries: kept.map(({ order: _o, tie: _t, ...e }) => e) };
 }

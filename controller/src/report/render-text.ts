@@ -1,6 +1,12 @@
-/** Plain-text and Markdown renderings of the status and audit reports (for `flotilla status|audit`). */
+/**
+ * Plain-text and Markdown renderings of the status and audit reports (for
+ * `flotilla status|audit`). Agent-supplied text is untrusted: every cell goes
+ * through visible() (no raw control characters, no line breaks inside a
+ * cell), and the finished document once more, line by line.
+ */
 import type { AuditReport, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
 import { msOf } from "./time.js";
+import { visible, visibleLines } from "./visible.js";
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : "-");
 
@@ -13,7 +19,8 @@ function ago(iso: string | null, now: number): string {
   return `${Math.round(s / 86400)}d ago`;
 }
 
-function table(rows: string[][]): string {
+function table(cells: string[][]): string {
+  const rows = cells.map((r) => r.map(visible));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
 }
@@ -44,27 +51,27 @@ export function renderStatusText(s: StatusReport): string {
   const now = Date.parse(s.generatedAt);
   const out = [`branch ${s.branch} at ${short(s.head)} (report at ${s.generatedAt})`, ""];
   out.push(table([["HOST", "WAVE", "PIN", "DESIRED", "CURRENT", "GENERATION", "PHASE", "HEALTH", "LAST SEEN", "SINCE", "DRIFT", "FAILED REVS"], ...s.hosts.map((h) => hostRow(h, now))]));
-  for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${h.host}: last error ${h.lastError!.reason}: ${h.lastError!.message.split("\n")[0]}`);
+  for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${visible(h.host)}: last error ${visible(h.lastError!.reason)}: ${visible(h.lastError!.message.split("\n")[0]!)}`);
   for (const r of s.rollouts) {
-    out.push("", rolloutTitle(r));
+    out.push("", visible(rolloutTitle(r)));
     out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy${w.pinned?.length ? ` (+${w.pinned.length} pinned)` : ""}`, w.reason ?? ""])));
   }
-  return out.join("\n") + "\n";
+  return visibleLines(out.join("\n") + "\n");
 }
 
-const md = (s: string) => s.replace(/\|/g, "\\|");
+const md = (s: string) => visible(s).replace(/\|/g, "\\|");
 
 export function renderStatusMarkdown(s: StatusReport): string {
   const now = Date.parse(s.generatedAt);
   const out = [`## Fleet status: \`${s.branch}\` at \`${short(s.head)}\``, "", `_Generated ${s.generatedAt}_`, ""];
   out.push("| Host | Wave | Pin | Desired | Current | Generation | Phase | Health | Last seen | Since | Drift | Failed revisions |");
   out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
-  for (const h of s.hosts) out.push(`| ${hostRow(h, now).map((c, i) => (i >= 3 && i <= 4 && c !== "-" ? `\`${c}\`` : md(c))).join(" | ")} |`);
+  for (const h of s.hosts) out.push(`| ${hostRow(h, now).map((c, i) => (i >= 3 && i <= 4 && c !== "-" ? `\`${visible(c)}\`` : md(c))).join(" | ")} |`);
   for (const r of s.rollouts) {
     out.push("", `### ${md(rolloutTitle(r))}`, "", "| Wave | State | Healthy | Reason |", "|---|---|---|---|");
-    for (const w of r.waves) out.push(`| ${w.name} | **${w.state}** | ${w.healthy}/${w.members.length} | ${md(w.reason ?? "")} |`);
+    for (const w of r.waves) out.push(`| ${md(w.name)} | **${w.state}** | ${w.healthy}/${w.members.length} | ${md(w.reason ?? "")} |`);
   }
-  return out.join("\n") + "\n";
+  return visibleLines(out.join("\n") + "\n");
 }
 
 function auditRow(e: AuditReport["entries"][number]): string[] {
@@ -89,11 +96,11 @@ function auditRow(e: AuditReport["entries"][number]): string[] {
 
 export function renderAuditText(a: AuditReport): string {
   if (a.entries.length === 0) return "no audit entries\n";
-  return table([["TIME", "HOST", "KIND", "PHASE", "OUTCOME", "REASON", "REV", "PR", "TITLE", "AUTHOR", "MERGED BY", "DURATIONS", "MESSAGE"], ...a.entries.map(auditRow)]) + "\n";
+  return visibleLines(table([["TIME", "HOST", "KIND", "PHASE", "OUTCOME", "REASON", "REV", "PR", "TITLE", "AUTHOR", "MERGED BY", "DURATIONS", "MESSAGE"], ...a.entries.map(auditRow)]) + "\n");
 }
 
 export function renderAuditMarkdown(a: AuditReport): string {
   const out = ["| Time | Host | Kind | Phase | Outcome | Reason | Rev | PR | Title | Author | Merged by | Durations | Message |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"];
   for (const e of a.entries) out.push(`| ${auditRow(e).map(md).join(" | ")} |`);
-  return out.join("\n") + "\n";
+  return visibleLines(out.join("\n") + "\n");
 }

@@ -132,7 +132,7 @@ export class PostgresStore implements Store {
     if (q.host) params.push(q.host);
     const rows = (
       await this.pool.query<{ host: string; seq: number; time_ms: number; received_ms: number; payload: string }>(
-        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= $1 ${q.host ? "AND host = $3" : ""} ORDER BY time_ms, host, seq LIMIT $2`,
+        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= $1 ${q.host ? "AND host = $3" : ""} ORDER BY time_ms DESC, host DESC, seq DESC LIMIT $2`,
         params,
       )
     ).rows;
@@ -185,7 +185,7 @@ export class PostgresStore implements Store {
   }
 
   async auditDecisions(q: AuditQuery): Promise<DecisionRecord[]> {
-    return (await this.pool.query<DecisionRow>("SELECT * FROM decisions WHERE effective_ms >= $1 ORDER BY effective_ms, id LIMIT $2", [q.sinceMs ?? 0, q.limit ?? 10_000])).rows.map(rowToDecision);
+    return (await this.pool.query<DecisionRow>("SELECT * FROM decisions WHERE effective_ms >= $1 ORDER BY effective_ms DESC, id DESC LIMIT $2", [q.sinceMs ?? 0, q.limit ?? 10_000])).rows.map(rowToDecision);
   }
 
   private localLock: Promise<unknown> = Promise.resolve();

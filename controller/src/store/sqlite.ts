@@ -116,7 +116,7 @@ export class SqliteStore implements Store {
   async auditEvents(q: AuditQuery): Promise<StoredEvent[]> {
     const rows = this.db
       .prepare(
-        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= ? ${q.host ? "AND host = ?" : ""} ORDER BY time_ms, host, seq LIMIT ?`,
+        `SELECT host, seq, time_ms, received_ms, payload FROM messages WHERE type = 'event' AND time_ms >= ? ${q.host ? "AND host = ?" : ""} ORDER BY time_ms DESC, host DESC, seq DESC LIMIT ?`,
       )
       .all(...[q.sinceMs ?? 0, ...(q.host ? [q.host] : []), q.limit ?? 10_000]) as { host: string; seq: number; time_ms: number; received_ms: number; payload: string }[];
     return rows.map((r) => ({ host: r.host, seq: Number(r.seq), timeMs: Number(r.time_ms), receivedMs: Number(r.received_ms), payload: r.payload }));
@@ -165,7 +165,7 @@ export class SqliteStore implements Store {
   }
 
   async auditDecisions(q: AuditQuery): Promise<DecisionRecord[]> {
-    return (this.db.prepare("SELECT * FROM decisions WHERE effective_ms >= ? ORDER BY effective_ms, id LIMIT ?").all(q.sinceMs ?? 0, q.limit ?? 10_000) as DecisionRow[]).map(rowToDecision);
+    return (this.db.prepare("SELECT * FROM decisions WHERE effective_ms >= ? ORDER BY effective_ms DESC, id DESC LIMIT ?").all(q.sinceMs ?? 0, q.limit ?? 10_000) as DecisionRow[]).map(rowToDecision);
   }
 
   async withLock<T>(_name: string, fn: () => Promise<T>): Promise<T> {

@@ -79,6 +79,7 @@ export interface StoredEvent {
 export interface AuditQuery {
   sinceMs?: number;
   host?: string;
+  /** The newest this many rows (auditEvents and auditDecisions return newest first). Default 10,000. */
   limit?: number;
 }
 
