@@ -75,6 +75,7 @@ describe("host-key rotation", () => {
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(await readdir(join(w.stateDir, "outbox")).then((f) => f.includes("rejected"))).toBe(false);
       expect((await ctl.store.hostState(w.host))?.currentRev).toBe(c3);
+      expect(JSON.parse((await w.cli("status", "--json")).out)).toMatchObject({ queueLength: 0, reportsSetAside: 0 });
     } finally {
       await ctl.stop();
       await w.close();
