@@ -162,7 +162,13 @@ export class HttpReporter implements Reporter {
         if ((await this.handleRefusal(res, batch, done)) === "stop") return { empty: false, reached };
         continue;
       }
-      const ack = ReportAck.safeParse(JSON.parse(res.text || "null"));
+      let answer: unknown = null;
+      try {
+        answer = JSON.parse(res.text || "null");
+      } catch {
+        answer = null; // not JSON (a proxy's page): invalid below
+      }
+      const ack = ReportAck.safeParse(answer);
       if (!ack.success) {
         this.o.log.warn("controller sent an invalid ReportAck; reports stay queued", { body: res.text.slice(0, 300) });
         return { empty: false, reached };
@@ -236,6 +242,8 @@ export class HttpReporter implements Reporter {
       await this.o.outbox.rebase(body.lastSeq, (env, seq) => this.o.signer.sign(JSON.stringify({ ...(JSON.parse(env.payload) as object), seq })));
       return "retry";
     }
+    // Behind again after renumbering in this delivery: try again next time, never set aside.
+    if (code === "SeqBehind") return this.wait(status, text, code);
     if (code === "PayloadTooLarge") {
       if (batch.length > 1) {
         this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
@@ -268,7 +276,9 @@ export class HttpReporter implements Reporter {
         this.o.log.warn("the controller refused report times as ahead of its clock; re-timed to its clock (the agent's stamp is kept in skewedTime)", { reports: changed, controllerTime: nowIso });
         return "retry";
       }
-      // Nothing ahead of the controller's clock by our reading: fall through to the generic case.
+      // Nothing ahead of the controller's clock by our reading (no usable Date
+      // header): wait for the clocks to agree rather than set an event aside.
+      return this.wait(status, text, code);
     }
     if (code === "BadSignature") {
       // Queued under an older key (the agent restarted with a new one)?
