@@ -257,6 +257,7 @@ async function status(config: ResolvedConfig, json: boolean, io: MainIo): Promis
     error: c && "error" in c ? c.error : null,
     failedRevs: state?.failedRevs ?? [],
     queueLength: outbox.length,
+    reportsSetAside: outbox.setAsideCount(),
     retryPending,
     updatedAt: state?.updatedAt ?? null,
   };
@@ -272,6 +273,7 @@ async function status(config: ResolvedConfig, json: boolean, io: MainIo): Promis
     `last:        ${report.lastOutcome ? `${report.lastOutcome.time} ${report.lastOutcome.phase} ${report.lastOutcome.outcome} ${report.lastOutcome.reason}${report.lastOutcome.message ? `: ${report.lastOutcome.message.split("\n")[0]}` : ""}` : "-"}`,
     `failed revs: ${report.failedRevs.length ? report.failedRevs.map((f) => `${f.rev.slice(0, 12)} (${f.reason})`).join(", ") : "none"}`,
     `queue:       ${report.queueLength} report(s) waiting for the controller`,
+    ...(report.reportsSetAside ? [`set aside:   ${report.reportsSetAside} report(s) the controller refused for good, kept in ${outbox.dir}/rejected/ (reason in <seq>.reason)`] : []),
     ...(retryPending ? ["retry:       requested; applied at the next cycle"] : []),
   ];
   io.out(lines.join("\n") + "\n");

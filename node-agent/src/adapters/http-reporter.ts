@@ -3,7 +3,10 @@
  * heartbeat, signed with the host key, queued on disk first (Outbox) and
  * delivered in seq order by `POST /api/v1/reports`. The controller answers
  * with the highest seq it stored; the queue is dropped up to there, so a
- * resend after a lost answer is harmless ((host, seq) is idempotent).
+ * resend after a lost answer is harmless ((host, seq) is idempotent). No
+ * refusal may jam the queue (handleRefusal): each one splits, re-signs,
+ * re-times, truncates or sets aside, or, when the controller refuses the host
+ * as a whole, waits for the next delivery.
  */
 import { API_PREFIX, ApiError, Heartbeat, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
 import { verifyEnvelope, type HostSigner } from "../../../common/src/signing.js";
@@ -17,7 +20,7 @@ import { redact } from "./redact.js";
 import { retimePayload, shrinkPayload } from "./report-repair.js";
 
 const BATCH = 100;
-const MAX_ROUNDS = 1000;
+const MAX_REFUSALS = 1000;
 
 export interface HttpReporterOptions {
   /** With `reload` (adapters/host-key.ts), the key is read again from disk after a 401 BadSignature. */
@@ -135,7 +138,8 @@ export class HttpReporter implements Reporter {
     const done = new Set<string>(); // once-per-delivery repairs (rebase, key reload)
     // Every refusal either changes the queue (split, re-sign, re-time,
     // truncate, set aside) or ends this delivery; the bound is a backstop.
-    for (let round = 0; this.o.outbox.length > 0 && round < MAX_ROUNDS; round++) {
+    let refusals = 0;
+    while (this.o.outbox.length > 0 && refusals < MAX_REFUSALS) {
       const batch = await this.o.outbox.peek(this.batchLimit);
       if (batch.length === 0) break;
       if (await this.setAsideForeign(batch)) continue;
@@ -145,14 +149,26 @@ export class HttpReporter implements Reporter {
         res = await httpCall(`${url}${API_PREFIX}/reports`, { method: "POST", json: { reports }, timeoutMs: this.o.timeoutMs ?? 10_000 });
       } catch (e) {
         this.o.log.debug("controller unreachable; reports stay queued", { queued: this.o.outbox.length, error: (e as Error).message });
+        // A server that closes the connection while a large body is still being
+        // written (a proxy's size limit) looks like a reset, not a 413: send
+        // smaller batches next time (they grow back after a success).
+        const code = (e as { code?: string }).code;
+        if ((code === "EPIPE" || code === "ECONNRESET") && batch.length > 1) this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
         return { empty: false, reached };
       }
       reached = res.status < 500;
       if (!res.ok) {
+        refusals++;
         if ((await this.handleRefusal(res, batch, done)) === "stop") return { empty: false, reached };
         continue;
       }
-      const ack = ReportAck.safeParse(JSON.parse(res.text || "null"));
+      let answer: unknown = null;
+      try {
+        answer = JSON.parse(res.text || "null");
+      } catch {
+        answer = null; // not JSON (a proxy's page): invalid below
+      }
+      const ack = ReportAck.safeParse(answer);
       if (!ack.success) {
         this.o.log.warn("controller sent an invalid ReportAck; reports stay queued", { body: res.text.slice(0, 300) });
         return { empty: false, reached };
@@ -226,6 +242,8 @@ export class HttpReporter implements Reporter {
       await this.o.outbox.rebase(body.lastSeq, (env, seq) => this.o.signer.sign(JSON.stringify({ ...(JSON.parse(env.payload) as object), seq })));
       return "retry";
     }
+    // Behind again after renumbering in this delivery: try again next time, never set aside.
+    if (code === "SeqBehind") return this.wait(status, text, code);
     if (code === "PayloadTooLarge") {
       if (batch.length > 1) {
         this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
@@ -258,7 +276,9 @@ export class HttpReporter implements Reporter {
         this.o.log.warn("the controller refused report times as ahead of its clock; re-timed to its clock (the agent's stamp is kept in skewedTime)", { reports: changed, controllerTime: nowIso });
         return "retry";
       }
-      // Nothing ahead of the controller's clock by our reading: fall through to the generic case.
+      // Nothing ahead of the controller's clock by our reading (no usable Date
+      // header): wait for the clocks to agree rather than set an event aside.
+      return this.wait(status, text, code);
     }
     if (code === "BadSignature") {
       // Queued under an older key (the agent restarted with a new one)?
