@@ -215,6 +215,10 @@ RestartSec=5
 # 75 (EX_TEMPFAIL): the agent switched its own profile and wants the new binary.
 RestartForceExitStatus=75
 SuccessExitStatus=75
+# SIGTERM to the agent only: it lets a switch in progress finish and records it
+# (within 4 min, the agent's STOP_BOUND_MS); what is left is killed after this.
+KillMode=mixed
+TimeoutStopSec=5min
 RuntimeDirectory=flotilla
 RuntimeDirectoryMode=0700
 RuntimeDirectoryPreserve=yes

@@ -207,8 +207,10 @@ in
         # "failed" state.
         RestartForceExitStatus = "75";
         SuccessExitStatus = "75";
-        # SIGTERM to the agent only; it finishes or abandons an activation in
-        # progress before exiting. Everything left is killed after the timeout.
+        # SIGTERM to the agent only: it starts no new step, lets a switch or
+        # rollback in progress finish and saves its outcome, then exits (within
+        # 4 min, STOP_BOUND_MS in node-agent/src/main.ts; keep this above it).
+        # Everything left is killed after the timeout.
         KillMode = "mixed";
         TimeoutStopSec = "5min";
 

@@ -16,10 +16,23 @@ export type ErrorKind = "stalled" | "waiting" | "retry";
 export abstract class AgentError extends Error {
   abstract readonly reason: Reason;
   abstract readonly kind: ErrorKind;
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * The failing step changed nothing on the host (set by the adapter that
+   * knows: a profile that could not be set, secrets that failed before their
+   * generation was switched). An activation failing this way ends in
+   * `failed`, never in a rollback.
+   */
+  readonly unchanged: boolean;
+  constructor(message: string, options?: { cause?: unknown; unchanged?: boolean }) {
     super(message, options);
     this.name = new.target.name;
+    this.unchanged = options?.unchanged ?? false;
   }
+}
+
+/** Did the failing step say that it changed nothing on the host? */
+export function changedNothing(e: unknown): boolean {
+  return e instanceof AgentError && e.unchanged;
 }
 
 const make = (reason: Reason, kind: ErrorKind) =>

@@ -14,6 +14,7 @@ export const AGENT_PHASES = [
   "rolledBack", // previous generation restored and re-verified
   "failed", // deploy failed before activation (nothing changed) or a human is needed
   "rollbackFailed", // the rollback itself failed: loud, needs a human
+  "firstDeployFailed", // a first deploy failed after switching: no previous generation to return to; stalled until retry or a newer commit
   "selfUpdate", // agent self-update steps
 ] as const;
 export type AgentPhase = (typeof AGENT_PHASES)[number];
@@ -47,6 +48,7 @@ export const REASONS = {
   RollbackFailed: "RollbackFailed",
   PreviouslyFailed: "PreviouslyFailed",
   Interrupted: "Interrupted",
+  NoPreviousGeneration: "NoPreviousGeneration", // a host's first deploy failed after switching: nothing to roll back to
   // Self-update (phase "selfUpdate"; node-agent/src/self-update/).
   SelfUpdateFailed: "SelfUpdateFailed", // a step failed, or the new agent did not come up healthy
   SelfUpdateBuilt: "SelfUpdateBuilt", // the new agent is built (started: more steps follow)

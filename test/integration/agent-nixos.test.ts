@@ -4,7 +4,7 @@
 // were asked to do. Every `once` goes through the CLI (main()).
 import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { listGenerations } from "../helpers/nix-env.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
@@ -151,19 +151,30 @@ describe("agent on NixOS (direct activation)", () => {
     await w.close();
   });
 
-  it("rolls back when the host loses connectivity to the controller after activation (magic rollback)", async () => {
+  it("rolls back when the host loses the network after activation: neither the git remote nor the controller answers (magic rollback)", async () => {
     let badRev = "";
     const w = await World.create();
+    const broken = () => badRev !== "" && readCurrent(w) === badRev;
     const ctl2 = await startTestController({
       hostKeys: { [w.host]: w.hostKey.pub },
       // The "network" is broken while the bad revision is active.
-      refuse: () => badRev !== "" && readCurrent(w) === badRev,
+      refuse: broken,
     });
-    await w.writeConfig({ controller: ctl2.url });
+    // The git remote is a local path; a git that cannot reach it while the bad revision runs
+    // stands in for the lost route (the agent's commands.git; nix keeps the real git).
+    const badFile = join(w.root, "bad-rev");
+    const gitWrapper = join(w.root, "git-unreachable-when-bad");
+    await writeFile(
+      gitWrapper,
+      `#!/bin/sh\nif [ "$1" = ls-remote ] && [ -s ${badFile} ] && [ "$(cat ${join(w.fixture.state, w.host, "current-revision")} 2>/dev/null)" = "$(cat ${badFile})" ]; then echo "fatal: unable to access remote: Network is unreachable" >&2; exit 128; fi\nexec git "$@"\n`,
+    );
+    await chmod(gitWrapper, 0o755);
+    await w.writeConfig({ controller: ctl2.url, commands: { ...(w.config.commands as object), git: gitWrapper } });
     const c1 = await w.commit({ "fleet.yaml": w.fleet() }, "c1");
     expect((await w.once()).code).toBe(0);
     const gen1 = await w.activeGeneration();
     badRev = await w.commit({ "notes.txt": "this generation breaks the network\n" }, "bad network");
+    await writeFile(badFile, badRev);
     const r = await w.once();
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/ConnectivityLost/);
@@ -173,7 +184,37 @@ describe("agent on NixOS (direct activation)", () => {
     await waitUntil(async () => ctl2.events().some((e) => e.phase === "rolledBack"));
     const rolled = ctl2.events().find((e) => e.phase === "rolledBack")!;
     expect(rolled.error?.reason).toBe("ConnectivityLost");
-    expect(rolled.health?.find((h) => h.check === "connectivity:controller")).toMatchObject({ ok: true, generation: gen1 });
+    expect(rolled.error?.message).toMatch(/git remote, controller/);
+    expect(rolled.health?.find((h) => h.check === "connectivity")).toMatchObject({ ok: true, generation: gen1 });
+    await ctl2.close();
+    await w.close();
+  });
+
+  it("a controller outage during verification does not revert the deploy: the git remote still answers", async () => {
+    let down = false;
+    const w = await World.create();
+    const ctl2 = await startTestController({ hostKeys: { [w.host]: w.hostKey.pub }, refuse: () => down });
+    await w.writeConfig({ controller: ctl2.url });
+    await w.commit({ "fleet.yaml": w.fleet() }, "c1");
+    expect((await w.once()).code).toBe(0);
+    // The controller answers before the switch (so it is in Reach), then goes down as the switch happens.
+    const c2 = await w.commit({ "notes.txt": "an ordinary change\n" }, "c2");
+    let target = "";
+    const watcher = setInterval(() => {
+      if (readCurrent(w) === c2) down = true;
+    }, 5);
+    try {
+      const r = await w.once();
+      target = (await w.state()).current?.rev ?? "";
+      expect(r.code, r.err).toBe(0);
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(down).toBe(true);
+    expect(target).toBe(c2);
+    const s = await w.state();
+    expect(s.cycle).toMatchObject({ phase: "done" });
+    expect(s.cycle.phase === "done" && s.cycle.health.find((h) => h.check === "connectivity")).toMatchObject({ ok: true, detail: expect.stringMatching(/reached git remote \(controller did not answer/) });
     await ctl2.close();
     await w.close();
   });

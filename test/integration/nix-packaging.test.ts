@@ -262,6 +262,7 @@ describe("nixosModules.agent (stand-in lib/pkgs)", () => {
       RuntimeDirectory: "flotilla",
       RuntimeDirectoryPreserve: "yes",
       KillMode: "mixed",
+      TimeoutStopSec: "5min", // above the agent's STOP_BOUND_MS (4 min)
     });
     // Nothing that would be inherited by nixos-rebuild and break activation.
     for (const forbidden of ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges", "SystemCallFilter", "CapabilityBoundingSet", "UMask", "PrivateMounts"]) {
@@ -551,6 +552,8 @@ describe("install-legacy-agent (nix/install-legacy-agent.sh) with systemctl and 
       "Restart=always",
       "RestartForceExitStatus=75",
       "SuccessExitStatus=75",
+      "KillMode=mixed",
+      "TimeoutStopSec=5min",
       "RuntimeDirectory=flotilla",
       "RuntimeDirectoryPreserve=yes",
       "WantedBy=default.target",

@@ -36,7 +36,7 @@ const iso = (ms: number | null | undefined) => (ms ? isoOf(ms) : null);
 function health(s: HostState | undefined, stale: boolean): HostStatus["health"] {
   if (!s || stale || !s.phase) return "Unknown";
   if (IN_FLIGHT.has(s.phase)) return "Progressing";
-  if (s.phase === "failed" || s.phase === "rollbackFailed" || s.healthy === false) return "Degraded";
+  if (s.phase === "failed" || s.phase === "rollbackFailed" || s.phase === "firstDeployFailed" || s.healthy === false) return "Degraded";
   return s.healthy ? "Healthy" : "Unknown";
 }
 

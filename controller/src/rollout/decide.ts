@@ -91,7 +91,7 @@ export interface RolloutDecision {
 
 export const ROLLOUT = "";
 
-const BAD_PHASES: ReadonlySet<string> = new Set(["failed", "rollingBack", "rolledBack", "rollbackFailed"]);
+const BAD_PHASES: ReadonlySet<string> = new Set(["failed", "rollingBack", "rolledBack", "rollbackFailed", "firstDeployFailed"]);
 
 /**
  * Does this event say the host failed the revision it concerns? The agent

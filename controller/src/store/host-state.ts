@@ -70,9 +70,9 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
         failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev),
         lastError: error,
       };
-    } else if (m.outcome === "failed" || m.phase === "failed" || m.phase === "rollbackFailed") {
+    } else if (m.outcome === "failed" || m.phase === "failed" || m.phase === "rollbackFailed" || m.phase === "firstDeployFailed") {
       // An interruption the agent forgives (blamed: false) is not a failed revision.
-      s = { ...s, failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev), lastError: error, healthy: m.phase === "rollbackFailed" || m.phase === "verifying" ? false : s.healthy };
+      s = { ...s, failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev), lastError: error, healthy: m.phase === "rollbackFailed" || m.phase === "firstDeployFailed" || m.phase === "verifying" ? false : s.healthy };
     }
   }
   return s;

@@ -97,7 +97,7 @@ export class HttpReporter implements Reporter {
         currentRev: state.current?.rev ?? null,
         currentGeneration: state.current?.generation ?? null,
         targetRev: "target" in c && c.target ? c.target.rev : (state.current?.rev ?? null),
-        healthy: c.phase === "done" ? true : c.phase === "rollbackFailed" ? false : null,
+        healthy: c.phase === "done" ? true : c.phase === "rollbackFailed" || c.phase === "firstDeployFailed" ? false : null,
         queueLength: this.o.outbox.length,
         failedRevs: state.failedRevs.map((f) => f.rev),
       });

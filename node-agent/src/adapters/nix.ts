@@ -13,7 +13,8 @@
  *   which points at whatever generation is older, not at what ran before.
  */
 import { existsSync } from "node:fs";
-import { realpath } from "node:fs/promises";
+import { mkdir, realpath } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { HostSpec, NixosHostSpec } from "../../../common/src/fleet/model.js";
 import type { Logger } from "../../../common/src/log.js";
 import { BuildError, RollbackSetProfileError, RollbackSwitchError, SetProfileError, SwitchError } from "../errors.js";
@@ -77,8 +78,15 @@ export class NixosSystem implements System {
   }
 
   private async setProfile(path: string, E: typeof SetProfileError | typeof RollbackSetProfileError): Promise<void> {
+    // nix-env does not create the profile's directory (a host's first deploy to a custom profile path).
+    try {
+      await mkdir(dirname(this.o.profile), { recursive: true });
+    } catch (cause) {
+      throw new E(`cannot create the profile directory ${dirname(this.o.profile)}: ${(cause as Error).message}`, { cause, unchanged: true });
+    }
     const r = await this.o.run(this.o.nixEnv, ["-p", this.o.profile, "--set", path], { timeoutMs: this.o.activateTimeoutMs });
-    if (r.exitCode !== 0) throw new E(`nix-env -p ${this.o.profile} --set ${path} failed (${failureText(r, this.o.activateTimeoutMs)})`);
+    // nix-env switches the profile link atomically: when it fails, the profile is as it was.
+    if (r.exitCode !== 0) throw new E(`nix-env -p ${this.o.profile} --set ${path} failed (${failureText(r, this.o.activateTimeoutMs)})`, { unchanged: true });
   }
 
   private async switchTo(path: string, op: string, E: typeof SwitchError | typeof RollbackSwitchError): Promise<void> {

@@ -65,7 +65,17 @@ export class SopsSecretsAdapter implements Secrets {
 
   async install(ctx: SecretsContext): Promise<string | null> {
     if (this.none(ctx)) return null;
-    return this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).install(ctx));
+    const { currentSecretsGeneration } = await import("../../../secrets/src/install/activate.js");
+    const before = await currentSecretsGeneration(this.o.root).catch(() => undefined);
+    try {
+      return await this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).install(ctx));
+    } catch (e) {
+      // Failed before its generation was switched (a secret not encrypted to this host,
+      // a missing key): nothing on the host changed, so there is nothing to roll back.
+      const after = await currentSecretsGeneration(this.o.root).catch(() => null);
+      if (after === before) throw new SecretsError((e as Error).message, { cause: (e as Error).cause ?? e, unchanged: true });
+      throw e;
+    }
   }
 
   async rollback(ctx: SecretsContext): Promise<void> {

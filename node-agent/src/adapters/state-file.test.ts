@@ -53,4 +53,13 @@ describe("writeFileAtomic on a full disk", () => {
     expect(left).toContain("not-a-temp.json");
     expect(await removeStaleTemps(join(dir, "missing"))).toBe(0);
   });
+
+  it("reads a version-1 state file as version 2, and refuses a version it does not know", async () => {
+    const store = new FileStateStore(dir);
+    const v1 = { ...initialState("h1", new Date(0).toISOString()), version: 1 };
+    writeFileSync(join(dir, "state.json"), JSON.stringify(v1));
+    expect(await store.load()).toEqual({ ...v1, version: 2 });
+    writeFileSync(join(dir, "state.json"), JSON.stringify({ ...v1, version: 3 }));
+    await expect(store.load()).rejects.toThrow(/unknown format \(version 3; this agent reads versions 1, 2\)/);
+  });
 });

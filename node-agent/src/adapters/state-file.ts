@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, openSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StateFileError } from "../errors.js";
-import { STATE_VERSION, type AgentState } from "../loop/phases.js";
+import { migrateState, READABLE_STATE_VERSIONS, type AgentState } from "../loop/phases.js";
 import type { RetryRequest, StateStore } from "../ports.js";
 
 let tmpCounter = 0;
@@ -94,16 +94,17 @@ export class FileStateStore implements StateStore {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw new StateFileError(`cannot read ${this.path}: ${(e as Error).message}`, { cause: e });
     }
-    let parsed: AgentState;
+    let parsed: { version?: unknown; cycle?: { phase?: unknown } };
     try {
-      parsed = JSON.parse(text) as AgentState;
+      parsed = JSON.parse(text) as typeof parsed;
     } catch (e) {
       throw new StateFileError(`${this.path} is not valid JSON (it is only ever replaced atomically, so this needs a human): ${(e as Error).message}`, { cause: e });
     }
-    if (parsed.version !== STATE_VERSION || typeof parsed.cycle?.phase !== "string") {
-      throw new StateFileError(`${this.path} has an unknown format (version ${String(parsed.version)})`);
+    const state = migrateState(parsed);
+    if (!state) {
+      throw new StateFileError(`${this.path} has an unknown format (version ${String(parsed.version)}; this agent reads versions ${READABLE_STATE_VERSIONS.join(", ")}): written by a newer agent?`);
     }
-    return parsed;
+    return state;
   }
 
   async save(state: AgentState): Promise<void> {

@@ -6,6 +6,7 @@ import { memoryLogger } from "../../../common/src/log.js";
 import { normalizeFleet } from "../../../common/src/fleet/normalize.js";
 import { FleetFile } from "../../../schemas/src/fleet.js";
 import type { AgentDeps, Clock, Reporter, System } from "../ports.js";
+import { SecretsError } from "../errors.js";
 import { Driver } from "./driver.js";
 import type { EventDraft } from "./events.js";
 import type { AgentState } from "./phases.js";
@@ -98,7 +99,7 @@ describe("driver", () => {
 
   it("after a crash in `activating` rolls back to the recorded previous path, then tries the target again", async () => {
     const crashed: AgentState = {
-      version: 1,
+      version: 2,
       host: "h1",
       current: { rev: "b".repeat(40), generation: "/nix/store/old" },
       trustedHead: "b".repeat(40),
@@ -133,7 +134,7 @@ describe("driver", () => {
   it("blames a revision whose activation is interrupted maxInterruptions times in a row, and says so in its events", async () => {
     const crashed = (count: number): AgentState =>
       ({
-        version: 1,
+        version: 2,
         host: "h1",
         current: { rev: "b".repeat(40), generation: "/nix/store/old" },
         trustedHead: HEAD,
@@ -224,15 +225,47 @@ describe("driver", () => {
     expect(after.code).toBe("failed");
   });
 
-  it("with no previous generation, a failed activation ends in rollbackFailed (never silently on the new one)", async () => {
+  it("a first deploy that fails after switching ends in firstDeployFailed (no rollback, no ROLLBACK FAILED); retry deploys it again", async () => {
+    let broken = true;
+    let rollbacks = 0;
     const w = world({
       profile: null,
-      activate: async () => {
-        throw new Error("boom");
-      },
+      rollback: async () => void rollbacks++,
     });
-    const r = await new Driver(w.deps).runCycle();
+    w.deps.health.verify = async (_checks, on) => [{ check: "app", ok: !broken, time: "2026-01-01T00:00:00.000Z", rev: on.rev, generation: on.generation }];
+    const d = new Driver(w.deps);
+    const r = await d.runCycle();
     expect(r.code).toBe("stalled");
+    expect(r.reason).toBe("NoPreviousGeneration");
     expect(r.message).toMatch(/nothing to roll back to/);
+    expect(w.saved().cycle).toMatchObject({ phase: "firstDeployFailed", generation: "/nix/store/new", error: { reason: "HealthCheckFailed" } });
+    expect(w.saved().failedRevs).toEqual([expect.objectContaining({ rev: HEAD, generation: "/nix/store/new" })]);
+    expect(w.events.at(-1)).toMatchObject({ phase: "firstDeployFailed", outcome: "failed", reason: "NoPreviousGeneration", blamed: true });
+    expect(rollbacks).toBe(0);
+    expect((w.deps.log as ReturnType<typeof memoryLogger>).lines.some((l) => /ROLLBACK FAILED/.test(l))).toBe(false);
+    // Still stalled on the same head (the failed revision is not retried by itself).
+    expect((await d.runCycle()).code).toBe("stalled");
+    broken = false;
+    w.requestRetry(null);
+    const after = await d.runCycle();
+    expect(after.code).toBe("ok");
+    expect(w.saved()).toMatchObject({ cycle: { phase: "done" }, current: { rev: HEAD, generation: "/nix/store/new" }, failedRevs: [] });
+  });
+
+  it("a failure before anything was switched ends in failed: no rollback, nothing blamed on the running system", async () => {
+    let rollbacks = 0;
+    const refused = Object.assign(new SecretsError("secret db-password: no key of this host can decrypt secrets/db.yaml", { unchanged: true }));
+    const w = world({ rollback: async () => void rollbacks++ });
+    w.deps.secrets.install = async () => {
+      throw refused;
+    };
+    const r = await new Driver(w.deps).runCycle();
+    expect(r.code).toBe("failed");
+    expect(r.reason).toBe("SecretsFailed");
+    expect(w.saved().cycle).toMatchObject({ phase: "failed", error: { reason: "SecretsFailed" } });
+    expect(w.saved().failedRevs.map((f) => f.rev)).toEqual([HEAD]);
+    expect(rollbacks).toBe(0);
+    expect(w.profile()).toBe("/nix/store/old");
+    expect(w.events.map((e) => `${e.phase}/${e.outcome}`).slice(-2)).toEqual(["activating/started", "failed/failed"]);
   });
 });

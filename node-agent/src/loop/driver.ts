@@ -257,6 +257,13 @@ export class Driver {
     switch (c.phase) {
       case "rollbackFailed":
         return { code: "stalled", reason: c.rollbackError.reason, message: `rollback failed: ${c.rollbackError.message}`, state };
+      case "firstDeployFailed":
+        return {
+          code: "stalled",
+          reason: REASONS.NoPreviousGeneration,
+          message: `first deploy of ${c.target.rev.slice(0, 12)} failed after switching (${c.error.reason}: ${c.error.message}); nothing to roll back to: ${c.generation} stays active, unverified, until a newer commit or \`flotilla-agent retry\``,
+          state,
+        };
       case "rolledBack":
         return { code: "failed", reason: c.error.reason, message: `deploy of ${c.target.rev.slice(0, 12)} failed (${c.error.message}); rolled back to ${cur}${remembered(c.target.rev)}`, state };
       case "failed":

@@ -4,19 +4,29 @@
  * saves it atomically before every step that cannot be undone.
  *
  *   idle ─poll─▶ fetched ─build─▶ built ─hook, save─▶ activating ─switch─▶ verifying ─checks─▶ done
- *                   │                │                    │                    │
- *                   ▼                ▼                    ▼                    ▼
- *                failed           failed             rollingBack ◀──────── rollingBack
- *                                                        │
- *                                          rolledBack ◀──┴──▶ rollbackFailed
+ *                   │                │                    │   │                │
+ *                   ▼                ▼                    │   ▼                ▼
+ *                failed           failed   failed ◀───────┘ rollingBack ◀──── rollingBack
+ *                               (nothing switched yet)          │
+ *                                          rolledBack ◀─────────┼──▶ rollbackFailed
+ *                                                               ▼
+ *                                       firstDeployFailed (no previous generation)
  *
  * Resting phases (idle, done, failed, rolledBack) start the next poll;
- * rollbackFailed is stalled until an operator runs `flotilla-agent retry`.
+ * rollbackFailed is stalled until an operator runs `flotilla-agent retry`;
+ * firstDeployFailed is stalled too but keeps polling: a newer commit that has
+ * not failed deploys, and `flotilla-agent retry` deploys the same one again.
  */
 import type { AgentPhase, Reason } from "../../../schemas/src/conditions.js";
 import type { HealthResult } from "../../../schemas/src/api.js";
 
-export const STATE_VERSION = 1;
+/**
+ * 2: phase firstDeployFailed, FailedRev.generation. A version-1 file is a
+ * valid version-2 state (migrateState); an older agent refuses a version-2
+ * file with a clear error instead of misreading it.
+ */
+export const STATE_VERSION = 2;
+export const READABLE_STATE_VERSIONS: readonly number[] = [1, 2];
 
 /** Something that ran on the host: a revision and its generation (out path or legacy app path). */
 export interface Deployed {
@@ -86,18 +96,27 @@ export type Cycle =
     } & InCycle)
   | ({ phase: "rolledBack"; generation: string; previous: Previous; error: ErrorRecord; health: HealthResult[] } & InCycle)
   | { phase: "failed"; target: Target | null; head: string | null; error: ErrorRecord; startedAt: string; durations: Durations }
-  | ({ phase: "rollbackFailed"; generation: string; previous: Previous | null; error: ErrorRecord; rollbackError: ErrorRecord } & InCycle);
+  | ({ phase: "rollbackFailed"; generation: string; previous: Previous | null; error: ErrorRecord; rollbackError: ErrorRecord } & InCycle)
+  | ({
+      /** A first deploy failed after switching and nothing ran before: the host runs `generation`, unverified. */
+      phase: "firstDeployFailed";
+      generation: string;
+      error: ErrorRecord;
+      health: HealthResult[];
+    } & InCycle);
 
 export type Phase = Cycle["phase"];
 export type CycleIn<P extends Phase> = Extract<Cycle, { phase: P }>;
 
 export const RESTING: ReadonlySet<Phase> = new Set(["idle", "done", "failed", "rolledBack"]);
-export const STALLED: ReadonlySet<Phase> = new Set(["rollbackFailed"]);
+export const STALLED: ReadonlySet<Phase> = new Set(["rollbackFailed", "firstDeployFailed"]);
 
 export interface FailedRev {
   rev: string;
   reason: string;
   time: string;
+  /** The generation it left running when there was nothing to roll back to (firstDeployFailed). */
+  generation?: string;
 }
 
 export interface LastOutcome {
@@ -126,6 +145,13 @@ export interface AgentState {
   /** How many times an activation of `cycle.target` was interrupted (crash mid-switch). */
   interruptions: { rev: string; count: number } | null;
   updatedAt: string;
+}
+
+/** A state file of any readable version as the current version (null: not a state this agent can read). */
+export function migrateState(parsed: { version?: unknown; cycle?: { phase?: unknown } }): AgentState | null {
+  if (!READABLE_STATE_VERSIONS.includes(parsed.version as number) || typeof parsed.cycle?.phase !== "string") return null;
+  // 1 → 2: nothing to convert (2 only added a phase and an optional field).
+  return { ...(parsed as AgentState), version: STATE_VERSION };
 }
 
 export function initialState(host: string, now: string): AgentState {

@@ -38,7 +38,10 @@ export async function prepareActivation(ctx: LoopContext, state: AgentState, cyc
   let previous: Previous | null;
   if (host.kind === "nixos") {
     const active = await deps.systems.nixos.current(host);
-    previous = active ? { rev: state.current?.generation === active ? state.current.rev : null, generation: active } : null;
+    // A generation left by a failed first deploy is no generation to return to.
+    // Nor is the target's own generation, active after a retry of that failed first deploy.
+    const failedFirst = !state.current && (active === cycle.generation || state.failedRevs.some((f) => f.generation === active));
+    previous = active && !failedFirst ? { rev: state.current?.generation === active ? state.current.rev : null, generation: active } : null;
   } else {
     previous = state.current ? { ...state.current } : null;
   }

@@ -7,6 +7,7 @@
  */
 import { REASONS } from "../../../../schemas/src/conditions.js";
 import { errorInfo, NoPreviousGenerationError, RollbackVerifyError } from "../../errors.js";
+import type { EventDraft } from "../events.js";
 import { checkConnectivity } from "../connectivity.js";
 import { addFailed, elapsed, hostAt, nowIso, step, type LoopContext, type Step } from "../context.js";
 import type { AgentState, CycleIn } from "../phases.js";
@@ -33,7 +34,7 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
       cycle.blameTarget ? { failedRevs: addFailed(state, rev, cycle.error.reason, nowIso(ctx)) } : {},
     );
   };
-  if (!previous) return fail(new NoPreviousGenerationError("no previous generation was recorded before the activation; nothing to roll back to"));
+  if (!previous) return stranded(ctx, state, cycle);
 
   try {
     const { fleet, host } = await hostAt(ctx, cycle.target.head);
@@ -84,4 +85,52 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
   } catch (e) {
     return fail(e instanceof NoPreviousGenerationError || (e as { reason?: string }).reason === REASONS.RollbackFailed ? e : new RollbackVerifyError(`rollback failed: ${(e as Error).message}`, { cause: e }));
   }
+}
+
+/**
+ * rollingBack → firstDeployFailed: a host's first deploy failed after it
+ * switched, and nothing ran before it, so there is nothing to roll back to.
+ * No rollback is attempted (and none failed): the host runs the failed
+ * generation, and the state says so plainly. Stalled, but the agent keeps
+ * polling: a newer commit that has not failed deploys, and `flotilla-agent
+ * retry` forgets the failure so the same revision is deployed again. The
+ * generation is remembered with the failure, so the next deploy does not take
+ * it for a previous generation to return to.
+ */
+function stranded(ctx: LoopContext, state: AgentState, cycle: CycleIn<"rollingBack">): Step {
+  const { deps } = ctx;
+  const { rev } = cycle.target;
+  const blame = cycle.blameTarget;
+  const message = `the first deploy of ${rev.slice(0, 12)} failed after switching (${cycle.error.reason}: ${cycle.error.message}); there is no previous generation to return to, so ${cycle.generation} stays active, unverified. A newer commit, or \`flotilla-agent retry\` after a fix, deploys again`;
+  deps.log.error("first deploy failed and nothing ran before it: no rollback possible; the host runs the failed generation until a newer commit or `flotilla-agent retry`", {
+    rev,
+    generation: cycle.generation,
+    reason: cycle.error.reason,
+  });
+  const time = nowIso(ctx);
+  const ev: EventDraft = {
+    phase: "firstDeployFailed",
+    outcome: "failed",
+    reason: REASONS.NoPreviousGeneration,
+    rev,
+    generation: cycle.generation,
+    health: cycle.health,
+    error: cycle.error,
+    durations: cycle.durations,
+    blamed: blame,
+    message,
+  };
+  const failedRevs = blame ? [...addFailed(state, rev, cycle.error.reason, time).slice(0, -1), { rev, reason: cycle.error.reason, time, generation: cycle.generation }] : state.failedRevs;
+  return step(
+    ctx,
+    state,
+    { phase: "firstDeployFailed", target: cycle.target, startedAt: cycle.startedAt, durations: cycle.durations, generation: cycle.generation, error: cycle.error, health: cycle.health },
+    [ev],
+    {
+      failedRevs,
+      interruptions: blame ? null : { rev, count: (state.interruptions?.rev === rev ? state.interruptions.count : 0) + 1 },
+      // Not blamed (an interruption): evaluate the head again at the next poll.
+      ...(blame ? {} : { lastHead: null, noticedHead: null }),
+    },
+  );
 }
