@@ -207,12 +207,16 @@ Type=exec
 Environment=FLOTILLA_AGENT_PROFILE=$profile
 Environment=FLOTILLA_AGENT_FALLBACK=$fallback_profile
 Environment=FLOTILLA_STATE_DIR=$state_dir
+# The agent fingerprints this file, its config and its package at start and
+# exits 75 (restarted below) when one of them changed.
+Environment=FLOTILLA_AGENT_UNIT_FILE=$unit
 Environment=PATH=$HOME/.nix-profile/bin:$profile/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin
 EnvironmentFile=-$env_file
 ExecStart=$libexec_dir/agent-start run --config $config
 Restart=always
 RestartSec=5
-# 75 (EX_TEMPFAIL): the agent switched its own profile and wants the new binary.
+# 75 (EX_TEMPFAIL): the agent switched its own profile, or its unit, config or
+# package changed since it started, and wants to be started again.
 RestartForceExitStatus=75
 SuccessExitStatus=75
 RuntimeDirectory=flotilla

@@ -23,6 +23,7 @@ import { LegacySystem } from "./adapters/legacy.js";
 import { acquireLock } from "./adapters/lock.js";
 import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
+import { withFlakeFeatures } from "./adapters/nix-features.js";
 import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
 import { FileStateStore } from "./adapters/state-file.js";
@@ -32,7 +33,8 @@ import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./conf
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
 import { selfTest } from "./self-update/self-test.js";
-import { startSelfUpdate } from "./self-update/service.js";
+import { watchOwnRestartInputs } from "./self-update/restart-on-change.js";
+import { RESTART_EXIT_CODE, startSelfUpdate } from "./self-update/service.js";
 import { Nudges } from "./loop/nudges.js";
 import type { AgentDeps, Secrets, Watch } from "./ports.js";
 
@@ -97,7 +99,8 @@ export interface CreateAgentOptions {
 /** Builds the real adapters for `config`. */
 export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions): Promise<Agent> {
   const log = o.log;
-  const run = commandRunner(log.child("cmd"), o.env);
+  // Flakes on for every command, whatever the host's nix.conf says (nix-features.ts).
+  const run = commandRunner(log.child("cmd"), withFlakeFeatures(o.env));
   const clock = systemClock;
   const signer = await loadHostSigner(config.host, config.hostKeyPath);
   const version = o.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion();
@@ -317,7 +320,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
     // left pending by the previous agent (may stop the daemon with exit 75),
     // then a maintenance task (between cycles, resting phases only) runs the
     // node-cron schedule of agent.selfUpdate and exits 75 after a switch.
-    const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), io.env), log, stop });
+    const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), withFlakeFeatures(io.env)), log, stop });
+    // Restart-on-change (self-update/restart-on-change.ts): a deploy that
+    // changed this agent's unit, config or package does not restart it; the
+    // agent exits 75 between cycles and the unit starts it again.
+    const restartWatch = await watchOwnRestartInputs(io.env, configPath);
     const state = await agent.driver.load();
     heartbeat = setInterval(() => {
       const s = agent.driver.current() ?? state;
@@ -333,6 +340,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       failures = result.code === "error" ? failures + 1 : 0;
       agent.metrics?.setQueueLength(agent.reporter.queueLength());
       await agent.driver.runMaintenance(stop.signal);
+      const changed = stop.signal.aborted ? [] : ((await restartWatch?.check()) ?? []);
+      if (changed.length) {
+        log.info("this agent's own inputs changed; exiting 75 to be restarted with them", { changed: changed.join(",") });
+        return RESTART_EXIT_CODE;
+      }
       const spec = await agent.driver.fleetAgentSettings();
       const interval = config.pollIntervalMs ?? spec?.pollIntervalMs ?? 60_000;
       const jitter = config.jitterMs ?? spec?.jitterMs ?? 10_000;

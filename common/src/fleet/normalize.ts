@@ -158,6 +158,7 @@ export function normalizeFleet(file: FleetFile): NormalizeResult {
       group: s.group ?? "root",
       mode: parseInt(s.mode ?? "0400", 8),
       restartUnits: s.restartUnits ?? [],
+      ...(s.restartUnitsScope ? { restartUnitsScope: s.restartUnitsScope } : {}),
     };
   });
 
