@@ -202,6 +202,10 @@ in
 
       serviceConfig = {
         Type = "exec";
+        # After a reboot the secrets root (a tmpfs) is empty: re-install the
+        # current revision's secrets before units ordered
+        # After=flotilla-agent.service start (Type=exec waits for this).
+        ExecStartPre = "-${cfg.package}/bin/flotilla-agent restore-secrets --config ${configPath}";
         ExecStart = execStart;
         User = "root";
         Restart = "always";

@@ -7,6 +7,7 @@
  *   flotilla-agent status   [--config FILE] [--json]
  *   flotilla-agent retry    [--config FILE] [REV]
  *   flotilla-agent self-test [--config FILE]  checks run by the self-update on a new build
+ *   flotilla-agent restore-secrets [--config FILE]  the unit's ExecStartPre (boot/restore-secrets.ts)
  */
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
@@ -36,6 +37,7 @@ import { selfTest } from "./self-update/self-test.js";
 import { watchOwnRestartInputs } from "./self-update/restart-on-change.js";
 import { RESTART_EXIT_CODE, startSelfUpdate } from "./self-update/service.js";
 import { Nudges } from "./loop/nudges.js";
+import { restoreSecrets } from "./boot/restore-secrets.js";
 import type { AgentDeps, Secrets, Watch } from "./ports.js";
 
 export const USAGE = `flotilla-agent: pull-based GitOps agent for NixOS and legacy hosts
@@ -56,6 +58,9 @@ Commands:
   self-test         check this agent: config, state, fleet remote, controller;
                     one JSON line with the version; exit 0 ok, 1 not (used by
                     the self-update on a new build before switching to it)
+  restore-secrets   after a reboot emptied the secrets root (tmpfs): install the
+                    current revision's secrets again from the fleet cache; run
+                    by the agent's unit before the agent (ExecStartPre)
 
 Options:
   --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
@@ -200,7 +205,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
     io.out(USAGE);
     return args.command || args.help ? 0 : 2;
   }
-  if (!["run", "once", "status", "retry", "self-test"].includes(args.command)) {
+  if (!["run", "once", "status", "retry", "self-test", "restore-secrets"].includes(args.command)) {
     io.err(`flotilla-agent: unknown command "${args.command}"\n\n${USAGE}`);
     return 2;
   }
@@ -223,6 +228,20 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
         return await once(config, io, log);
       case "run":
         return await daemon(config, io, log, args.config);
+      case "restore-secrets": {
+        const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
+        await source.init();
+        const outcome = await restoreSecrets({
+          host: config.host,
+          root: config.secretsRoot,
+          hostKeyPath: config.hostKeyPath,
+          store: new FileStateStore(config.stateDir),
+          source: { loadFleet: (rev) => source.loadFleet(rev), readFile: (rev, file) => source.mirror.readFile(rev, file) },
+          log,
+        });
+        io.out(`restore-secrets: ${outcome}\n`);
+        return 0;
+      }
       case "self-test":
         return await selfTest(config, { version: io.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion(), log, out: io.out });
     }

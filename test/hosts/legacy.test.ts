@@ -17,6 +17,7 @@ let h: Host;
 let repo: FleetRepo;
 let remote: HttpRemote;
 let inst: LegacyInstall;
+let lastSecretSha = "";
 const STATE = "/home/deploy/fixture";
 
 function fleetYaml(hostKey: string, secrets?: unknown[]): string {
@@ -135,6 +136,7 @@ describe("legacy host with a real systemd", () => {
     const c4 = await repo.commit({ "secrets/app.yaml": await enc(v2) }, "rotate the token");
     await waitFor("legacy-1 healthy on c4", healthyOn(c4));
     expect(await fixture("app-secret-sha256")).toBe(sha(v2));
+    lastSecretSha = sha(v2);
     // One start by the secrets install (restartUnits), one by build-legacy.
     expect((await fixture("app-starts")).split("\n").length).toBe(startsBefore + 2);
     const agentLog = await journal(h, "flotilla-agent.service", "deploy");
@@ -142,7 +144,7 @@ describe("legacy host with a real systemd", () => {
     expect(agentLog).not.toContain(v2);
   }, 300_000);
 
-  it("comes back after a reboot through linger, without redeploying or rolling back", async () => {
+  it("comes back after a reboot through linger with its secrets, without redeploying or rolling back", async () => {
     const before = await agentStatus(h, inst);
     const starts = (await fixture("app-starts")).split("\n").length;
     const calls = (await fixture("../calls.jsonl")).split("\n").length;
@@ -157,6 +159,8 @@ describe("legacy host with a real systemd", () => {
     expect(after.failedRevs).toEqual(before.failedRevs);
     expect(after.phase).toBe(before.phase);
     expect((await fixture("app-starts")).split("\n").length).toBe(starts + 1); // started by systemd at boot
+    // /run/user/1000 is a tmpfs: the agent re-installed the current secrets before webapp.service started.
+    expect(await fixture("app-secret-sha256")).toBe(lastSecretSha);
     expect((await fixture("../calls.jsonl")).split("\n").length).toBe(calls); // no app run: no deploy, no rollback
   }, 300_000);
 });

@@ -19,6 +19,7 @@ let repo: FleetRepo;
 let remote: HttpRemote;
 let pkg: string;
 let hostKey: string;
+let lastSecretSha = "";
 const STATE = "/var/lib/fixture";
 
 function fleetYaml(secrets?: unknown[]): string {
@@ -123,6 +124,7 @@ describe("NixOS-style host with a real systemd", () => {
     const c4 = await repo.commit({ "secrets/app.yaml": await enc(v2) }, "rotate the token");
     await waitFor("web-1 healthy on c4", healthyOn(c4));
     expect(await fixture("app-secret-sha256")).toBe(sha(v2));
+    lastSecretSha = sha(v2);
     // restartUnits (system manager), then the switch restarts the changed unit.
     expect((await fixture("app-starts")).split("\n").length).toBe(startsBefore + 2);
   }, 300_000);
@@ -147,6 +149,21 @@ describe("NixOS-style host with a real systemd", () => {
     expect(await unit("Result", "flotilla-agent.service")).toBe("success");
     await new Promise((r) => setTimeout(r, 4_000));
     expect((await agentStatusCmd()).current).toEqual(before.current);
+    expect((await fixture("../calls.jsonl")).split("\n").length).toBe(calls);
+  }, 300_000);
+
+  it("re-installs the current secrets at boot before webapp.service starts, and redeploys nothing", async () => {
+    const before = await agentStatusCmd();
+    const calls = (await fixture("../calls.jsonl")).split("\n").length;
+    await h.reboot();
+    await waitFor("flotilla-agent.service after the reboot", async () => (await unit("ActiveState", "flotilla-agent.service")) === "active");
+    await waitFor("webapp.service after the reboot", async () => (await unit("ActiveState")) === "active");
+    // /run is a tmpfs: ExecStartPre (restore-secrets) put them back before webapp.service (After=flotilla-agent.service) started.
+    expect(await fixture("app-secret-sha256")).toBe(lastSecretSha);
+    await new Promise((r) => setTimeout(r, 4_000));
+    const after = await agentStatusCmd();
+    expect(after.current).toEqual(before.current);
+    expect(after.failedRevs).toEqual(before.failedRevs);
     expect((await fixture("../calls.jsonl")).split("\n").length).toBe(calls);
   }, 300_000);
 });
