@@ -93,6 +93,13 @@ config="$config_dir/agent.yaml"
 env_file="$config_dir/agent.env"
 secrets_root="/run/user/$uid/flotilla/secrets.d"
 
+# A directory root created for us (e.g. `install -D` of the host key copy
+# creates ~/.config owned by root) would fail below with a bare mkdir error.
+for d in "$(dirname "$config_dir")" "$config_dir" "$(dirname "$unit_dir")" "$unit_dir"; do
+  if [ -d "$d" ] && [ ! -w "$d" ]; then
+    die "$d is not writable by $user (owner: $(stat -c %U "$d")); as root: chown $user: $d"
+  fi
+done
 mkdir -p "$config_dir" "$state_dir" "$profile_dir" "$libexec_dir" "$unit_dir" "$bin_dir"
 chmod 700 "$config_dir" "$state_dir"
 
@@ -164,7 +171,8 @@ if [ ! -r "$host_key" ]; then
   # readable by anyone but root ("permissions too open") and would stop using it.
   echo "install-legacy-agent: WARNING: $user cannot read $host_key." >&2
   echo "  Either give $user its own copy of the host key (same identity; re-copy after rotating it):" >&2
-  echo "    sudo install -D -o $user -m 600 /etc/ssh/ssh_host_ed25519_key $config_dir/host_ed25519_key" >&2
+  echo "    sudo install -d -o $user -g $(id -gn) -m 700 $(dirname "$config_dir") $config_dir" >&2
+  echo "    sudo install -o $user -m 600 /etc/ssh/ssh_host_ed25519_key $config_dir/host_ed25519_key" >&2
   echo "    and re-run with --host-key $config_dir/host_ed25519_key --force" >&2
   echo "  or re-run with --agent-key --force to use a per-host agent key (see docs/packaging.md)." >&2
 fi
@@ -207,12 +215,19 @@ Type=exec
 Environment=FLOTILLA_AGENT_PROFILE=$profile
 Environment=FLOTILLA_AGENT_FALLBACK=$fallback_profile
 Environment=FLOTILLA_STATE_DIR=$state_dir
+# The agent fingerprints this file, its config and its package at start and
+# exits 75 (restarted below) when one of them changed.
+Environment=FLOTILLA_AGENT_UNIT_FILE=$unit
 Environment=PATH=$HOME/.nix-profile/bin:$profile/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin
 EnvironmentFile=-$env_file
+# After a reboot the secrets root (a tmpfs) is empty: re-install the current
+# revision's secrets before units ordered After=flotilla-agent.service start.
+ExecStartPre=-$profile/bin/flotilla-agent restore-secrets --config $config
 ExecStart=$libexec_dir/agent-start run --config $config
 Restart=always
 RestartSec=5
-# 75 (EX_TEMPFAIL): the agent switched its own profile and wants the new binary.
+# 75 (EX_TEMPFAIL): the agent switched its own profile, or its unit, config or
+# package changed since it started, and wants to be started again.
 RestartForceExitStatus=75
 SuccessExitStatus=75
 # SIGTERM to the agent only: it lets a switch in progress finish and records it

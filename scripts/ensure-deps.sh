@@ -18,10 +18,15 @@ declare -A pkgs=([nix]=nix-bin [age]=age [git]=git [ssh-keygen]=openssh-client)
 if [ "$mode" = test ]; then
   pkgs[chromium]=chromium
   pkgs[faketime]=faketime # the fault matrix moves an agent's clock (libfaketime)
+  # The real-host tier (test/hosts, docs/testing-hosts.md): systemd-nspawn
+  # boots debootstrapped Debian hosts, cached as zstd tarballs.
+  pkgs[systemd-nspawn]=systemd-container
+  pkgs[debootstrap]=debootstrap
+  pkgs[zstd]=zstd
 fi
 missing=()
 for cmd in "${!pkgs[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkgs[$cmd]}")
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkgs[$cmd]}")
 done
 if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)

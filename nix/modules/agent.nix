@@ -165,7 +165,8 @@ in
       # The agent runs switch-to-configuration itself: a switch that changes
       # this unit must neither stop nor restart it, or the switch would kill
       # its own caller. The agent notices a changed unit or a new package and
-      # exits 75 to be restarted into it.
+      # exits 75 to be restarted into it: it fingerprints FLOTILLA_AGENT_UNIT_FILE,
+      # its config and its package path at start and compares between cycles.
       restartIfChanged = false;
       stopIfChanged = false;
       # Not a restart (restartIfChanged is false) but part of the unit file:
@@ -191,18 +192,27 @@ in
         FLOTILLA_AGENT_PROFILE = cfg.selfUpdate.profile;
         FLOTILLA_AGENT_FALLBACK = "${cfg.package}";
         FLOTILLA_STATE_DIR = cfg.settings.stateDir;
+        # Restart-on-change (node-agent/src/self-update/restart-on-change.ts):
+        # the agent fingerprints this unit file, its config and its package at
+        # start and exits 75 between cycles when one of them changed.
+        FLOTILLA_AGENT_UNIT_FILE = "/etc/systemd/system/flotilla-agent.service";
         FLOTILLA_AGENT_MAX_STARTS = toString cfg.selfUpdate.maxStarts;
         FLOTILLA_AGENT_STABLE_SECS = toString cfg.selfUpdate.stableSeconds;
       };
 
       serviceConfig = {
         Type = "exec";
+        # After a reboot the secrets root (a tmpfs) is empty: re-install the
+        # current revision's secrets before units ordered
+        # After=flotilla-agent.service start (Type=exec waits for this).
+        ExecStartPre = "-${cfg.package}/bin/flotilla-agent restore-secrets --config ${configPath}";
         ExecStart = execStart;
         User = "root";
         Restart = "always";
         RestartSec = "5s";
         # 75 (EX_TEMPFAIL): a self-update switched the agent profile, or a
-        # deploy changed this unit; restart into the new binary. Listing it in
+        # deploy changed this unit, its config or package (restart-on-change);
+        # restart into the new binary. Listing it in
         # SuccessExitStatus keeps it out of the failure count and the logs'
         # "failed" state.
         RestartForceExitStatus = "75";

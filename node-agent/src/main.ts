@@ -7,6 +7,7 @@
  *   flotilla-agent status   [--config FILE] [--json]
  *   flotilla-agent retry    [--config FILE] [REV]
  *   flotilla-agent self-test [--config FILE]  checks run by the self-update on a new build
+ *   flotilla-agent restore-secrets [--config FILE]  the unit's ExecStartPre (boot/restore-secrets.ts)
  */
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
@@ -24,6 +25,7 @@ import { acquireLock } from "./adapters/lock.js";
 import { secretsRootWarnings } from "./adapters/secrets-root.js";
 import type { PromMetrics } from "./adapters/metrics.js";
 import { NixosSystem } from "./adapters/nix.js";
+import { withFlakeFeatures } from "./adapters/nix-features.js";
 import { Outbox } from "./adapters/queue.js";
 import { SopsSecretsAdapter } from "./adapters/sops.js";
 import { FileStateStore, removeStaleTemps } from "./adapters/state-file.js";
@@ -33,8 +35,10 @@ import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./conf
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
 import { selfTest } from "./self-update/self-test.js";
-import { startSelfUpdate } from "./self-update/service.js";
+import { watchOwnRestartInputs } from "./self-update/restart-on-change.js";
+import { RESTART_EXIT_CODE, startSelfUpdate } from "./self-update/service.js";
 import { Nudges } from "./loop/nudges.js";
+import { restoreSecrets } from "./boot/restore-secrets.js";
 import type { AgentDeps, Secrets, Watch } from "./ports.js";
 import { timerDelay } from "../../schemas/src/duration.js";
 
@@ -56,6 +60,9 @@ Commands:
   self-test         check this agent: config, state, fleet remote, controller;
                     one JSON line with the version; exit 0 ok, 1 not (used by
                     the self-update on a new build before switching to it)
+  restore-secrets   after a reboot emptied the secrets root (tmpfs): install the
+                    current revision's secrets again from the fleet cache; run
+                    by the agent's unit before the agent (ExecStartPre)
 
 Options:
   --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
@@ -99,7 +106,8 @@ export interface CreateAgentOptions {
 /** Builds the real adapters for `config`. */
 export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions): Promise<Agent> {
   const log = o.log;
-  const run = commandRunner(log.child("cmd"), o.env);
+  // Flakes on for every command, whatever the host's nix.conf says (nix-features.ts).
+  const run = commandRunner(log.child("cmd"), withFlakeFeatures(o.env));
   const clock = systemClock;
   // Read again from disk after a 401 BadSignature (host-key rotation); the gate signs with it too.
   const signer = await HostKeyFile.load(config.host, config.hostKeyPath);
@@ -206,7 +214,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
     io.out(USAGE);
     return args.command || args.help ? 0 : 2;
   }
-  if (!["run", "once", "status", "retry", "self-test"].includes(args.command)) {
+  if (!["run", "once", "status", "retry", "self-test", "restore-secrets"].includes(args.command)) {
     io.err(`flotilla-agent: unknown command "${args.command}"\n\n${USAGE}`);
     return 2;
   }
@@ -229,6 +237,20 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
         return await once(config, io, log);
       case "run":
         return await daemon(config, io, log, args.config);
+      case "restore-secrets": {
+        const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
+        await source.init();
+        const outcome = await restoreSecrets({
+          host: config.host,
+          root: config.secretsRoot,
+          hostKeyPath: config.hostKeyPath,
+          store: new FileStateStore(config.stateDir),
+          source: { loadFleet: (rev) => source.loadFleet(rev), readFile: (rev, file) => source.mirror.readFile(rev, file) },
+          log,
+        });
+        io.out(`restore-secrets: ${outcome}\n`);
+        return 0;
+      }
       case "self-test":
         return await selfTest(config, { version: io.env.FLOTILLA_AGENT_VERSION_OVERRIDE || agentVersion(), log, out: io.out });
     }
@@ -360,7 +382,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
     // left pending by the previous agent (may stop the daemon with exit 75),
     // then a maintenance task (between cycles, resting phases only) runs the
     // node-cron schedule of agent.selfUpdate and exits 75 after a switch.
-    const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), io.env), log, stop });
+    const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), withFlakeFeatures(io.env)), log, stop });
+    // Restart-on-change (self-update/restart-on-change.ts): a deploy that
+    // changed this agent's unit, config or package does not restart it; the
+    // agent exits 75 between cycles and the unit starts it again.
+    const restartWatch = await watchOwnRestartInputs(io.env, configPath);
     const state = await agent.driver.load();
     heartbeat = setInterval(() => {
       const s = agent.driver.current() ?? state;
@@ -376,6 +402,11 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       failures = result.code === "error" ? failures + 1 : 0;
       agent.metrics?.setQueueLength(agent.reporter.queueLength());
       await agent.driver.runMaintenance(stop.signal);
+      const changed = stop.signal.aborted ? [] : ((await restartWatch?.check()) ?? []);
+      if (changed.length) {
+        log.info("this agent's own inputs changed; exiting 75 to be restarted with them", { changed: changed.join(",") });
+        return RESTART_EXIT_CODE;
+      }
       const spec = await agent.driver.fleetAgentSettings();
       const interval = config.pollIntervalMs ?? spec?.pollIntervalMs ?? 60_000;
       const jitter = config.jitterMs ?? spec?.jitterMs ?? 10_000;

@@ -141,6 +141,10 @@ export const SecretEntry = z
     group: PosixName.optional().describe('Group name. Default "root".'),
     mode: z.string().regex(/^0?[0-7]{3}$/, { message: 'expected an octal mode such as "0400"' }).optional().describe('Default "0400".'),
     restartUnits: z.array(SystemdUnitName).optional().describe("Units restarted when this secret changes."),
+    restartUnitsScope: z
+      .enum(["system", "user"])
+      .optional()
+      .describe('The systemd manager restartUnits are restarted in: "user" (the legacy host\'s deploy user, systemctl --user) or "system". Default: "user" on legacy hosts, "system" on NixOS hosts.'),
   })
   .describe("A secret installed on hosts.");
 export type SecretEntry = z.infer<typeof SecretEntry>;

@@ -277,6 +277,7 @@ describe("nixosModules.agent (stand-in lib/pkgs)", () => {
       FLOTILLA_STATE_DIR: "/var/lib/flotilla",
       FLOTILLA_AGENT_MAX_STARTS: "3",
       FLOTILLA_AGENT_STABLE_SECS: "120",
+      FLOTILLA_AGENT_UNIT_FILE: "/etc/systemd/system/flotilla-agent.service",
     });
     expect(got.wrapper.name).toBe("flotilla-agent-start");
     expect(got.wrapper.text).toBe(await readFile(WRAPPER, "utf8"));
@@ -549,6 +550,7 @@ describe("install-legacy-agent (nix/install-legacy-agent.sh) with systemctl and 
       `Environment=FLOTILLA_AGENT_PROFILE=${profile}`,
       `Environment=FLOTILLA_AGENT_FALLBACK=${home}/.local/state/nix/profiles/flotilla-agent-installed`,
       `EnvironmentFile=-${home}/.config/flotilla/agent.env`,
+      `Environment=FLOTILLA_AGENT_UNIT_FILE=${home}/.config/systemd/user/flotilla-agent.service`,
       "Restart=always",
       "RestartForceExitStatus=75",
       "SuccessExitStatus=75",

@@ -74,6 +74,8 @@ export interface SecretSpec {
   group: string;
   mode: number;
   restartUnits: string[];
+  /** Absent: the host's kind decides (legacy → user, nixos → system). */
+  restartUnitsScope?: "system" | "user";
 }
 
 export interface PolicySpec {

@@ -171,6 +171,7 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
       group: s.group ?? "root",
       mode: parseInt(s.mode ?? "0400", 8),
       restartUnits: s.restartUnits ?? [],
+      ...(s.restartUnitsScope ? { restartUnitsScope: s.restartUnitsScope } : {}),
     };
   });
 

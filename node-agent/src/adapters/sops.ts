@@ -11,11 +11,13 @@
  * Hosts without secrets never load it (~7 MB of an idle daemon's memory).
  */
 import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
 import type { SopsSecrets } from "../../../secrets/src/install/agent.js";
 import type { Logger } from "../../../common/src/log.js";
 import { SecretsError } from "../errors.js";
 import type { Secrets, SecretsContext } from "../ports.js";
 import { failureText, type Runner } from "./exec.js";
+import { restartInvocations } from "./systemd-scope.js";
 
 export interface SopsAdapterOptions {
   root: string;
@@ -28,6 +30,8 @@ export interface SopsAdapterOptions {
 
 export class SopsSecretsAdapter implements Secrets {
   private inner: SopsSecrets | null = null;
+  /** The context of the install/rollback in progress: which host, which secrets name which units. */
+  private ctx: SecretsContext | null = null;
 
   constructor(private readonly o: SopsAdapterOptions) {}
 
@@ -45,16 +49,23 @@ export class SopsSecretsAdapter implements Secrets {
       hostKeyPath: o.hostKeyPath,
       readFile: o.readFile,
       chown: process.getuid?.() === 0,
+      // In the manager the units live in: the deploy user's on legacy hosts,
+      // the system's on NixOS hosts, or what the fleet's restartUnitsScope says.
       restartUnits: async (units) => {
-        const r = await o.run(o.systemctl, ["restart", ...units], { timeoutMs: 120_000 });
-        if (r.exitCode !== 0) throw new SecretsError(`restarting ${units.join(" ")} after a secrets change failed (${failureText(r)})`);
+        const ctx = this.ctx;
+        const calls = ctx ? restartInvocations(units, ctx.fleet.secrets, ctx.host, { uid: process.getuid?.() ?? -1, user: userInfo().username }) : [["restart", ...units]];
+        for (const args of calls) {
+          const r = await o.run(o.systemctl, args, { timeoutMs: 120_000 });
+          if (r.exitCode !== 0) throw new SecretsError(`systemctl ${args.join(" ")} after a secrets change failed (${failureText(r)})`);
+        }
       },
       log: { info: (msg, fields) => o.log.info(msg, Object.fromEntries(Object.entries(fields ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : String(v)]))) },
     });
     return this.inner;
   }
 
-  private async wrap<T>(what: string, f: () => Promise<T>): Promise<T> {
+  private async wrap<T>(what: string, f: () => Promise<T>, ctx: SecretsContext | null = null): Promise<T> {
+    this.ctx = ctx;
     try {
       return await f();
     } catch (e) {
@@ -68,7 +79,7 @@ export class SopsSecretsAdapter implements Secrets {
     const { currentSecretsGeneration } = await import("../../../secrets/src/install/activate.js");
     const before = await currentSecretsGeneration(this.o.root).catch(() => undefined);
     try {
-      return await this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).install(ctx));
+      return await this.wrap(`installing secrets for ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).install(ctx), ctx);
     } catch (e) {
       // Failed before its generation was switched (a secret not encrypted to this host,
       // a missing key): nothing on the host changed, so there is nothing to roll back.
@@ -80,7 +91,7 @@ export class SopsSecretsAdapter implements Secrets {
 
   async rollback(ctx: SecretsContext): Promise<void> {
     if (this.none(ctx)) return;
-    return this.wrap(`switching secrets back to ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).rollback(ctx));
+    return this.wrap(`switching secrets back to ${ctx.rev.slice(0, 12)} failed`, async () => (await this.load()).rollback(ctx), ctx);
   }
 
   async prune(keep: number): Promise<void> {
