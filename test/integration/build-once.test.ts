@@ -16,6 +16,7 @@ import { SignedRelease, ReleaseManifest } from "../../schemas/src/release.js";
 import { startCacheServer, type CacheServer } from "../helpers/nix-cache-server.js";
 import { nixEnv } from "../helpers/nix-env.js";
 import { cleanupTempDirs, makeTempDir } from "../helpers/tmp.js";
+import { makeBareRemote } from "../helpers/git-repo.js";
 import { makeKey, REPO_ROOT, World } from "./agent/helpers.js";
 
 const log = createLogger({ component: "test", level: "error" });
@@ -258,5 +259,36 @@ describe("build once over an HTTP binary cache", () => {
     await server.close();
     await expectRefused(w, c2, "CacheUnreachable", b1.out, /no cache answered/);
     expect(await readdir(side)).toContain("nix-cache-info");
+  });
+});
+
+describe("publishing to the remote agents poll, and legacy hosts", () => {
+  it("--publish pushes the release ref to the remote; a legacy host substitutes its app's closure from there", async () => {
+    const w = await World.create({ kind: "legacy" });
+    const cacheDir = join(await makeTempDir("flotilla-cache-"), "cache");
+    const fleet = (): string => {
+      const f = JSON.parse(w.fleet({ hosts: [{ name: w.host, kind: "legacy" }, { name: "canary-1" }] })) as Record<string, unknown>;
+      return JSON.stringify({ ...f, delivery: { ...substituteDelivery([`file://${cacheDir}`]), overrides: [{ on: ["canary-1"], mode: "build" }] } });
+    };
+    const c1 = await w.commit({ "fleet.yaml": fleet() }, "c1: legacy substitutes");
+    const remote = await makeBareRemote(w.repo);
+    await w.writeConfig({ ...w.config, remotes: [remote.url] });
+    const { manifest, out } = await flotillaBuild(w, c1, [`file://${cacheDir}`], ["--publish", "--remote", remote.url]);
+    // Every host of the fleet is built, whatever its own delivery mode.
+    expect(Object.keys(manifest.hosts).sort()).toEqual(["canary-1", "legacy-1"]);
+    const legacy = manifest.hosts["legacy-1"]!;
+    expect(legacy).toMatchObject({ kind: "legacy", attribute: "apps.x86_64-linux.build-legacy.program" });
+    expect(legacy.generation).toBe(`${out}/bin/build-legacy`);
+    const ls = await execa("git", ["ls-remote", remote.url, `refs/flotilla/releases/${c1}`]);
+    expect(ls.stdout).toMatch(new RegExp(`^[0-9a-f]{40}\trefs/flotilla/releases/${c1}$`));
+    await deleteFromStore(out);
+
+    const r = await w.once();
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).not.toMatch(/ran cmd="nix build/);
+    expect(r.err).toMatch(/ran cmd="nix copy --from file:/);
+    expect((await w.state()).current).toEqual({ rev: c1, generation: legacy.generation });
+    expect((await w.calls()).map((c) => [c.host, c.operation, c.revision, c.outPath])).toEqual([["legacy-1", "build-legacy", c1, out]]);
+    await w.close();
   });
 });
