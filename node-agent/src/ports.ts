@@ -102,7 +102,8 @@ export interface Delivery {
   /**
    * Realises `path` (and its closure) from the first cache that has it, Nix
    * checking every narinfo signature against the caches' public keys.
-   * Throws NarinfoUntrustedError, CachePathMissingError or CacheUnreachableError.
+   * Throws NarinfoUntrustedError, CachePathMissingError or CacheUnreachableError, and
+   * SubstituteMismatchError when the copy succeeded but `path` is not in the store.
    */
   realise(path: string, caches: CacheRef[], signal?: AbortSignal): Promise<{ cache: string }>;
 }

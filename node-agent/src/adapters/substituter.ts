@@ -4,7 +4,8 @@
  *   release manifest  git fetch <remote> +refs/flotilla/releases/<rev>:… into the
  *                     agent's bare cache (the remote it already polls), then
  *                     git cat-file blob <ref>:release.json
- *   is it here?       nix path-info <path>            (local store only)
+ *   is it here?       nix path-info <path> (local store only; only when the
+ *                     path exists on disk at all)
  *   realise           nix copy --from <cache> --option require-sigs true
  *                       --option trusted-public-keys "<every cache's key>" <path>
  *                     for each cache in order, until one has it
@@ -13,13 +14,14 @@
  * no valid signature by one of the keys (tested on Nix 2.8, offline, for
  * file:// and http:// caches). Its stderr says which of the failures it was;
  * a tampered or unsigned narinfo stops at once (never "try the next cache").
+ * After a successful copy the exact path must exist on disk.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { Logger } from "../../../common/src/log.js";
 import { fetchRelease } from "../../../common/src/release/refs.js";
-import { CachePathMissingError, CacheUnreachableError, NarinfoUntrustedError } from "../errors.js";
+import { CachePathMissingError, CacheUnreachableError, NarinfoUntrustedError, SubstituteMismatchError } from "../errors.js";
 import type { CacheRef, Delivery } from "../ports.js";
 import { failureText, type Runner, type RunResult } from "./exec.js";
 
@@ -58,6 +60,8 @@ export class NixDelivery implements Delivery {
   }
 
   async has(path: string): Promise<boolean> {
+    // Not on disk: certainly not valid, and no nix process to start (the usual case before a copy).
+    if (!existsSync(path)) return false;
     const r = await this.o.run(this.o.nix, ["path-info", path], { timeoutMs: 60_000 });
     return r.exitCode === 0;
   }
@@ -73,7 +77,11 @@ export class NixDelivery implements Delivery {
         continue;
       }
       const r = await this.o.run(this.o.nix, copyFromArgs(url, keys, path), { timeoutMs: this.o.copyTimeoutMs, signal });
-      if (r.exitCode === 0) return { cache: url };
+      if (r.exitCode === 0) {
+        // nix copy was asked for exactly this path; it must be on disk now (a cheap check, no nix process).
+        if (!existsSync(path)) throw new SubstituteMismatchError(`nix copy --from ${url} succeeded but ${path} is not in the local store`);
+        return { cache: url };
+      }
       const kind = classifyCopyFailure(r);
       const detail = failureText(r, this.o.copyTimeoutMs);
       if (kind === "untrusted") {

@@ -25,7 +25,6 @@ import {
   ReleaseMismatchError,
   ReleaseMissingError,
   ReleaseUntrustedError,
-  SubstituteMismatchError,
 } from "../errors.js";
 import type { LoopContext } from "./context.js";
 import type { Target } from "./phases.js";
@@ -95,8 +94,7 @@ export async function substitute(ctx: LoopContext, o: { fleet: Fleet; host: Host
       }
       throw e;
     }
-    // 4. Exactly the manifest's path, really there now.
-    if (!(await delivery.has(entry.outPath))) throw new SubstituteMismatchError(`nix copy from ${from} succeeded but ${entry.outPath} is not valid in the local store`);
+    // 4. Exactly the manifest's path is there now: realise() checks it (SubstituteMismatchError).
   }
   return {
     kind: "substituted",
