@@ -223,7 +223,7 @@ export const Delivery = z
   .strictObject({
     mode: DeliveryMode.optional().describe('Default for every host. Default "build".'),
     overrides: z.array(DeliveryOverride).optional().describe("Per-tag or per-host modes."),
-    wait: Duration.optional().describe('How long a substituting host waits for its revision\'s release manifest before failing (substitute) or building itself (substitute-or-build). Default "10m".'),
+    wait: durationAtMost("1d").optional().describe('How long a substituting host waits for its revision\'s release manifest before failing (substitute) or building itself (substitute-or-build). Default "10m", at most "1d".'),
     caches: z.array(BinaryCache).optional().describe("Binary caches, tried in order. Taken from the last trusted fleet file, like policy.allowedSigners."),
     builders: z.array(Builder).optional().describe("Keys allowed to sign release manifests. Taken from the last trusted fleet file, like policy.allowedSigners."),
   })
