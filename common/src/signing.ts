@@ -34,7 +34,8 @@ export async function loadHostSigner(host: string, keyPath: string): Promise<Hos
   return signerFromOpenSsh(host, text, keyPath);
 }
 
-export function signerFromOpenSsh(host: string, pem: Buffer | string, source = "host key"): HostSigner {
+/** An OpenSSH ed25519 private key as a node KeyObject, with its public key line ("ssh-ed25519 AAAA…"). */
+export function ed25519FromOpenSsh(pem: Buffer | string, source = "host key"): { privateKey: KeyObject; publicKeyLine: string } {
   let key: sshpk.PrivateKey;
   try {
     key = sshpk.parsePrivateKey(pem, "auto");
@@ -45,6 +46,11 @@ export function signerFromOpenSsh(host: string, pem: Buffer | string, source = "
   const seed = (key.part as unknown as Record<string, { data: Buffer }>)["k"]!.data;
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed.subarray(-32)]), format: "der", type: "pkcs8" });
   const publicKeyLine = key.toPublic().toString("ssh").split(" ").slice(0, 2).join(" ");
+  return { privateKey, publicKeyLine };
+}
+
+export function signerFromOpenSsh(host: string, pem: Buffer | string, source = "host key"): HostSigner {
+  const { privateKey, publicKeyLine } = ed25519FromOpenSsh(pem, source);
   return {
     host,
     publicKeyLine,

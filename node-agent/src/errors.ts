@@ -55,6 +55,16 @@ export class ControllerUnreachableError extends make(REASONS.ControllerUnreachab
 
 // Deploy steps (before activation: nothing changed on the host).
 export class BuildError extends make(REASONS.BuildFailed, "stalled") {}
+
+// Substituting a builder's release instead of building (loop/substitute.ts). Before
+// activation, so nothing changed; remembered as failed like a build failure (no retry loop).
+export class ReleaseMissingError extends make(REASONS.ReleaseMissing, "stalled") {}
+export class ReleaseUntrustedError extends make(REASONS.ReleaseUntrusted, "stalled") {}
+export class ReleaseMismatchError extends make(REASONS.ReleaseMismatch, "stalled") {}
+export class NarinfoUntrustedError extends make(REASONS.NarinfoUntrusted, "stalled") {}
+export class CachePathMissingError extends make(REASONS.CachePathMissing, "stalled") {}
+export class CacheUnreachableError extends make(REASONS.CacheUnreachable, "stalled") {}
+export class SubstituteMismatchError extends make(REASONS.SubstituteMismatch, "stalled") {}
 export class SecretsError extends make(REASONS.SecretsFailed, "stalled") {}
 export class PreDeployHookError extends make(REASONS.PreDeployHookFailed, "stalled") {}
 

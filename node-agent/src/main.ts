@@ -31,6 +31,7 @@ import { SopsSecretsAdapter } from "./adapters/sops.js";
 import { FileStateStore, removeStaleTemps } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { HttpWatch } from "./adapters/watch.js";
+import { NixDelivery } from "./adapters/substituter.js";
 import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
@@ -158,6 +159,15 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
         systemctl: config.commands.systemctl,
         log: log.child("secrets"),
       }),
+    delivery: new NixDelivery({
+      run,
+      log: log.child("delivery"),
+      nix: config.commands.nix,
+      git: config.commands.git,
+      gitDir: source.mirror.dir,
+      gitTimeoutMs: config.timeouts.gitMs,
+      copyTimeoutMs: config.timeouts.buildMs,
+    }),
     ...(metrics ? { metrics } : {}),
     ...(afterSave ? { afterSave } : {}),
   };

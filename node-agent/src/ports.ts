@@ -87,6 +87,27 @@ export interface System {
   prune(host: HostSpec, keep: number, protect: string[]): Promise<void>;
 }
 
+/** A binary cache and the Nix public key its narinfo signatures must verify with. */
+export interface CacheRef {
+  url: string;
+  publicKey: string;
+}
+
+/** Build once, substitute everywhere: release manifests from the fleet remote, closures from binary caches. */
+export interface Delivery {
+  /** The signed release manifest of `rev` published on `remote` (its text), or null when there is none (yet). Throws when the remote does not answer. */
+  fetchRelease(remote: string, rev: string): Promise<string | null>;
+  /** Is `path` valid in the local store? */
+  has(path: string): Promise<boolean>;
+  /**
+   * Realises `path` (and its closure) from the first cache that has it, Nix
+   * checking every narinfo signature against the caches' public keys.
+   * Throws NarinfoUntrustedError, CachePathMissingError or CacheUnreachableError, and
+   * SubstituteMismatchError when the copy succeeded but `path` is not in the store.
+   */
+  realise(path: string, caches: CacheRef[], signal?: AbortSignal): Promise<{ cache: string }>;
+}
+
 export interface HookContext {
   host: HostSpec;
   rev: string;
@@ -186,6 +207,8 @@ export interface AgentDeps {
   reporter: Reporter;
   gate: Gate;
   secrets: Secrets;
+  /** Substitute mode (delivery: substitute); absent: every host builds. */
+  delivery?: Delivery;
   metrics?: Metrics;
   /** Test-only: called after each save (FLOTILLA_AGENT_TEST_PAUSE). */
   afterSave?: (phase: Phase) => Promise<void>;

@@ -61,6 +61,15 @@ export const REASONS = {
   SelfUpdateUnsupported: "SelfUpdateUnsupported", // not started by flotilla-agent-start: a profile switch would not be picked up
   AgentCrashLoop: "AgentCrashLoop", // the new agent did not stay up; the start wrapper went back
   AgentHealthDeadline: "AgentHealthDeadline", // the new agent could not report within healthDeadline and restored the previous one
+  // Build once, substitute everywhere (delivery: substitute; docs/delivery.md). All before activation: nothing changed.
+  Substituted: "Substituted", // the target's out path was realised from a binary cache, as the signed release names it
+  ReleaseMissing: "ReleaseMissing", // no release manifest for the target revision appeared within delivery.wait
+  ReleaseUntrusted: "ReleaseUntrusted", // the manifest is unsigned, badly signed, malformed, or signed by a key not in delivery.builders
+  ReleaseMismatch: "ReleaseMismatch", // the manifest is for another revision, or does not name this host (stale or misplaced)
+  NarinfoUntrusted: "NarinfoUntrusted", // a cache offered the path with no valid signature by a key in delivery.caches
+  CachePathMissing: "CachePathMissing", // no configured cache has the out path
+  CacheUnreachable: "CacheUnreachable", // no configured cache answered
+  SubstituteMismatch: "SubstituteMismatch", // the realised path is not the manifest's out path
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

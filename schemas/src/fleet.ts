@@ -186,6 +186,54 @@ export const Policy = z
   })
   .describe("Repository and rollout policy.");
 
+// ---------------------------------------------------------------- delivery (build once, substitute everywhere)
+
+export const DELIVERY_MODES = ["build", "substitute", "substitute-or-build"] as const;
+export const DeliveryMode = z
+  .enum(DELIVERY_MODES)
+  .describe(
+    'build: the host evaluates and builds its own system (default). substitute: it only realises the out path named by the signed release manifest from the caches, never evaluating or building. substitute-or-build: substitute, but build itself when no manifest appears within `wait` or no cache has the path.',
+  );
+export type DeliveryMode = z.infer<typeof DeliveryMode>;
+
+export const DeliveryOverride = z
+  .strictObject({
+    on: z.array(Selector).min(1).describe("Hosts this mode applies to: names, globs or tag:<tag>. An exact host name beats a glob or tag."),
+    mode: DeliveryMode,
+  })
+  .describe("The delivery mode of a set of hosts.");
+
+export const BinaryCache = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(file|https?|s3|ssh|ssh-ng):\/\/\S+$/, { message: "expected a Nix store URL such as http://cache:8080, https://…, file:///srv/cache or s3://bucket" })
+      .describe("A Nix binary cache URL, as `nix copy --from` takes it."),
+    publicKey: z
+      .string()
+      .regex(/^[A-Za-z0-9._+-]+:[A-Za-z0-9+/]{43}=$/, { message: 'expected a Nix public key such as "cache-1:base64…=" (nix key convert-secret-to-public)' })
+      .describe("The Nix signing key (public half) whose narinfo signatures this cache's paths must carry."),
+  })
+  .describe("A binary cache agents substitute from.");
+
+export const Builder = z
+  .strictObject({
+    name: z.string().min(1).max(200).describe("Who builds (a CI job, a build machine)."),
+    key: SshEd25519PublicKey.describe("The ed25519 key that signs release manifests (`flotilla build --builder-key`)."),
+  })
+  .describe("A builder allowed to sign release manifests.");
+
+export const Delivery = z
+  .strictObject({
+    mode: DeliveryMode.optional().describe('Default for every host. Default "build".'),
+    overrides: z.array(DeliveryOverride).optional().describe("Per-tag or per-host modes."),
+    wait: durationAtMost("1d").optional().describe('How long a substituting host waits for its revision\'s release manifest before failing (substitute) or building itself (substitute-or-build). Default "10m", at most "1d".'),
+    caches: z.array(BinaryCache).optional().describe("Binary caches, tried in order. Taken from the last trusted fleet file, like policy.allowedSigners."),
+    builders: z.array(Builder).optional().describe("Keys allowed to sign release manifests. Taken from the last trusted fleet file, like policy.allowedSigners."),
+  })
+  .describe("How hosts get their systems: build them, or substitute what a builder built once (docs/delivery.md).");
+export type Delivery = z.infer<typeof Delivery>;
+
 // ---------------------------------------------------------------- the file
 
 export const FleetFile = z
@@ -198,6 +246,7 @@ export const FleetFile = z
     waves: z.array(Wave).optional(),
     checks: z.array(CheckGroup).optional(),
     secrets: z.array(SecretEntry).optional(),
+    delivery: Delivery.optional(),
   })
   .describe("Flotilla fleet file (fleet.yaml).");
 export type FleetFile = z.infer<typeof FleetFile>;

@@ -9,3 +9,4 @@ export * from "./agent-config.js";
 export * from "./controller-config.js";
 export * from "./api.js";
 export * from "./conditions.js";
+export * from "./release.js";

@@ -6,6 +6,7 @@ import { AgentConfig } from "./agent-config.js";
 import { ControllerConfig } from "./controller-config.js";
 import { AuditReport, GateAnswer, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
 import { FleetFile } from "./fleet.js";
+import { ReleaseManifest, SignedRelease } from "./release.js";
 
 export const PUBLISHED: Record<string, z.ZodType> = {
   fleet: FleetFile,
@@ -22,6 +23,8 @@ export const PUBLISHED: Record<string, z.ZodType> = {
   nudge: Nudge,
   "status-report": StatusReport,
   "audit-report": AuditReport,
+  release: ReleaseManifest,
+  "signed-release": SignedRelease,
 };
 
 export function renderJsonSchema(name: string, schema: z.ZodType): string {

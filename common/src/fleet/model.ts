@@ -4,6 +4,7 @@
  * CLI all work on this shape; only normalize.ts builds it.
  */
 import type { HealthCheck } from "../../../schemas/src/fleet.js";
+import type { DeliverySpec } from "./delivery.js";
 
 export type CheckSpec = HealthCheck & {
   name: string;
@@ -107,6 +108,8 @@ export interface Fleet {
   hosts: HostSpec[];
   waves: WaveSpec[];
   secrets: SecretSpec[];
+  /** Build once, substitute everywhere: modes, caches, builders (fleet/delivery.ts). */
+  delivery?: DeliverySpec;
 }
 
 /** A problem found in a fleet file; `path` points inside the file's data. */

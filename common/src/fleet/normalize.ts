@@ -10,6 +10,7 @@ import { IMPLICIT_WAVE } from "./model.js";
 import type { CheckSpec, Fleet, FleetIssue, HookSpec, HostHooks, HostSpec, SecretSpec, WaveSpec } from "./model.js";
 import { isTagSelector, resolveSelector, resolveSelectors, type Selectable } from "./selectors.js";
 import { decodeSshEd25519PublicKey } from "./ssh-public-key.js";
+import { normalizeDelivery } from "./delivery.js";
 
 export interface NormalizeResult {
   fleet?: Fleet;
@@ -222,6 +223,8 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
     }
   }
 
+  const delivery = normalizeDelivery(file.delivery, selectable, error);
+
   if (issues.some((i) => i.severity === "error")) return { issues };
   const fleet: Fleet = {
     version: 1,
@@ -252,6 +255,7 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
     hosts,
     waves,
     secrets,
+    delivery,
   };
   return { fleet, issues };
 }

@@ -48,6 +48,8 @@ export interface Target {
   resolution: "pinned" | "head" | "gate-open";
   /** The remote that answered; the connectivity check asks it again after activation. */
   remote: string;
+  /** The last trusted head whose fleet judged this head; its delivery.builders and caches are trusted for substitution. */
+  policyHead?: string;
 }
 
 export interface ErrorRecord {

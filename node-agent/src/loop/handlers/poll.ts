@@ -144,7 +144,7 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
     return { kind: "step", head, step: step(ctx, state, state.cycle, [ev], { ...accepted, noticedHead: head }) };
   }
 
-  const target: Target = { rev, head, kind: host.kind, resolution: resolved.kind, remote };
+  const target: Target = { rev, head, kind: host.kind, resolution: resolved.kind, remote, policyHead: trusted ? state.trustedHead! : head };
   const ev: EventDraft = {
     phase: "fetched",
     outcome: "succeeded",
