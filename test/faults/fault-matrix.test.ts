@@ -40,6 +40,8 @@ interface Fault {
    * deploys the commit again. Every other fault must not roll anything back.
    */
   allowRollback?: boolean;
+  /** The commit is bad on purpose: the fleet must halt it cleanly instead (canary rolled back, web untouched). */
+  expectHalt?: boolean;
   /** Injects the fault after the round's commit and heals it. */
   run(f: FaultFleet, rev: string): Promise<void>;
   /** Undoes what must stay in place until the fleet converged (e.g. a proxy limit). */
@@ -116,9 +118,19 @@ const FAULTS: Fault[] = [
     },
   },
   {
+    name: "agent kill -9 while rolling back a failed switch (canary)",
+    expectHalt: true,
+    files: { "markers/canary-1/fail-switch": "" },
+    run: async (f, rev) => {
+      await f.waitPhase(f.canary, rev, ["rollingBack"], 90_000);
+      await sleep(300);
+      await restartAgent(f.agents.canary);
+    },
+  },
+  {
     name: "agent kill -9 at random moments (both hosts)",
+    files: { "markers/canary-1/fail-switch": null, "markers/web-1/slow-switch": null },
     allowRollback: true,
-    files: { "markers/web-1/slow-switch": null },
     run: async (f) => {
       await sleep(Math.floor(rnd() * 6_000));
       await restartAgent(f.agents.canary, 200);
@@ -227,12 +239,12 @@ const FAULTS: Fault[] = [
     },
   },
   {
-    name: "oversized batches: a partition queues reports, then a proxy refuses bodies over 4 KiB (413)",
+    name: "oversized batches: a partition queues reports, then a proxy refuses bodies over 1500 bytes (413)",
     run: async (f, rev) => {
       await f.waitPhase(f.canary, rev, ["fetched", "built", "activating"]);
       f.proxy.mode = { kind: "down" };
       await sleep(6_000);
-      f.proxy.mode = { kind: "cap", maxBodyBytes: 4096 };
+      f.proxy.mode = { kind: "cap", maxBodyBytes: 1500 };
     },
     after: async (f) => {
       f.proxy.mode = { kind: "pass" };
@@ -286,9 +298,10 @@ describe("fault matrix", () => {
     const first = await waitConverged(f, initial, 180_000);
     expect(first.ok, `the fleet never converged on its first commit: ${first.why}\n${f.ctl.output.slice(-2000)}`).toBe(true);
 
-    const rounds: Array<{ name: string; allowRollback?: boolean; go: () => Promise<string>; after?: () => Promise<void> }> = FAULTS.map((fault) => ({
+    const rounds: Array<{ name: string; allowRollback?: boolean; expectHalt?: boolean; go: () => Promise<string>; after?: () => Promise<void> }> = FAULTS.map((fault) => ({
       name: fault.name,
       allowRollback: fault.allowRollback ?? false,
+      expectHalt: fault.expectHalt ?? false,
       go: async () => {
         const rev = await f.commit(fault.name, fault.files ?? {});
         await fault.run(f, rev);
@@ -306,8 +319,8 @@ describe("fault matrix", () => {
       let res: { ok: boolean; why: string };
       try {
         rev = await r.go();
-        res = await waitConverged(f, rev, 120_000);
-        if (res.ok && !r.allowRollback && f.rollbacksOf(rev) > 0) res = { ok: false, why: `${f.rollbacksOf(rev)} rollback events for ${rev.slice(0, 8)}` };
+        res = r.expectHalt ? await waitFor(() => f.halted(rev), 120_000) : await waitConverged(f, rev, 120_000);
+        if (res.ok && !r.allowRollback && !r.expectHalt && f.rollbacksOf(rev) > 0) res = { ok: false, why: `${f.rollbacksOf(rev)} rollback events for ${rev.slice(0, 8)}` };
         if (!res.ok) res.why += `\n  events for ${rev.slice(0, 8)}:\n${f.eventsOf(rev)}`;
       } catch (e) {
         res = { ok: false, why: `the round itself failed: ${(e as Error).message}` };
@@ -330,11 +343,15 @@ describe("fault matrix", () => {
   }, 40 * 60_000);
 });
 
-async function waitConverged(f: FaultFleet, rev: string, timeoutMs: number): Promise<{ ok: boolean; why: string }> {
+function waitConverged(f: FaultFleet, rev: string, timeoutMs: number): Promise<{ ok: boolean; why: string }> {
+  return waitFor(() => f.converged(rev), timeoutMs);
+}
+
+async function waitFor(probe: () => Promise<{ ok: boolean; why: string }>, timeoutMs: number): Promise<{ ok: boolean; why: string }> {
   const deadline = Date.now() + timeoutMs;
   let last = { ok: false, why: "not checked" };
   while (Date.now() < deadline) {
-    last = await f.converged(rev);
+    last = await probe();
     if (last.ok) return last;
     await sleep(250);
   }
@@ -347,7 +364,7 @@ async function stuckHosts(f: FaultFleet, rev: string): Promise<number> {
   for (const w of [f.canary, f.web]) {
     const s = await f.state(w);
     const c = s?.cycle as { phase: string; target?: { rev: string } } | undefined;
-    if (c?.phase !== "done" || c.target?.rev !== rev) n++;
+    if (!c || !["done", "rolledBack", "failed", "idle"].includes(c.phase)) n++;
   }
   return n;
 }

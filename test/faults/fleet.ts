@@ -303,6 +303,39 @@ export class FaultFleet {
     return { ok: true, why: "" };
   }
 
+  /**
+   * Has the fleet halted the bad commit `rev` cleanly? Its rollout halted, the
+   * canary back on the generation it ran before (resting, `rev` remembered as
+   * failed), web never given `rev`, every event delivered.
+   */
+  async halted(rev: string): Promise<Convergence> {
+    if (!this.ctl.alive()) return { ok: false, why: "the controller is not running" };
+    for (const d of [this.agents.canary, this.agents.web]) if (!d.alive()) return { ok: false, why: `${d.world.host}'s agent is not running` };
+    let status: StatusReport;
+    try {
+      const res = await fetch(`${this.ctl.url}/api/v1/status`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` }, signal: AbortSignal.timeout(5_000) });
+      status = (await res.json()) as StatusReport;
+    } catch (e) {
+      return { ok: false, why: `status: ${(e as Error).message}` };
+    }
+    const r = status.rollouts.find((x) => x.rev === rev);
+    if (r?.state !== "halted") return { ok: false, why: `rollout ${rev.slice(0, 8)} is ${r?.state ?? "unknown"}, not halted` };
+    const s = await this.state(this.canary);
+    if (s?.cycle.phase !== "rolledBack") return { ok: false, why: `canary-1 is ${s?.cycle.phase}, not rolledBack` };
+    if (!s.failedRevs.some((x) => x.rev === rev)) return { ok: false, why: `canary-1 does not remember ${rev.slice(0, 8)} as failed` };
+    const canaryStatus = status.hosts.find((x) => x.host === "canary-1");
+    if (canaryStatus?.currentRev === rev) return { ok: false, why: "status says canary-1 runs the bad commit" };
+    const web = await this.state(this.web);
+    if ((web?.cycle as { target?: { rev: string } }).target?.rev === rev) return { ok: false, why: "web-1 was given the bad commit" };
+    for (const w of [this.canary, this.web]) {
+      const q = this.queued(w);
+      if (q.length) return { ok: false, why: `${w.host} still holds ${q.length} events (${q.slice(0, 3).join(", ")})` };
+    }
+    const lost = this.lostEvents();
+    if (lost) return { ok: false, why: `${lost} events sent but not stored` };
+    return { ok: true, why: "" };
+  }
+
   async close(): Promise<void> {
     for (const d of Object.values(this.agents ?? {})) await d.kill9().catch(() => undefined);
     await this.ctl?.kill9().catch(() => undefined);
