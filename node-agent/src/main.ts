@@ -368,7 +368,8 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       log.warn("already stopping: waiting for the step in progress", { signal: sig });
       return;
     }
-    log.info("stopping: no new steps; a switch or rollback in progress finishes first", { signal: sig, boundMs: STOP_BOUND_MS });
+    // No new steps; a switch or rollback in progress finishes first (within boundMs).
+    log.info("stopping", { signal: sig, boundMs: STOP_BOUND_MS });
     stop.abort();
     forced = setTimeout(() => {
       log.error("the step in progress did not finish within the stop bound; exiting anyway (the next start converges)", { boundMs: STOP_BOUND_MS });
