@@ -63,6 +63,17 @@ describe("flotilla validate on a fleet repo (built CLI)", () => {
     expect(r.exitCode).toBe(0);
   }, 120_000);
 
+  it("flotilla plan warns when policy.branch names a branch the repo does not have", async () => {
+    const repo = await makeFleetRepo({ files: { "fleet.yaml": fleet("policy:\n  branch: production\n") } });
+    const r = await cli.run(["plan", repo.dir, "--json"], { env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).warnings).toEqual([
+      'policy.branch is "production", but this repo has no branch "production" (local or remote); agents follow the branch their configuration names and refuse a fleet.yaml whose policy.branch differs',
+    ]);
+    await repo.git(["branch", "production"]);
+    expect(JSON.parse((await cli.run(["plan", repo.dir, "--json"], { env })).stdout).warnings).toEqual([]);
+  }, 60_000);
+
   it("says that nothing was verified against git when DIR is not a git repository", async () => {
     const dir = await makeTempDir("flotilla-nogit-");
     await writeFile(join(dir, "fleet.yaml"), fleet(signing()));

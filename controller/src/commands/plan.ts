@@ -111,6 +111,12 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         warnings.push(`${h.host} is pinned to ${h.target.rev}, which is not a commit of this repo; its agent cannot deploy it`);
       }
     }
+    // policy.branch is the branch agents and the controller must be configured to follow (they refuse the file otherwise).
+    const branch = current.fleet.policy.branch;
+    const refs = await execGit(dir, ["for-each-ref", "--format=%(refname)", `refs/heads/${branch}`, "refs/remotes/"]);
+    if (!refs.stdout.split("\n").some((r) => r === `refs/heads/${branch}` || (r.startsWith("refs/remotes/") && r.endsWith(`/${branch}`)))) {
+      warnings.push(`policy.branch is "${branch}", but this repo has no branch "${branch}" (local or remote); agents follow the branch their configuration names and refuse a fleet.yaml whose policy.branch differs`);
+    }
     const parent = info.parents[0];
     let previous: LoadResult | undefined;
     let diff: FleetDiff | undefined;

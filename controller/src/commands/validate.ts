@@ -74,7 +74,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     if (parsed.values["no-eval"]) notes.push("--no-eval: whether the flake defines every host was not checked");
     else issues.push(...(await checkFlakeHosts(abs, file, at, notes)));
   } else {
-    notes.push("the fleet file did not pass the schema: the commit signature, the sopsFiles' recipients and the flake's hosts were not checked");
+    notes.push("the fleet file could not be read as a fleet (see the errors above): the commit signature, the sopsFiles' recipients and the flake's hosts were not checked");
   }
   issues.sort((a, b) => a.line - b.line || a.col - b.col);
   const errors = issues.filter((i) => i.severity === "error").length;
