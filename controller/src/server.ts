@@ -46,11 +46,12 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   const github = config.github ? new GitHubClient({ ...config.github, log: log.child("github") }) : null;
   const prQueue: string[] = [];
   let prBusy = false;
+  let stopping = false;
   const drainPrs = async () => {
     if (prBusy || !github) return;
     prBusy = true;
     try {
-      for (let sha = prQueue.shift(); sha; sha = prQueue.shift()) {
+      for (let sha = prQueue.shift(); sha && !stopping; sha = prQueue.shift()) {
         const pr = await github.pullRequestFor(sha).catch((e) => (log.warn("PR lookup failed", { sha: sha!.slice(0, 12), error: (e as Error).message }), null));
         if (pr) await store.setCommitPr(sha, pr);
       }
@@ -69,7 +70,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     onCommit: (sha) => {
       if (!github) return;
       prQueue.push(sha);
-      void drainPrs();
+      // Never an unhandled rejection (which would end the process): a failed store write is logged.
+      drainPrs().catch((e) => log.warn("PR record failed", { sha: sha.slice(0, 12), error: (e as Error).message }));
     },
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
@@ -134,7 +136,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
         http.closeAllConnections?.();
         server.close(() => resolve());
       });
-      while (ticking) await new Promise((r) => setTimeout(r, 10));
+      stopping = true;
+      while (ticking || prBusy) await new Promise((r) => setTimeout(r, 10));
       await store.close();
       await verifier.close();
     },
