@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   validate: { summary: "check fleet.yaml: syntax, schema, rules, secret files", load: () => import("./commands/validate.js") },
   plan: { summary: "show each host's wave and target revision, and what fleet.yaml changed", load: () => import("./commands/plan.js") },
   build: { summary: "build every host once, sign and push the closures, publish a signed release", load: () => import("./commands/build.js") },
+  releases: { summary: "per commit: release built, missing or untrusted; closure diffs between releases", load: () => import("./commands/releases.js") },
   keys: { summary: "age recipients and identities from SSH ed25519 host keys (ssh-to-age)", load: () => import("./commands/keys.js") },
   secrets: { summary: "decrypt, encrypt and updatekeys for SOPS files (age, host keys)", load: () => import("./commands/secrets.js") },
   serve: { summary: "run the controller (reports, wave gates, status API, dashboard, metrics)", load: () => import("./commands/serve.js") },

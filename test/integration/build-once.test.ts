@@ -292,3 +292,31 @@ describe("publishing to the remote agents poll, and legacy hosts", () => {
     await w.close();
   });
 });
+
+describe("flotilla releases", () => {
+  it("shows per commit whether a release is built, missing or untrusted, who waits for it, and diffs closures between releases", async () => {
+    const w = await World.create();
+    const cacheDir = join(await makeTempDir("flotilla-cache-"), "cache");
+    const c1 = await w.commit({ "fleet.yaml": fleetWith(w, substituteDelivery([`file://${cacheDir}`])) }, "c1");
+    const b1 = await flotillaBuild(w, c1, [`file://${cacheDir}`]);
+    const c2 = await w.commit({ "notes.txt": "2" }, "c2");
+    const b2 = await flotillaBuild(w, c2, [`file://${cacheDir}`]);
+    const c3 = await w.commit({ "notes.txt": "3" }, "c3");
+    const cli = (args: string[]) => execa(process.execPath, [BIN, "releases", w.repo.dir, ...args], { env: nixEnv(), extendEnv: false, reject: false });
+
+    const r = await cli(["--json", "--closures", "--rev", c2]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { releases: Array<{ rev: string; status: string; builder?: string; substituting: string[] }>; closures: Array<{ host: string; from: string; to: string; diff: string }> };
+    expect(doc.releases.map((x) => [x.rev, x.status, x.builder])).toEqual([
+      [c2, "built", "ci"],
+      [c1, "built", "ci"],
+      [await w.repo.git(["rev-parse", `${c1}^`]), "missing", undefined], // the template's commit, no fleet.yaml yet
+    ]);
+    expect(doc.closures).toEqual([{ host: w.host, from: b1.out, to: b2.out, diff: expect.stringMatching(/^nixos-system-canary: \S+ → \S+$/) }]);
+
+    const text = await cli([]);
+    expect(text.stdout.split("\n")[0]).toBe(`${c3.slice(0, 12)}  missing    c3; waiting for it: ${w.host}`);
+    expect(text.stdout).toMatch(new RegExp(`^${c2.slice(0, 12)}  built      c2 by ci at \\S+ \\(1 host\\(s\\)\\)$`, "m"));
+    await w.close();
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * `flotilla releases [DIR] [--rev REV] [-n N] [--closures] [--json]`: for the
+ * last N first-parent commits up to REV of the fleet repo DIR, whether a
+ * release manifest exists (refs/flotilla/releases/<rev>, fetched or written
+ * locally) and whether the fleet at that commit trusts it — built, missing or
+ * untrusted — and which hosts of that commit substitute (and so cannot
+ * deploy it until it is built). With --closures, `nix store diff-closures`
+ * per host between the releases of REV's first parent and REV (both closures
+ * must be in the local store, as on the builder).
+ */
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { execa } from "execa";
+import { deliveryMode } from "../../../common/src/fleet/delivery.js";
+import { hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
+import { GitMirror } from "../../../common/src/git/mirror.js";
+import { createLogger } from "../../../common/src/log.js";
+import { checkRelease } from "../../../common/src/release/manifest.js";
+import { readRelease } from "../../../common/src/release/refs.js";
+import { ReleaseManifest, SignedRelease } from "../../../schemas/src/release.js";
+import type { CommandIO } from "./io.js";
+
+const HELP = `usage: flotilla releases [DIR] [--rev REV] [-n N] [--closures] [--json]
+
+For the last N (default 10) first-parent commits up to REV (default HEAD) of
+the fleet repo DIR, shows whether a release was built (refs/flotilla/releases/
+<rev>; run \`git fetch origin 'refs/flotilla/releases/*:refs/flotilla/releases/*'\`
+first to see the remote's), whether that commit's delivery.builders trust it,
+and which hosts substitute and so wait for it.
+
+options:
+  --rev REV    a commit, branch or tag (default HEAD)
+  -n N         how many commits (default 10)
+  --closures   nix store diff-closures per host between the releases of REV's
+               first parent and REV (closures must be in the local store)
+  --json       one JSON document
+  -h, --help   this text
+
+exit status: 0 ok, 1 not a git repo or REV unknown, 2 bad usage
+`;
+
+export interface ReleaseRow {
+  rev: string;
+  subject: string;
+  status: "built" | "missing" | "untrusted" | "mismatch";
+  detail: string;
+  builder?: string;
+  builtAt?: string;
+  substituting: string[];
+  hosts?: Record<string, string>;
+}
+
+async function git(cwd: string, args: string[]): Promise<string> {
+  const r = await execa("git", args, { cwd, reject: false, env: { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
+  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")} failed in ${cwd}: ${String(r.stderr).trim().split("\n").pop()}`);
+  return String(r.stdout).trim();
+}
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { rev: { type: "string" }, n: { type: "string", short: "n" }, closures: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    io.stderr.write(`flotilla releases: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const n = Number(v.n ?? 10);
+  if (!Number.isInteger(n) || n < 1 || n > 1000 || parsed.positionals.length > 1) {
+    io.stderr.write(`flotilla releases: expected -n between 1 and 1000 and at most one DIR\n\n${HELP}`);
+    return 2;
+  }
+  const dir = resolve(io.cwd, parsed.positionals[0] ?? ".");
+  let gitDir: string;
+  let prefix: string;
+  let revs: string[];
+  try {
+    gitDir = await git(dir, ["rev-parse", "--absolute-git-dir"]);
+    prefix = await git(dir, ["rev-parse", "--show-prefix"]);
+    revs = (await git(dir, ["rev-list", "--first-parent", "-n", String(n), `${v.rev ?? "HEAD"}^{commit}`])).split("\n").filter(Boolean);
+  } catch (e) {
+    io.stderr.write(`flotilla releases: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const log = createLogger({ component: "releases", level: "warn", write: (l) => io.stderr.write(`${l}\n`) });
+  const mirror = new GitMirror({ dir: gitDir, remotes: [], branch: "main", log });
+  const rows: ReleaseRow[] = [];
+  for (const rev of revs) {
+    const info = await mirror.commitInfo(rev);
+    const loaded = await loadFleetAtRev(mirror, rev, `${prefix}fleet.yaml`);
+    const fleet = hasErrors(loaded.issues) ? undefined : loaded.fleet;
+    const substituting = fleet ? fleet.hosts.filter((h) => deliveryMode(fleet.delivery, h.name) !== "build").map((h) => h.name) : [];
+    const text = await readRelease({ gitDir, rev, log });
+    const row: ReleaseRow = { rev, subject: info.subject, status: "missing", detail: "no release", substituting };
+    if (text !== null) {
+      // Which hosts it names does not depend on trust; the check runs against the first substituting host (or any).
+      const anyHost = substituting[0] ?? fleet?.hosts[0]?.name ?? "";
+      const check = checkRelease(text, { builders: fleet?.delivery?.builders ?? [], rev, host: anyHost });
+      let manifest: ReleaseManifest | undefined;
+      try {
+        manifest = ReleaseManifest.parse(JSON.parse(SignedRelease.parse(JSON.parse(text)).payload));
+      } catch {
+        manifest = undefined;
+      }
+      if (check.ok) Object.assign(row, { status: "built", detail: `${Object.keys(check.manifest.hosts).length} host(s)` });
+      else Object.assign(row, { status: check.problem, detail: check.message });
+      if (manifest) Object.assign(row, { builder: manifest.builder.name, builtAt: manifest.builtAt, hosts: Object.fromEntries(Object.entries(manifest.hosts).map(([h, e]) => [h, e.outPath])) });
+    }
+    rows.push(row);
+  }
+
+  const closures: { host: string; from: string; to: string; diff: string }[] = [];
+  if (v.closures) {
+    const outPaths = async (rev: string | undefined): Promise<Record<string, string> | undefined> => {
+      const text = rev ? await readRelease({ gitDir, rev, log }) : null;
+      if (!text) return undefined;
+      try {
+        const m = ReleaseManifest.parse(JSON.parse(SignedRelease.parse(JSON.parse(text)).payload));
+        return Object.fromEntries(Object.entries(m.hosts).map(([h, e]) => [h, e.outPath]));
+      } catch {
+        return undefined;
+      }
+    };
+    const to = await outPaths(revs[0]);
+    const from = await outPaths((await mirror.commitInfo(revs[0]!)).parents[0]);
+    if (!to || !from) io.stderr.write("flotilla releases: --closures needs readable releases of both REV and its first parent\n");
+    else {
+      for (const [host, toPath] of Object.entries(to)) {
+        const fromPath = from[host];
+        if (!fromPath) continue;
+        const r = await execa("nix", ["--extra-experimental-features", "nix-command", "store", "diff-closures", fromPath, toPath], { reject: false });
+        closures.push({ host, from: fromPath, to: toPath, diff: r.exitCode === 0 ? String(r.stdout).trim() : `(cannot diff: ${String(r.stderr).trim().split("\n").pop()})` });
+      }
+    }
+  }
+
+  if (v.json) {
+    io.stdout.write(JSON.stringify({ releases: rows, ...(v.closures ? { closures } : {}) }, null, 2) + "\n");
+    return 0;
+  }
+  const out: string[] = [];
+  for (const r of rows) {
+    const who = r.builder ? ` by ${r.builder} at ${r.builtAt}` : "";
+    const wait = r.status !== "built" && r.substituting.length ? `; waiting for it: ${r.substituting.join(", ")}` : "";
+    out.push(`${r.rev.slice(0, 12)}  ${r.status.padEnd(9)}  ${r.subject}${who}${r.status === "built" ? ` (${r.detail})` : r.status !== "missing" ? `: ${r.detail}` : ""}${wait}`);
+  }
+  for (const c of closures) {
+    out.push("", `${c.host}: ${c.from} → ${c.to}`, ...(c.diff ? c.diff.split("\n").map((l) => `  ${l}`) : ["  no changes"]));
+  }
+  io.stdout.write(out.join("\n") + "\n");
+  return 0;
+}
