@@ -22,6 +22,11 @@ afterAll(async () => {
 
 const DAEMON = { pollInterval: "2s", jitter: "0", heartbeatInterval: "2s" };
 
+/** The host's default checks with a deadline that a loaded test machine meets (the timing is not under test here). */
+function checks(w: World): unknown[] {
+  return w.defaultChecks().map((c) => ({ ...(c as object), deadline: "30s" }));
+}
+
 describe("an interrupted activation with a real controller", () => {
   it("one kill -9 of the canary's agent while activating does not halt the commit; web still gets it", async () => {
     const canary = await World.create({ host: "canary-1" });
@@ -30,7 +35,7 @@ describe("an interrupted activation with a real controller", () => {
       { name: "canary", members: ["canary-1"], soak: "1s" },
       { name: "web", members: ["web-1"] },
     ];
-    const fleet = canary.fleet({ hosts: [{ name: "canary-1" }, { name: "web-1" }], waves });
+    const fleet = canary.fleet({ hosts: [{ name: "canary-1", checks: checks(canary) }, { name: "web-1" }], waves });
     const c1 = await canary.commit({ "fleet.yaml": fleet }, "c1");
     const ctl = await startTestController({ repo: canary.repo, pollInterval: "1s" });
     await canary.writeConfig({ ...DAEMON, controller: ctl.url });
@@ -67,7 +72,7 @@ describe("an interrupted activation with a real controller", () => {
       ]);
       expect(s.hosts.find((h) => h.host === "canary-1")!.failedRevs).not.toContain(c2);
       // The agent said, on each recovery event, that it does not blame c2.
-      const events = (await ctl.store.auditEvents({ host: "canary-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).filter((e) => e.rev === c2);
+      const events = (await ctl.store.auditEvents({ host: "canary-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).filter((e) => e.rev === c2).sort((a, b) => a.seq - b.seq);
       const recovery = events.filter((e) => e.reason === "Interrupted" || e.phase === "rolledBack");
       expect(recovery.map((e) => `${e.phase}/${e.outcome}/${e.blamed}`)).toEqual(["activating/failed/false", "rollingBack/started/false", "rolledBack/succeeded/false"]);
       expect((await canary.state()).failedRevs).toEqual([]);
@@ -90,7 +95,7 @@ describe("systemctl stop during switch-to-configuration (SIGTERM to the agent on
   it("lets the running switch finish, records it, exits; the next start verifies it: no rollback, nothing blamed", async () => {
     const w = await World.create();
     try {
-      const c0 = await w.commit({ "fleet.yaml": w.fleet() }, "c0");
+      const c0 = await w.commit({ "fleet.yaml": w.fleet({ hosts: [{ name: w.host, checks: checks(w) }] }) }, "c0");
       expect((await w.once()).code).toBe(0);
       const c1 = await w.commit({ "markers/canary-1/slow-switch": "3" }, "c1: a slow switch");
       const out = await w.build(c1);
@@ -134,7 +139,7 @@ describe("a full disk while saving the state after a successful switch", () => {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small]);
     let daemon: ReturnType<World["spawnBuilt"]> | null = null;
     try {
-      const c0 = await w.commit({ "fleet.yaml": w.fleet({ waves: [{ name: "all", members: [w.host] }] }) }, "c0");
+      const c0 = await w.commit({ "fleet.yaml": w.fleet({ hosts: [{ name: w.host, checks: checks(w) }], waves: [{ name: "all", members: [w.host] }] }) }, "c0");
       await w.writeConfig({ pollInterval: "1s", jitter: "0", heartbeatInterval: "1s", controller: ctl.url, stateDir: small });
       w.stateDir = small;
       expect((await w.once()).code).toBe(0);
