@@ -4,11 +4,16 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestBed } from "./harness.js";
 
 let bed: TestBed | null = null;
 let server: Server | null = null;
+
+// The first run on a machine builds the base rootfs (debootstrap, ~75 s idle).
+beforeAll(async () => {
+  bed = await TestBed.create();
+}, 900_000);
 
 afterAll(async () => {
   server?.close();
@@ -17,7 +22,7 @@ afterAll(async () => {
 
 describe("host test bed", () => {
   it("boots hosts side by side with their own identity and cgroups, on their own veth if asked, and cleans up", async () => {
-    bed = await TestBed.create();
+    if (!bed) throw new Error("no test bed");
     const [a, b] = await Promise.all([bed.boot("bed-a"), bed.boot("bed-b", { network: "veth" })]);
     expect((await a.sh("hostname")).stdout.trim()).toBe("bed-a");
     expect((await b.sh("hostname")).stdout.trim()).toBe("bed-b");

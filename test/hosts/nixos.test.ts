@@ -76,7 +76,7 @@ beforeAll(async () => {
   await h.sh(`mkdir -p "$(dirname ${HOST_START_WRAPPER})" && { printf '#!/usr/bin/env bash\\nset -o errexit -o nounset -o pipefail\\n'; cat ${PROJECT_IN_HOST}/nix/agent-start-wrapper.sh; } >${HOST_START_WRAPPER} && chmod 755 ${HOST_START_WRAPPER}`);
   await h.writeFile("/etc/flotilla/agent.env", `FLOTILLA_FIXTURE_STATE=${STATE}\nFLOTILLA_FIXTURE_UNITS=1\nFLOTILLA_FIXTURE_APP_ENV=/etc/webapp.env\n`);
   await h.writeFile("/etc/webapp.env", "SERVICE_SECRET_FILE=/run/flotilla/secrets.d/current/webapp-token\n", { mode: "644" });
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   await remote?.close();
