@@ -16,7 +16,7 @@ try {
   t = Date.now();
   await h.reboot();
   console.log(`reboot (poweroff + boot the same overlay): ${ms(t)}`);
-  await h.sh("mkdir -p ~/.config/systemd/user && printf '[Service]\\nExecStart=/bin/sleep infinity\\n' >~/.config/systemd/user/bench.service && systemctl --user daemon-reload", { user: "deploy" });
+  await h.sh("mkdir -p ~/.config/systemd/user && printf '[Unit]\\nStartLimitIntervalSec=0\\n[Service]\\nExecStart=/bin/sleep infinity\\n' >~/.config/systemd/user/bench.service && systemctl --user daemon-reload", { user: "deploy" });
   const runs: number[] = [];
   for (let i = 0; i < 10; i++) {
     const s = Date.now();
