@@ -222,7 +222,6 @@ export class Host {
   readonly merged: string;
   private readonly cgroups: string[];
   private netns: string | null = null;
-  private boots = 0;
 
   constructor(
     private readonly bed: TestBed,
@@ -257,22 +256,23 @@ export class Host {
     await must("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${this.bed.base},upperdir=${join(this.dir, "upper")},workdir=${join(this.dir, "work")}`, this.merged], "mounting the host's overlay");
   }
 
-  /** Its own network namespace with a veth pair to the machine: 10.N.0.1 (machine) ↔ 10.N.0.2 (host). */
+  /** Its own network namespace with a veth pair to the machine: 10.X.Y.1 (machine) ↔ 10.X.Y.2 (host), a /30 of its own. */
   private async makeNetns(): Promise<void> {
-    const n = 100 + (Number.parseInt(randomBytes(1).toString("hex"), 16) % 100);
+    const r = randomBytes(2);
+    const net = `10.${200 + (r[0]! % 50)}.${r[1]!}`;
     const ns = `flt-${this.id}`.slice(0, 40);
     const outer = `fo${randomBytes(3).toString("hex")}`;
     const inner = `fi${randomBytes(3).toString("hex")}`;
     await must("ip", ["netns", "add", ns], "creating the host's netns");
     this.netns = ns;
     await must("ip", ["link", "add", outer, "type", "veth", "peer", "name", inner], "creating the veth pair");
+    this.link = { outer, inner, machineAddr: `${net}.1`, hostAddr: `${net}.2` };
     await must("ip", ["link", "set", inner, "netns", ns], "moving the veth into the netns");
-    await must("ip", ["addr", "add", `10.${n}.${this.boots & 0xff}.1/30`, "dev", outer], "addressing the veth");
+    await must("ip", ["addr", "add", `${net}.1/30`, "dev", outer], "addressing the veth");
     await must("ip", ["link", "set", outer, "up"], "veth up");
-    await must("ip", ["-n", ns, "addr", "add", `10.${n}.${this.boots & 0xff}.2/30`, "dev", inner], "addressing the veth");
+    await must("ip", ["-n", ns, "addr", "add", `${net}.2/30`, "dev", inner], "addressing the veth");
     await must("ip", ["-n", ns, "link", "set", inner, "up"], "veth up");
     await must("ip", ["-n", ns, "link", "set", "lo", "up"], "lo up");
-    this.link = { outer, inner, machineAddr: `10.${n}.${this.boots & 0xff}.1`, hostAddr: `10.${n}.${this.boots & 0xff}.2` };
   }
 
   /** With network "veth": the pair's names and addresses; down()/up() cut and restore it. */
@@ -290,7 +290,6 @@ export class Host {
 
   /** Boots (or boots again) the overlay; resolves once `systemctl is-system-running --wait` answers. */
   async start(): Promise<void> {
-    this.boots++;
     for (const cg of this.cgroups) await mkdir(cg, { recursive: true });
     const args = [
       "-D",

@@ -51,7 +51,7 @@ beforeAll(async () => {
   h = await bed.boot("legacy-1");
   repo = await makeFleetRepo({ template: true });
   remote = await serveHttp(repo.dir);
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   await remote?.close();

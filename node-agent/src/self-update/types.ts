@@ -59,9 +59,20 @@ export interface SelfUpdatePorts {
   now(): Date;
 }
 
-/** The flake installable of the spec: `<source>#<attribute>`, default `packages.<system>.flotilla`. */
+/**
+ * The flake installable of the spec: `<source>#<attribute>`, default
+ * `packages.<system>.flotilla`. A `git+…` source pinned by `rev=` alone gets
+ * `ref=HEAD`: Nix 2.8 otherwise fetches refs/heads/master and fails on a
+ * repository whose branch is main; the rev still pins the content.
+ */
 export function installableOf(spec: Pick<SelfUpdateSpec, "source" | "attribute">, system: string): string {
-  return `${spec.source}#${spec.attribute ?? `packages.${system}.flotilla`}`;
+  let source = spec.source;
+  const q = source.indexOf("?");
+  if (source.startsWith("git+") && q !== -1) {
+    const params = new URLSearchParams(source.slice(q + 1));
+    if (params.has("rev") && !params.has("ref")) source += "&ref=HEAD";
+  }
+  return `${source}#${spec.attribute ?? `packages.${system}.flotilla`}`;
 }
 
 /** Nix's system double for this process. */
