@@ -46,7 +46,8 @@ export async function spawnController(remote: string, database?: string): Promis
   await writeFile(config, stringify({
     listen: "127.0.0.1:0", dataDir: join(dir, "data"), ...(database ? { database } : {}), logLevel: "warn",
     fleet: { remotes: [remote], pollInterval: "1h" }, auth: { operatorTokens: [{ name: "bench", token: { value: TOKEN } }] },
-    limits: { maxBodyBytes: 8 * 1024 * 1024 },
+    // Room for the 10,000 long-polling agents of controller-watch-memory.ts (the default cap is 4096).
+    limits: { maxBodyBytes: 8 * 1024 * 1024, maxConnections: 20_000 },
   }));
   const proc = execa("node", ["--import", "tsx", CHILD, "serve", "--config", config], { reject: false, buffer: false });
   let out = "";

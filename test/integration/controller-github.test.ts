@@ -79,7 +79,7 @@ describe("GitHub integration", () => {
     const canary = new SimAgent(signers["canary-1"]!, ctl.url);
     // the first wave is woken at once; a later wave learns of the head when its long-poll ends
     const waiting = canary.watch(old, 60_000);
-    const later = web.watch(old, 5_000);
+    const later = web.watch(old, 30_000); // long enough to still wait after the webhook, however loaded the machine
     await waitFor(async () => ctl.coordinator.hub.size === 2, "both long-polls to be waiting");
     const next = await repo.commit({ "markers/canary-1/unhealthy": "" }, "break the canary");
     const hook = await webhook("push", { ref: "refs/heads/main", after: next });
@@ -94,5 +94,5 @@ describe("GitHub integration", () => {
     await waitFor(async () => gh.statuses.some((s) => s.sha === next && s.state === "failure"), "failure status");
     expect(gh.statuses.filter((s) => s.sha === next).at(-1)!.description).toMatch(/^halted: canary 0\/1 healthy \(1 failed\), web 0\/4 healthy/);
     expect((await web.gate(next)).body.decision).toBe("halted");
-  });
+  }, 120_000);
 });
