@@ -78,6 +78,14 @@ export const TransitionEvent = z
       .describe(
         "On failure transitions: whether the agent holds this revision responsible (remembers it as failed). false for an interruption the agent forgives (a restart mid-switch, until the same revision is interrupted twice in a row); the controller counts the event as a failure only when this is true. Absent: the controller judges by phase and outcome (agents before this field).",
       ),
+    needsReboot: z
+      .boolean()
+      .optional()
+      .describe("NixOS: the generation concerned has another kernel, initrd or kernel modules than the booted system (/run/booted-system), so it only fully applies after a reboot. Absent: not known (legacy hosts, no booted system)."),
+    pendingReboot: z
+      .boolean()
+      .optional()
+      .describe("operation boot: the generation is staged for the next boot and not running yet, so its health is unverified (`done` with reason PendingReboot). The agent verifies it after the host has booted it."),
   })
   .describe("One transition of the agent's deploy state machine.");
 export type TransitionEvent = z.infer<typeof TransitionEvent>;
