@@ -217,6 +217,8 @@ export const HostStatus = z.strictObject({
   since: Timestamp.nullable().describe("When the current revision became active."),
   failedRevs: z.array(CommitSha),
   lastError: ErrorInfo.nullable(),
+  needsReboot: z.boolean().describe("NixOS: what the host runs (or has staged) needs a reboot to fully apply: its kernel, initrd or kernel modules differ from the booted system's."),
+  pendingReboot: z.boolean().describe("operation boot: a generation is staged for the next boot and not verified yet (health Progressing until the host has booted it)."),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 
