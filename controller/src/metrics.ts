@@ -50,6 +50,14 @@ export class Metrics {
       },
     });
     new client.Gauge({
+      name: "flotilla_hosts_needing_reboot",
+      help: "Hosts whose deployed generation needs a reboot to fully apply (kernel, initrd or modules changed, or staged with operation boot).",
+      registers: [registry],
+      async collect() {
+        this.set((await snap()).hosts.filter((h) => h.needsReboot || h.pendingReboot).length);
+      },
+    });
+    new client.Gauge({
       name: "flotilla_hosts_stale",
       help: "Hosts not heard from within policy.unreachableAfter.",
       registers: [registry],

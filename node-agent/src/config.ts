@@ -22,6 +22,8 @@ export interface ResolvedConfig {
   profile: string;
   activation: "nixos-rebuild" | "direct";
   secretsRoot: string;
+  bootedSystem: string;
+  currentSystem: string;
   /** null: take agent.pollInterval / agent.jitter from the fleet file. */
   pollIntervalMs: number | null;
   jitterMs: number | null;
@@ -59,6 +61,8 @@ export function resolveConfig(data: unknown): ConfigResult {
     profile: c.profile ?? "/nix/var/nix/profiles/system",
     activation: c.activation ?? "nixos-rebuild",
     secretsRoot: c.secretsRoot ?? "/run/flotilla/secrets.d",
+    bootedSystem: c.bootedSystem ?? "/run/booted-system",
+    currentSystem: c.currentSystem ?? "/run/current-system",
     pollIntervalMs: c.pollInterval ? parseDuration(c.pollInterval) : null,
     jitterMs: c.jitter ? parseDuration(c.jitter) : null,
     timeouts: {

@@ -139,6 +139,8 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
         nixEnv: config.commands.nixEnv,
         nixosRebuild: config.commands.nixosRebuild,
         profile: config.profile,
+        bootedSystem: config.bootedSystem,
+        currentSystem: config.currentSystem,
         activation: config.activation,
         buildTimeoutMs: config.timeouts.buildMs,
         activateTimeoutMs: config.timeouts.activateMs,

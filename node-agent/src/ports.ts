@@ -85,6 +85,10 @@ export interface System {
   rollback(host: HostSpec, previous: Previous, flakeRef: string | null): Promise<void>;
   /** Removes old generations beyond `keep`, never one in `protect`. */
   prune(host: HostSpec, keep: number, protect: string[]): Promise<void>;
+  /** NixOS: the generation the host booted (/run/booted-system), or null when unknown. */
+  booted?(): Promise<string | null>;
+  /** NixOS: does running `generation` need a reboot (kernel, initrd or modules differ from the booted system's)? null: unknown. */
+  needsReboot?(generation: string): Promise<boolean | null>;
 }
 
 /** A binary cache and the Nix public key its narinfo signatures must verify with. */

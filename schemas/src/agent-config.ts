@@ -34,6 +34,8 @@ export const AgentConfig = z
       .optional()
       .describe('"nixos-rebuild" (default) runs `nixos-rebuild <op> --flake <checkout>?rev=<sha>#<host>`; "direct" builds the toplevel, sets the profile and runs switch-to-configuration.'),
     secretsRoot: z.string().min(1).optional().describe('Default "/run/flotilla/secrets.d".'),
+    bootedSystem: z.string().min(1).optional().describe('The system the host booted (NixOS): compared with a new generation to tell whether it needs a reboot, and with an `operation: boot` generation to tell whether it runs yet. Default "/run/booted-system".'),
+    currentSystem: z.string().min(1).optional().describe('The system running now (NixOS): what an `operation: test` deploy rolls back to. Default "/run/current-system".'),
     legacyProfileDir: z.string().min(1).optional().describe('Where legacy deploy records live. Default "<stateDir>/legacy".'),
     pollInterval: durationAtMost("1d").optional().describe('Overrides agent.pollInterval from the fleet file. At most "1d".'),
     jitter: durationAtMost("1d").optional().describe('At most "1d".'),

@@ -78,6 +78,14 @@ export const TransitionEvent = z
       .describe(
         "On failure transitions: whether the agent holds this revision responsible (remembers it as failed). false for an interruption the agent forgives (a restart mid-switch, until the same revision is interrupted twice in a row); the controller counts the event as a failure only when this is true. Absent: the controller judges by phase and outcome (agents before this field).",
       ),
+    needsReboot: z
+      .boolean()
+      .optional()
+      .describe("NixOS: the generation concerned has another kernel, initrd or kernel modules than the booted system (/run/booted-system), so it only fully applies after a reboot. Absent: not known (legacy hosts, no booted system)."),
+    pendingReboot: z
+      .boolean()
+      .optional()
+      .describe("operation boot: the generation is staged for the next boot and not running yet, so its health is unverified (`done` with reason PendingReboot). The agent verifies it after the host has booted it."),
   })
   .describe("One transition of the agent's deploy state machine.");
 export type TransitionEvent = z.infer<typeof TransitionEvent>;
@@ -209,6 +217,8 @@ export const HostStatus = z.strictObject({
   since: Timestamp.nullable().describe("When the current revision became active."),
   failedRevs: z.array(CommitSha),
   lastError: ErrorInfo.nullable(),
+  needsReboot: z.boolean().describe("NixOS: what the host runs (or has staged) needs a reboot to fully apply: its kernel, initrd or kernel modules differ from the booted system's."),
+  pendingReboot: z.boolean().describe("operation boot: a generation is staged for the next boot and not verified yet (health Progressing until the host has booted it)."),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 

@@ -49,6 +49,7 @@ export const REASONS = {
   PreviouslyFailed: "PreviouslyFailed",
   Interrupted: "Interrupted",
   NoPreviousGeneration: "NoPreviousGeneration", // a host's first deploy failed after switching: nothing to roll back to
+  PendingReboot: "PendingReboot", // operation boot: staged for the next boot; health unverified until the host has booted it
   // Self-update (phase "selfUpdate"; node-agent/src/self-update/).
   SelfUpdateFailed: "SelfUpdateFailed", // a step failed, or the new agent did not come up healthy
   SelfUpdateBuilt: "SelfUpdateBuilt", // the new agent is built (started: more steps follow)

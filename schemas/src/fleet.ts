@@ -123,6 +123,12 @@ export const Wave = z
       .union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?[0-9])%$/)])
       .optional()
       .describe('Members allowed to be unhealthy or unreachable while the next wave still opens: a count or "N%". Default 0.'),
+    acceptPendingReboot: z
+      .boolean()
+      .optional()
+      .describe(
+        "Count a member whose `operation: boot` deploy is staged for the next boot but not verified yet (the agent reports `done` with `pendingReboot`) as healthy, so the next wave can open before the member reboots. Default false: such a member counts only once it has booted the generation and its checks passed there.",
+      ),
   })
   .describe("A rollout stage. Waves open in order; hosts in no wave form an implicit last wave named \"rest\".");
 export type Wave = z.infer<typeof Wave>;

@@ -60,6 +60,8 @@ export interface WaveSpec {
   members: string[];
   soakMs: number;
   maxUnavailable: number;
+  /** Count members staged for the next boot (operation boot, not verified yet) as healthy. */
+  acceptPendingReboot: boolean;
   /** True for the implicit last wave of hosts that no wave names. */
   implicit: boolean;
 }

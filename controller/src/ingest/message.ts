@@ -1,6 +1,6 @@
 /** A verified agent message → the row the store keeps. */
 import type { AgentMessage } from "../../../schemas/src/api.js";
-import { isFailure, isHealthyOn } from "../rollout/decide.js";
+import { isFailure, isHealthyOn, isPendingRebootOn } from "../rollout/decide.js";
 import type { NewMessage } from "../store/types.js";
 
 export function verdictOf(message: AgentMessage): NewMessage["verdict"] {
@@ -8,6 +8,7 @@ export function verdictOf(message: AgentMessage): NewMessage["verdict"] {
   const observed = { ...message, timeMs: 0 };
   if (isFailure(observed)) return "failed";
   if (isHealthyOn(observed, message.rev)) return "healthy";
+  if (isPendingRebootOn(observed, message.rev)) return "pendingReboot";
   return null;
 }
 

@@ -39,6 +39,7 @@ export function hostRow(h: HostStatus, now: number): string[] {
     h.since ? ago(h.since, now) : "-",
     h.drift ? "DRIFT" : "-",
     h.failedRevs.length ? h.failedRevs.map(short).join(",") : "-",
+    h.pendingReboot ? "PENDING (staged for boot)" : h.needsReboot ? "NEEDED" : "-",
   ];
 }
 
@@ -50,7 +51,9 @@ export function rolloutTitle(r: RolloutStatus): string {
 export function renderStatusText(s: StatusReport): string {
   const now = Date.parse(s.generatedAt);
   const out = [`branch ${s.branch} at ${short(s.head)} (report at ${s.generatedAt})`, ""];
-  out.push(table([["HOST", "WAVE", "PIN", "DESIRED", "CURRENT", "GENERATION", "PHASE", "HEALTH", "LAST SEEN", "SINCE", "DRIFT", "FAILED REVS"], ...s.hosts.map((h) => hostRow(h, now))]));
+  out.push(table([["HOST", "WAVE", "PIN", "DESIRED", "CURRENT", "GENERATION", "PHASE", "HEALTH", "LAST SEEN", "SINCE", "DRIFT", "FAILED REVS", "REBOOT"], ...s.hosts.map((h) => hostRow(h, now))]));
+  const reboot = s.hosts.filter((x) => x.needsReboot || x.pendingReboot);
+  if (reboot.length) out.push(`  ${reboot.length} host(s) need a reboot: ${reboot.map((x) => `${visible(x.host)}${x.pendingReboot ? " (staged for boot, unverified)" : ""}`).join(", ")}`);
   for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${visible(h.host)}: last error ${visible(h.lastError!.reason)}: ${visible(h.lastError!.message.split("\n")[0]!)}`);
   for (const r of s.rollouts) {
     out.push("", visible(rolloutTitle(r)));
@@ -64,8 +67,8 @@ const md = (s: string) => visible(s).replace(/\|/g, "\\|");
 export function renderStatusMarkdown(s: StatusReport): string {
   const now = Date.parse(s.generatedAt);
   const out = [`## Fleet status: \`${s.branch}\` at \`${short(s.head)}\``, "", `_Generated ${s.generatedAt}_`, ""];
-  out.push("| Host | Wave | Pin | Desired | Current | Generation | Phase | Health | Last seen | Since | Drift | Failed revisions |");
-  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  out.push("| Host | Wave | Pin | Desired | Current | Generation | Phase | Health | Last seen | Since | Drift | Failed revisions | Reboot |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const h of s.hosts) out.push(`| ${hostRow(h, now).map((c, i) => (i >= 3 && i <= 4 && c !== "-" ? `\`${visible(c)}\`` : md(c))).join(" | ")} |`);
   for (const r of s.rollouts) {
     out.push("", `### ${md(rolloutTitle(r))}`, "", "| Wave | State | Healthy | Reason |", "|---|---|---|---|");

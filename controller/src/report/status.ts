@@ -35,7 +35,7 @@ const iso = (ms: number | null | undefined) => (ms ? isoOf(ms) : null);
 
 function health(s: HostState | undefined, stale: boolean): HostStatus["health"] {
   if (!s || stale || !s.phase) return "Unknown";
-  if (IN_FLIGHT.has(s.phase)) return "Progressing";
+  if (IN_FLIGHT.has(s.phase) || s.pendingReboot) return "Progressing";
   if (s.phase === "failed" || s.phase === "rollbackFailed" || s.phase === "firstDeployFailed" || s.healthy === false) return "Degraded";
   return s.healthy ? "Healthy" : "Unknown";
 }
@@ -89,6 +89,8 @@ export function buildStatus(input: StatusInput): StatusReport {
       since: iso(s?.sinceMs),
       failedRevs: s?.failedRevs ?? [],
       lastError: s?.lastError ?? null,
+      needsReboot: s?.needsReboot ?? false,
+      pendingReboot: s?.pendingReboot ?? false,
     });
   }
   const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { decide, gateFor, type DecideInput, type ObservedEvent } from "./decide.js";
 import { buildFleet } from "../testing/fleet-builder.js";
+import { verdictOf } from "../ingest/message.js";
+import { verdictToObserved } from "../store/rows.js";
 
 const C = "c".repeat(40);
 const OLD = "a".repeat(40);
@@ -134,5 +136,29 @@ describe("decide", () => {
   it("clamps agent timestamps from the future to now", () => {
     const d = decide(input({ events: [ev("canary-1", 120_000)], now: T0 + 1_000 }));
     expect(d.waves[0]).toMatchObject({ state: "soaking", completeSinceMs: T0 + 1_000 });
+  });
+
+  it("does not count an unverified boot deploy (pendingReboot) as healthy unless the wave accepts it", () => {
+    const staged = [ev("canary-1", 10_000, { reason: "PendingReboot", pendingReboot: true })];
+    const at = { now: T0 + 120_000, lastSeenMs: allSeen(120_000) };
+    const strict = decide(input({ events: staged, ...at }));
+    expect(strict.waves[0]).toMatchObject({ state: "progressing", healthy: [] });
+    expect(gateFor(fleet, strict, "web-1", at.now).decision).toBe("wait");
+    // Through the store's verdict rows too (what the controller really reads).
+    const verdict = verdictOf({ type: "event", host: "canary-1", seq: 1, time: new Date(T0 + 10_000).toISOString(), agentVersion: "t", phase: "done", outcome: "succeeded", reason: "PendingReboot", rev: C, generation: "/nix/store/g", pendingReboot: true });
+    expect(verdict).toBe("pendingReboot");
+    const viaRow = [verdictToObserved(C, { host: "canary-1", verdict: verdict!, t: T0 + 10_000 })];
+    expect(decide(input({ events: viaRow, ...at })).waves[0]!.healthy).toEqual([]);
+    // After the reboot the agent verifies it: then it counts.
+    const verified = [...staged, ev("canary-1", 50_000)];
+    expect(decide(input({ events: verified, ...at })).waves.map((w) => w.state)).toEqual(["promoted", "progressing", "pending"]);
+    // A wave that accepts pending reboots counts the staged member from when it staged.
+    const lenient = buildFleet([
+      { name: "canary", members: ["canary-1"], soakMs: 60_000, acceptPendingReboot: true },
+      { name: "web", members: ["web-1"] },
+    ]);
+    const d = decide({ ...input({ events: viaRow, ...at }), fleet: lenient });
+    expect(d.waves.map((w) => w.state)).toEqual(["promoted", "progressing"]);
+    expect(d.waves[0]!.completeSinceMs).toBe(T0 + 10_000);
   });
 });

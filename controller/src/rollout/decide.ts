@@ -19,6 +19,8 @@ export interface ObservedEvent {
   outcome: Outcome;
   reason: string;
   generation: string | null;
+  /** operation boot: staged for the next boot, health not verified (TransitionEvent.pendingReboot). */
+  pendingReboot?: boolean;
   health?: HealthResult[];
   /** The agent's own verdict on failure transitions (TransitionEvent.blamed); absent from older agents. */
   blamed?: boolean;
@@ -110,13 +112,20 @@ export function isFailure(e: ObservedEvent): boolean {
 
 /** Does this event say the host runs C healthy, with health measured on that very generation? */
 export function isHealthyOn(e: ObservedEvent, rev: string): boolean {
-  if (e.rev !== rev || e.phase !== "done" || e.outcome !== "succeeded" || !e.generation) return false;
+  if (e.rev !== rev || e.phase !== "done" || e.outcome !== "succeeded" || !e.generation || e.pendingReboot) return false;
   return (e.health ?? []).every((h) => h.ok && h.rev === rev && h.generation === e.generation);
+}
+
+/** Does this event say the host staged C for its next boot, unverified (operation boot)? */
+export function isPendingRebootOn(e: ObservedEvent, rev: string): boolean {
+  return e.rev === rev && e.phase === "done" && e.outcome === "succeeded" && !!e.generation && e.pendingReboot === true;
 }
 
 interface HostView {
   failedAtMs: number | null;
   healthySinceMs: number | null;
+  /** First time it staged C for the next boot (counts as healthy only in waves with acceptPendingReboot). */
+  stagedSinceMs: number | null;
 }
 
 function hostViews(events: readonly ObservedEvent[], rev: string, now: number): Map<string, HostView> {
@@ -124,15 +133,27 @@ function hostViews(events: readonly ObservedEvent[], rev: string, now: number): 
   const sorted = events.filter((e) => e.rev === rev).sort((a, b) => a.timeMs - b.timeMs || a.seq - b.seq || a.host.localeCompare(b.host));
   for (const e of sorted) {
     const t = Math.min(e.timeMs, now);
-    const v = views.get(e.host) ?? { failedAtMs: null, healthySinceMs: null };
+    const v = views.get(e.host) ?? { failedAtMs: null, healthySinceMs: null, stagedSinceMs: null };
     if (isFailure(e)) {
       if (v.failedAtMs === null) v.failedAtMs = t;
     } else if (isHealthyOn(e, rev) && v.healthySinceMs === null) {
       v.healthySinceMs = t;
+    } else if (isPendingRebootOn(e, rev) && v.stagedSinceMs === null) {
+      v.stagedSinceMs = t;
     }
     views.set(e.host, v);
   }
   return views;
+}
+
+/**
+ * Since when a member counts as healthy on C: verified healthy, or, in a
+ * wave with acceptPendingReboot, staged for its next boot (operation boot).
+ * An unverified boot deploy never counts otherwise.
+ */
+function healthySince(v: HostView | undefined, w: WaveSpec): number | null {
+  if (!v) return null;
+  return v.healthySinceMs ?? (w.acceptPendingReboot ? v.stagedSinceMs : null);
 }
 
 export function needFor(counted: number, maxUnavailable: number): number {
@@ -162,7 +183,7 @@ export function decide(input: DecideInput): RolloutDecision {
       return seen === undefined || now - seen > unreachableAfter;
     });
     const gone = new Set(unreachable);
-    const healthy = counted.filter((m) => views.get(m)?.healthySinceMs != null && views.get(m)?.failedAtMs == null && !gone.has(m));
+    const healthy = counted.filter((m) => healthySince(views.get(m), w) != null && views.get(m)?.failedAtMs == null && !gone.has(m));
     const need = needFor(counted.length, w.maxUnavailable);
     if (counted.length > 0 && w.maxUnavailable >= counted.length) {
       warnings.push(`wave "${w.name}": maxUnavailable ${w.maxUnavailable} ≥ its ${counted.length} members; it still needs 1 healthy host`);
@@ -196,7 +217,7 @@ export function decide(input: DecideInput): RolloutDecision {
 
     const opensBeforeHalt = openedAtMs !== null && (haltedAtMs === null || openedAtMs <= haltedAtMs);
     if (promotedAtMs === null && opensBeforeHalt && f.healthy.length >= f.need) {
-      const since = f.healthy.map((m) => views.get(m)!.healthySinceMs!).sort((a, b) => a - b);
+      const since = f.healthy.map((m) => healthySince(views.get(m), w)!).sort((a, b) => a - b);
       completeSinceMs = Math.max(openedAtMs!, f.need === 0 ? openedAtMs! : since[f.need - 1]!);
       soakUntilMs = completeSinceMs + w.soakMs;
       const blockedByHalt = haltedAtMs !== null && soakUntilMs > haltedAtMs;

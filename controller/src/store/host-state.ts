@@ -21,6 +21,10 @@ export interface HostState {
   failedRevs: string[];
   lastError: { reason: string; message: string } | null;
   lastEvent: { phase: string; outcome: string; reason: string; rev: string | null; timeMs: number } | null;
+  /** NixOS: what runs needs a reboot to fully apply (kernel, initrd or modules differ from the booted system's). Absent in states folded before this field. */
+  needsReboot?: boolean;
+  /** operation boot: a generation is staged for the next boot, unverified. */
+  pendingReboot?: boolean;
 }
 
 const MAX_FAILED = 20;
@@ -57,9 +61,12 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
     }
     s = { ...s, lastEvent: { phase: m.phase, outcome: m.outcome, reason: m.reason, rev: m.rev, timeMs: t }, targetRev: m.rev ?? s.targetRev };
     const error = m.error ?? { reason: m.reason, message: m.message ?? "" };
-    if (m.phase === "done" && m.outcome === "succeeded") {
+    if (m.phase === "done" && m.outcome === "succeeded" && m.pendingReboot) {
+      // Staged for the next boot: the host still runs what it ran; nothing verified yet.
+      s = { ...s, pendingReboot: true, needsReboot: true, lastError: null };
+    } else if (m.phase === "done" && m.outcome === "succeeded") {
       const moved = m.rev !== s.currentRev || m.generation !== s.currentGeneration;
-      s = { ...s, currentRev: m.rev, currentGeneration: m.generation, sinceMs: moved ? t : s.sinceMs, healthy: true, lastError: null };
+      s = { ...s, currentRev: m.rev, currentGeneration: m.generation, sinceMs: moved ? t : s.sinceMs, healthy: true, lastError: null, pendingReboot: false, needsReboot: m.needsReboot ?? false };
     } else if (m.phase === "rolledBack" && m.outcome === "succeeded") {
       s = {
         ...s,
@@ -69,6 +76,8 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
         healthy: true,
         failedRevs: m.blamed === false ? s.failedRevs : addFailed(s.failedRevs, m.rev),
         lastError: error,
+        pendingReboot: m.pendingReboot ?? false,
+        needsReboot: m.pendingReboot ?? false,
       };
     } else if (m.outcome === "failed" || m.phase === "failed" || m.phase === "rollbackFailed" || m.phase === "firstDeployFailed") {
       // An interruption the agent forgives (blamed: false) is not a failed revision.

@@ -36,6 +36,9 @@ export function rowToDecision(r: DecisionRow): DecisionRecord {
 
 /** One (host, verdict, first time) row → the engine's view of that first event. */
 export function verdictToObserved(rev: string, r: { host: string; verdict: string; t: number | string }): ObservedEvent {
+  if (r.verdict === "pendingReboot") {
+    return { host: r.host, seq: 0, timeMs: Number(r.t), rev, phase: "done", outcome: "succeeded", reason: "PendingReboot", generation: "(staged at ingest)", pendingReboot: true };
+  }
   const healthy = r.verdict === "healthy";
   return {
     host: r.host, seq: 0, timeMs: Number(r.t), rev, phase: healthy ? "done" : "failed", outcome: healthy ? "succeeded" : "failed",

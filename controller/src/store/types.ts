@@ -21,7 +21,8 @@ export interface NewMessage {
   payload: string;
   sig: string;
   /** For events: does it prove the host healthy on `rev`, or failed it (rollout/decide.ts rules)? */
-  verdict: "healthy" | "failed" | null;
+  /** pendingReboot: operation boot, staged for the next boot and not verified (healthy only where the wave accepts it). */
+  verdict: "healthy" | "failed" | "pendingReboot" | null;
   message: AgentMessage;
 }
 

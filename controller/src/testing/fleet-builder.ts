@@ -9,6 +9,7 @@ export interface WaveDraft {
   members: string[];
   soakMs?: number;
   maxUnavailable?: number;
+  acceptPendingReboot?: boolean;
 }
 
 export function buildFleet(waves: WaveDraft[], opts: { pins?: Record<string, string>; unreachableAfterMs?: number; hostKeys?: Record<string, string> } = {}): Fleet {
@@ -18,6 +19,7 @@ export function buildFleet(waves: WaveDraft[], opts: { pins?: Record<string, str
     members: w.members,
     soakMs: w.soakMs ?? 0,
     maxUnavailable: w.maxUnavailable ?? 0,
+    acceptPendingReboot: w.acceptPendingReboot ?? false,
     implicit: false,
   }));
   const hosts: HostSpec[] = specs.flatMap((w) =>

@@ -75,6 +75,7 @@ export class HttpReporter implements Reporter {
         reason: d.reason,
         rev: d.rev,
         generation: d.generation,
+        ...(d.needsReboot !== undefined ? { needsReboot: d.needsReboot } : {}), ...(d.pendingReboot ? { pendingReboot: true } : {}),
         ...(d.previous ? { previous: d.previous } : {}),
         ...(d.health ? { health: d.health } : {}),
         ...(d.durations ? { durations: d.durations } : {}),

@@ -26,6 +26,11 @@ export class PromMetrics implements Metrics {
     help: "Reports the controller will never accept, set aside in <stateDir>/outbox/rejected/ (kept for an operator)",
     registers: [this.registry],
   });
+  private readonly needsReboot = new Gauge({
+    name: "flotilla_agent_needs_reboot",
+    help: "1 when the deployed generation needs a reboot to fully apply (kernel, initrd or modules differ from the booted system's, or it is staged for the next boot)",
+    registers: [this.registry],
+  });
   private readonly polls = new Counter({ name: "flotilla_agent_polls_total", help: "Polls by result", labelNames: ["result"], registers: [this.registry] });
 
   constructor() {
@@ -43,6 +48,8 @@ export class PromMetrics implements Metrics {
     this.queue.set(queueLength);
     this.failed.set(state.failedRevs.length);
     this.healthy.set(state.cycle.phase === "done" || state.cycle.phase === "idle" ? (state.current ? 1 : 0) : 0);
+    const c = state.cycle;
+    this.needsReboot.set(c.phase === "done" && (c.needsReboot || c.pendingReboot) ? 1 : 0);
   }
 
   setQueueLength(n: number): void {

@@ -29,6 +29,10 @@ export interface NixosSystemOptions {
   nixEnv: string;
   nixosRebuild: string;
   profile: string;
+  /** /run/booted-system: what the host booted. */
+  bootedSystem: string;
+  /** /run/current-system: what runs now (differs from the profile after `operation: test`). */
+  currentSystem: string;
   activation: "nixos-rebuild" | "direct";
   buildTimeoutMs: number;
   activateTimeoutMs: number;
@@ -43,6 +47,14 @@ export function nixosRebuildArgs(operation: string, flakeRef: string, attribute:
 
 export function toplevelInstallable(flakeRef: string, attribute: string): string {
   return `${flakeRef}#${attribute}.config.system.build.toplevel`;
+}
+
+/** The links of a NixOS toplevel whose change only takes effect after a reboot. */
+export const REBOOT_LINKS = ["kernel", "initrd", "kernel-modules"] as const;
+
+async function resolve(path: string): Promise<string | null> {
+  if (!existsSync(path)) return null;
+  return realpath(path).catch(() => null);
 }
 
 function nixos(host: HostSpec): NixosHostSpec {
@@ -72,9 +84,35 @@ export class NixosSystem implements System {
     return out;
   }
 
-  async current(_host: HostSpec): Promise<string | null> {
-    if (!existsSync(this.o.profile)) return null;
-    return realpath(this.o.profile);
+  /**
+   * The generation active now. For `operation: test` that is what runs
+   * (/run/current-system), not the profile, which a test activation never
+   * moves: a failed test deploy must return to the generation that was running.
+   */
+  async current(host: HostSpec): Promise<string | null> {
+    if (host.kind === "nixos" && host.operation === "test") {
+      const running = await resolve(this.o.currentSystem);
+      if (running) return running;
+    }
+    return resolve(this.o.profile);
+  }
+
+  async booted(): Promise<string | null> {
+    return resolve(this.o.bootedSystem);
+  }
+
+  /**
+   * As NixOS's own check (and comin's) does: a generation needs a reboot when
+   * its kernel, initrd or kernel modules are not the booted system's.
+   */
+  async needsReboot(generation: string): Promise<boolean | null> {
+    const booted = await this.booted();
+    if (!booted) return null;
+    for (const link of REBOOT_LINKS) {
+      const [a, b] = await Promise.all([resolve(`${booted}/${link}`), resolve(`${generation}/${link}`)]);
+      if (a !== b) return true;
+    }
+    return false;
   }
 
   private async setProfile(path: string, E: typeof SetProfileError | typeof RollbackSetProfileError): Promise<void> {

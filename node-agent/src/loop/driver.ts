@@ -27,6 +27,7 @@ import { finish } from "./handlers/done.js";
 import { poll } from "./handlers/poll.js";
 import { rollBack } from "./handlers/rolling-back.js";
 import { verify } from "./handlers/verifying.js";
+import { afterReboot } from "./reboot.js";
 import { initialState, type AgentState } from "./phases.js";
 
 export type CycleCode = "ok" | "waiting" | "failed" | "stalled" | "error";
@@ -202,6 +203,9 @@ export class Driver {
       state = await this.flushUnsaved(state);
       state = await this.recover(state);
       state = await this.drive(state, signal);
+      // A reboot may have made a staged (operation boot) generation verifiable, or cleared needsReboot.
+      const rebooted = await afterReboot(this.ctx, state);
+      if (rebooted) state = await this.drive(await this.commit(rebooted.state, rebooted.events), signal);
       if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
       if (signal?.aborted) return this.stopped(state, null);
       const polled = await poll(this.ctx, state);
@@ -268,6 +272,9 @@ export class Driver {
         return { code: "failed", reason: c.error.reason, message: `deploy of ${c.target.rev.slice(0, 12)} failed (${c.error.message}); rolled back to ${cur}${remembered(c.target.rev)}`, state };
       case "failed":
         return { code: "failed", reason: c.error.reason, message: `${c.error.message}${c.target ? remembered(c.target.rev) : ""}`, state };
+    }
+    if (c.phase === "done" && c.pendingReboot) {
+      return { code: "ok", reason: REASONS.PendingReboot, message: `${c.target.rev.slice(0, 12)} (${c.generation}) is staged for the next boot, its health unverified until the host has booted it; running ${cur}`, state };
     }
     const last = state.lastOutcome;
     if (head && state.noticedHead === head && last && last.rev !== null) {

@@ -24,4 +24,8 @@ export interface EventDraft {
    * revision exactly when this is true, so it never re-derives the agent's rule.
    */
   blamed?: boolean;
+  /** NixOS: the generation needs a reboot to fully apply (kernel, initrd or modules differ from the booted system's). */
+  needsReboot?: boolean;
+  /** operation boot: staged for the next boot, health not verified yet. */
+  pendingReboot?: boolean;
 }

@@ -84,6 +84,10 @@ export type Cycle =
       /** "pending": the finishing step (post-deploy hook, pruning) has not run yet. */
       postDeploy: "pending" | "ok" | "failed" | "none";
       health: HealthResult[];
+      /** operation boot: staged for the next boot, not verified; verified once the host has booted it. */
+      pendingReboot?: boolean;
+      /** The generation needs a reboot to fully apply (kernel, initrd or modules differ from the booted system's). */
+      needsReboot?: boolean;
     } & InCycle)
   | ({
       phase: "rollingBack";

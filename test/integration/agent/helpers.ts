@@ -4,7 +4,7 @@
 // here (nixos-rebuild, systemctl) which do the same steps with real nix.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, realpath, rename, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { readCalls, readHostState, type FixtureCall } from "../../helpers/fixture-state.js";
@@ -14,6 +14,13 @@ import { nixEnv } from "../../helpers/nix-env.js";
 import { makeTempDir, stateDirs, type StateDirs } from "../../helpers/tmp.js";
 import { main } from "../../../node-agent/src/main.js";
 import type { AgentState } from "../../../node-agent/src/loop/phases.js";
+import type { TransitionEvent } from "../../../schemas/src/api.js";
+
+async function symlinkOver(target: string, path: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await symlink(target, tmp);
+  await rename(tmp, path);
+}
 
 export const REPO_ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -49,6 +56,8 @@ export interface HostDef {
   name: string;
   kind?: "nixos" | "legacy";
   pin?: string;
+  /** NixOS operation (switch, boot, test). */
+  operation?: string;
   checks?: unknown[];
   hooks?: unknown;
   /** legacy only */
@@ -85,6 +94,8 @@ export class World {
   host: string;
   kind: "nixos" | "legacy";
   projectDir!: string;
+  /** Stand-in for /run: booted-system and current-system (the fixture's switch-to-configuration maintains current-system). */
+  runDir!: string;
   private opts: WorldOptions;
   config: Record<string, unknown> = {};
 
@@ -108,6 +119,8 @@ export class World {
     this.profile = join(this.root, "profiles", "system");
     this.bin = join(this.root, "bin");
     this.projectDir = join(this.root, "project");
+    this.runDir = join(this.root, "run");
+    await mkdir(this.runDir, { recursive: true });
     await mkdir(join(this.root, "profiles"), { recursive: true });
     await mkdir(this.bin, { recursive: true });
     await mkdir(this.projectDir, { recursive: true });
@@ -121,6 +134,7 @@ export class World {
     this.env = nixEnv({
       ...this.fixture.env,
       FLOTILLA_TEST_PROFILE: this.profile,
+      FLOTILLA_FIXTURE_RUN: this.runDir,
       PATH: `${this.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     });
     this.configPath = join(this.root, "agent.json");
@@ -136,6 +150,8 @@ export class World {
       hostKeyPath: this.hostKey.path,
       profile: this.profile,
       secretsRoot: join(this.root, "secrets"),
+      bootedSystem: join(this.runDir, "booted-system"),
+      currentSystem: join(this.runDir, "current-system"),
       activation: this.opts.activation ?? "direct",
       commands: { nixosRebuild: join(this.bin, "nixos-rebuild"), systemctl: join(this.bin, "systemctl"), runAs: [] },
       timeouts: { git: "30s", build: "5m", activate: "2m", connectivity: "3s" },
@@ -165,6 +181,7 @@ export class World {
         checks: h.checks ?? (h.name === this.host ? this.defaultChecks(h.name) : []),
       };
       if (h.pin) base.pin = h.pin;
+      if (h.operation) base.operation = h.operation;
       if (h.hooks) base.hooks = h.hooks;
       if (kind === "legacy") Object.assign(base, { user: h.user ?? "root", projectDir: h.projectDir ?? this.projectDir });
       return base;
@@ -207,6 +224,23 @@ export class World {
   /** The store path the profile points at, or null. */
   async activeGeneration(): Promise<string | null> {
     return existsSync(this.profile) ? realpath(this.profile) : null;
+  }
+
+  /**
+   * The host (re)boots into `generation`: /run/booted-system and
+   * /run/current-system point at it and its activation runs (the stand-in's
+   * `switch-to-configuration test`, which brings its "service" up).
+   */
+  async reboot(generation: string): Promise<void> {
+    await symlinkOver(generation, join(this.runDir, "booted-system"));
+    await execa(join(generation, "bin/switch-to-configuration"), ["test"], { env: this.env, extendEnv: false });
+  }
+
+  /** The transition events the agent queued (no controller in these worlds: all of them). */
+  async events(): Promise<TransitionEvent[]> {
+    const dir = join(this.stateDir, "outbox");
+    const files = (await readdir(dir)).filter((f) => /^\d+-e\.json$/.test(f)).sort();
+    return Promise.all(files.map(async (f) => JSON.parse((JSON.parse(await readFile(join(dir, f), "utf8")) as { payload: string }).payload) as TransitionEvent));
   }
 
   calls(): Promise<FixtureCall[]> {

@@ -40,6 +40,7 @@ export async function finish(ctx: LoopContext, state: AgentState, cycle: CycleIn
     deps.log.warn("pruning old generations failed", { error: (e as Error).message });
   }
   const total = Object.values(durations).reduce((a, b) => a + b, 0);
-  events.push({ phase: "done", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation: cycle.generation, health: cycle.health, durations: { ...durations, total } });
+  const reboot = cycle.needsReboot !== undefined ? { needsReboot: cycle.needsReboot } : {};
+  events.push({ phase: "done", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation: cycle.generation, health: cycle.health, durations: { ...durations, total }, ...reboot });
   return step(ctx, state, { ...cycle, postDeploy, durations }, events);
 }

@@ -44,7 +44,10 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
     await deps.systems[host.kind].rollback(host, previous, previous.rev ? await deps.source.flakeRef(previous.rev) : null);
     const checks = (prevFleet?.host ?? host).checks;
     const on = { rev: previous.rev ?? rev, generation: previous.generation };
-    const [health, connectivity] = await Promise.all([deps.health.verify(checks, { host, ...on }), checkConnectivity(ctx, state, cycle.reach, on)]);
+    // operation boot: the previous generation is staged for the next boot, not running; its checks
+    // would measure the system running now, so it is not verified here (it was verified before).
+    const staged = host.kind === "nixos" && host.operation === "boot" && (await deps.systems.nixos.booted?.()) !== previous.generation;
+    const [health, connectivity] = staged ? [[], []] : await Promise.all([deps.health.verify(checks, { host, ...on }), checkConnectivity(ctx, state, cycle.reach, on)]);
     const results = [...health, ...connectivity];
     const bad = results.filter((r) => !r.ok);
     if (bad.length) throw new RollbackVerifyError(`the previous generation ${previous.generation} is not healthy either: ${bad.map((r) => `${r.check}: ${r.detail ?? "failed"}`).join("; ")}`);
@@ -71,7 +74,8 @@ export async function rollBack(ctx: LoopContext, state: AgentState, cycle: Cycle
           error: cycle.error,
           durations,
           blamed: blame,
-          message: `rolled back to ${previous.generation} after ${cycle.error.reason}`,
+          message: staged ? `rolled back: ${previous.generation} is staged for the next boot after ${cycle.error.reason}` : `rolled back to ${previous.generation} after ${cycle.error.reason}`,
+          ...(staged ? { pendingReboot: true } : {}),
         },
       ],
       {

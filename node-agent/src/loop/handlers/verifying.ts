@@ -29,6 +29,23 @@ export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn
     }
   }
 
+  // operation boot: the generation runs only after a reboot. Checks now would
+  // measure the old running system, so it is `done` but unverified
+  // (pendingReboot) until the host has booted it (loop/reboot.ts).
+  const needsReboot = host.kind === "nixos" ? ((await deps.systems.nixos.needsReboot?.(generation)) ?? undefined) : undefined;
+  if (host.kind === "nixos" && host.operation === "boot" && (await deps.systems.nixos.booted?.()) !== generation) {
+    const durations = { ...cycle.durations, verify: elapsed(ctx, t0) };
+    const message = `${generation} is staged for the next boot; its health is verified after the host has booted it`;
+    deps.log.info("staged for the next boot; health unverified until the host has booted it", { rev, generation });
+    return step(
+      ctx,
+      state,
+      { ...cycle, phase: "done", postDeploy: "none", health: [], durations, pendingReboot: true, ...(needsReboot !== undefined ? { needsReboot } : {}) },
+      [{ phase: "done", outcome: "succeeded", reason: REASONS.PendingReboot, rev, generation, durations, pendingReboot: true, message, ...(needsReboot !== undefined ? { needsReboot } : {}) }],
+      { interruptions: null },
+    );
+  }
+
   const [health, connectivity] = await Promise.all([
     deps.health.verify(host.checks, { host, rev, generation }),
     checkConnectivity(ctx, state, cycle.reach, { rev, generation }),
@@ -43,8 +60,8 @@ export async function verify(ctx: LoopContext, state: AgentState, cycle: CycleIn
     return step(
       ctx,
       state,
-      { ...cycle, phase: "done", postDeploy: "pending", health: results, durations },
-      [{ phase: "verifying", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation, health: results, durations }],
+      { ...cycle, phase: "done", postDeploy: "pending", health: results, durations, pendingReboot: false, ...(needsReboot !== undefined ? { needsReboot } : {}) },
+      [{ phase: "verifying", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation, health: results, durations, ...(needsReboot !== undefined ? { needsReboot } : {}) }],
       { current: { rev, generation }, failedRevs: state.failedRevs.filter((f) => f.rev !== rev), interruptions: null },
     );
   }
