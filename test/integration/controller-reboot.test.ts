@@ -60,7 +60,8 @@ describe("controller: boot deploys and reboots", () => {
       expect(r2.code, r2.err).toBe(0);
       await waitFor("the canary wave promoted", async () => (await status()).rollouts.find((x) => x.rev === c2)?.waves[0]?.state === "promoted", 30_000, 100);
       expect(await canary()).toMatchObject({ currentRev: c2, pendingReboot: false, needsReboot: false, health: "Healthy" });
-      expect((await api<string>(ctl.url, "/metrics")).body).toMatch(/^flotilla_hosts_needing_reboot 0$/m);
+      // (the controller caches the status behind /metrics for a second)
+      await waitFor("the metric cleared", async () => /^flotilla_hosts_needing_reboot 0$/m.test((await api<string>(ctl.url, "/metrics")).body), 10_000, 200);
     } finally {
       await ctl.stop();
       await w.close();

@@ -21,6 +21,7 @@ function ago(iso: string | null, now: number): string {
 
 function table(cells: string[][]): string {
   const rows = cells.map((r) => r.map(visible));
+  if (rows.length === 0) return "  (no waves)"; // a rollout whose fleet file is unusable has none
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
 }
