@@ -231,6 +231,25 @@ describe("flotilla-agent", () => {
   });
 });
 
+describe("config errors: file:line:col, the dotted path, did you mean", () => {
+  it("the agent's config (exit 2) and the controller's (exit 1)", async () => {
+    const dir = await makeTempDir("flotilla-cli-config-");
+    const agentYaml = join(dir, "agent.yaml");
+    await writeFile(agentYaml, "host: h1\nremotes:\n  - not a url\nstateDri: /var/lib/x\n");
+    const a = await agent(["status", "--config", agentYaml]);
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr).toContain(`${agentYaml}:3:5  remotes[0]  expected a file://`);
+    expect(a.stderr).toContain(`${agentYaml}:4:1  stateDri  unknown key "stateDri" (did you mean "stateDir"?)`);
+    const controllerYaml = join(dir, "controller.yaml");
+    await writeFile(controllerYaml, "listen: 127.0.0.1:0\nfleet:\n  remots: [file:///x]\n  branch: main\n");
+    const c = await cli.run(["serve", "--config", controllerYaml]);
+    expect(c.exitCode).toBe(1);
+    expect(c.stderr).toContain(`${controllerYaml}:3:3  fleet.remots  unknown key "remots" (did you mean "remotes"?)`);
+    expect(c.stderr).toContain(`${controllerYaml}:2:1  fleet.remotes  required key "remotes" is missing`);
+    noStack(c.stderr);
+  });
+});
+
 async function closedPort(): Promise<number> {
   const s: Server = await new Promise((resolve) => {
     const srv = createServer().listen(0, "127.0.0.1", () => resolve(srv));
