@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { ControllerConfig } from "../../schemas/src/controller-config.js";
 import { parseDuration } from "../../schemas/src/duration.js";
 import { ConfigError, formatPath } from "./errors.js";
+import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
 
 type SecretRef = { value: string } | { file: string } | { env: string };
 
@@ -48,11 +49,15 @@ async function resolveSecret(ref: SecretRef | undefined, where: string, baseDir:
   }
 }
 
-export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?: NodeJS.ProcessEnv; label?: string }): Promise<ResolvedConfig> {
+export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?: NodeJS.ProcessEnv; label?: string; text?: string }): Promise<ResolvedConfig> {
   const env = opts.env ?? process.env;
   const parsed = ControllerConfig.safeParse(raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${formatPath(i.path) || "(root)"}: ${i.message}`);
+    // With the file's text: `file:line:col  path  message`, "did you mean" for unknown keys.
+    const lines =
+      opts.text !== undefined && opts.label
+        ? locateConfigIssues({ text: opts.text, file: opts.label, schema: ControllerConfig, data: raw, issues: parsed.error.issues }).map((l) => `  ${l}`)
+        : parsed.error.issues.map((i) => `  ${formatPath(i.path) || "(root)"}: ${i.message}`);
     throw new ConfigError(`${opts.label ?? "controller config"} is invalid:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
@@ -110,5 +115,5 @@ export async function loadConfigFile(path: string, env?: NodeJS.ProcessEnv): Pro
   } catch (cause) {
     throw new ConfigError(`${path} is not valid YAML: ${(cause as Error).message}`, { cause });
   }
-  return resolveConfig(raw, { baseDir: dirname(resolve(path)), env, label: path });
+  return resolveConfig(raw, { baseDir: dirname(resolve(path)), env, label: path, text });
 }

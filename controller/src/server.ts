@@ -107,8 +107,20 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     headersTimeout: Math.min(60_000, config.requestTimeoutMs),
     connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
   };
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: config.listenHost, port: config.listenPort, serverOptions }, () => resolve(s));
+  // A listen failure (port in use, no permission) is one line for the operator,
+  // and releases what was opened before it (the follower's timer, the store).
+  const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.listenHost, port: config.listenPort, serverOptions }, () => {
+      s.off("error", onError);
+      resolve(s);
+    });
+    const onError = (e: NodeJS.ErrnoException) => reject(new ListenError(config.listenHost, config.listenPort, e));
+    s.once("error", onError);
+  }).catch(async (e: unknown) => {
+    follower.stop();
+    await store.close().catch(() => {});
+    await verifier.close().catch(() => {});
+    throw e;
   });
   const http = server as import("node:http").Server;
   http.keepAliveTimeout = 75_000;
@@ -142,6 +154,22 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       await verifier.close();
     },
   };
+}
+
+const LISTEN_REASONS: Record<string, string> = {
+  EADDRINUSE: "address already in use",
+  EACCES: "permission denied",
+  EADDRNOTAVAIL: "address not available on this machine",
+};
+
+/** The controller could not bind its listen address: `cannot listen on HOST:PORT: address already in use`. */
+export class ListenError extends Error {
+  override name = "ListenError";
+  /** The message says what the cause (EADDRINUSE…) meant; the CLI does not repeat it. */
+  readonly explainsCause = true;
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(`cannot listen on ${host.includes(":") ? `[${host}]` : host}:${port}: ${LISTEN_REASONS[cause.code ?? ""] ?? cause.message}`, { cause });
+  }
 }
 
 /** Descriptors beyond the connection cap: SQLite (3), git runs (3 pipes each), PostgreSQL pool, node itself. */

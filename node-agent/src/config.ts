@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { AgentConfig } from "../../schemas/src/agent-config.js";
 import { parseDuration } from "../../schemas/src/duration.js";
+import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/flotilla/agent.yaml";
 
@@ -36,9 +37,11 @@ export interface ResolvedConfig {
 
 export type ConfigResult = { ok: true; config: ResolvedConfig; warnings: string[] } | { ok: false; errors: string[] };
 
-export function resolveConfig(data: unknown): ConfigResult {
+/** `source`: the file's text and name, so schema errors read `file:line:col  path  message`. */
+export function resolveConfig(data: unknown, source?: { text: string; file: string }): ConfigResult {
   const parsed = AgentConfig.safeParse(data);
   if (!parsed.success) {
+    if (source) return { ok: false, errors: locateConfigIssues({ ...source, schema: AgentConfig, data, issues: parsed.error.issues }) };
     return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
   }
   const c = parsed.data;
@@ -104,6 +107,6 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
   } catch (e) {
     return { ok: false, errors: [`${path}: cannot parse: ${(e as Error).message.split("\n")[0]}`] };
   }
-  const r = resolveConfig(data);
-  return r.ok ? r : { ok: false, errors: r.errors.map((e) => `${path}: ${e}`) };
+  const r = resolveConfig(data, { text, file: path });
+  return r.ok ? r : { ok: false, errors: r.errors.map((e) => (e.startsWith(`${path}:`) ? e : `${path}: ${e}`)) };
 }

@@ -69,9 +69,14 @@ Options:
   --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
   --json            machine-readable status
   -h, --help        this text
+  -V, --version     print the version
 
-Exit codes (once): 0 healthy on target, 1 deploy failed / refused / rolled back,
-2 usage or config error, 3 waiting for the wave gate, 4 rollback failed (stalled).
+REV for retry is a full revision or any unambiguous prefix of at least 7 hex
+digits of a failed revision or the target (as \`status\` prints them).
+
+Exit codes: 0 ok, 1 failure, 2 usage or config error; once also 1 deploy
+failed / refused / rolled back, 3 waiting for the wave gate, 4 rollback failed
+(stalled); run 75 to be restarted by its unit (self-update).
 `;
 
 function agentVersion(): string {
@@ -178,25 +183,30 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   return { config, deps, driver, reporter, metrics, watch };
 }
 
+/** Every command `flotilla-agent` knows (tests iterate it for --help). */
+export const COMMANDS = ["run", "once", "status", "retry", "self-test", "restore-secrets"] as const;
+
 interface Args {
   command: string | null;
   config: string;
   json: boolean;
   help: boolean;
+  version: boolean;
   acceptRewrite: boolean;
   rest: string[];
 }
 
 function parseArgs(argv: string[]): Args | string {
-  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, acceptRewrite: false, rest: [] };
+  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, version: false, acceptRewrite: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     if (x === "--help" || x === "-h") a.help = true;
+    else if (x === "--version" || x === "-V") a.version = true;
     else if (x === "--json") a.json = true;
     else if (x === "--accept-rewrite") a.acceptRewrite = true;
     else if (x === "--config" || x === "-c") {
       const v = argv[++i];
-      if (!v) return "--config needs a file";
+      if (!v) return "option --config needs a file";
       a.config = v;
     } else if (x.startsWith("--config=")) a.config = x.slice(9);
     else if (x.startsWith("-")) return `unknown option ${x}`;
@@ -216,20 +226,31 @@ const defaultIo = (): MainIo => ({ env: process.env, out: (s) => process.stdout.
 
 const CODES: Record<CycleResult["code"], number> = { ok: 0, failed: 1, error: 1, waiting: 3, stalled: 4 };
 
+/** A usage error: one line naming what was wrong, a --help hint, exit 2. */
+function usageError(io: MainIo, message: string): number {
+  io.err(`flotilla-agent: ${message}\nRun \`flotilla-agent --help\` for usage.\n`);
+  return 2;
+}
+
+/** Exit codes: 0 ok, 1 failure, 2 usage or config error (once: 3 waiting, 4 stalled; run: 75 restart). */
 export async function main(argv: string[], io: MainIo = defaultIo()): Promise<number> {
   const args = parseArgs(argv);
-  if (typeof args === "string") {
-    io.err(`flotilla-agent: ${args}\n\n${USAGE}`);
-    return 2;
-  }
-  if (args.help || !args.command || args.command === "help") {
+  if (typeof args === "string") return usageError(io, args);
+  if (args.help || args.command === "help") {
     io.out(USAGE);
-    return args.command || args.help ? 0 : 2;
+    return 0;
   }
-  if (!["run", "once", "status", "retry", "self-test", "restore-secrets"].includes(args.command)) {
-    io.err(`flotilla-agent: unknown command "${args.command}"\n\n${USAGE}`);
+  if (args.version) {
+    io.out(`flotilla-agent ${agentVersion()}\n`);
+    return 0;
+  }
+  if (!args.command) {
+    io.err(USAGE);
     return 2;
   }
+  if (!(COMMANDS as readonly string[]).includes(args.command)) return usageError(io, `unknown command "${args.command}"`);
+  const maxArgs = args.command === "retry" ? 1 : 0;
+  if (args.rest.length > maxArgs) return usageError(io, `${args.command}: unexpected argument ${args.rest[maxArgs]}`);
   const loaded = await loadConfigFile(args.config);
   if (!loaded.ok) {
     io.err(`flotilla-agent: invalid config:\n${loaded.errors.map((e) => `  ${e}`).join("\n")}\n`);
@@ -314,15 +335,39 @@ async function status(config: ResolvedConfig, json: boolean, io: MainIo): Promis
   return 0;
 }
 
-async function retry(config: ResolvedConfig, rev: string | null, acceptRewrite: boolean, io: MainIo): Promise<number> {
-  if (rev && !/^[0-9a-f]{40}$/.test(rev)) {
-    io.err("flotilla-agent retry: expected a full 40-hex revision\n");
-    return 2;
+async function retry(config: ResolvedConfig, prefix: string | null, acceptRewrite: boolean, io: MainIo): Promise<number> {
+  const store = new FileStateStore(config.stateDir);
+  let rev: string | null = null;
+  if (prefix) {
+    const state = await store.load();
+    const c = state?.cycle;
+    const target = c && "target" in c && c.target ? c.target.rev : null;
+    const known = [...new Set([...(state?.failedRevs ?? []).map((f) => f.rev), ...(target ? [target] : [])])];
+    const resolved = resolveRevPrefix(prefix.toLowerCase(), known);
+    if ("error" in resolved) {
+      io.err(`flotilla-agent retry: ${resolved.error}\n`);
+      return 2;
+    }
+    rev = resolved.rev;
   }
-  await new FileStateStore(config.stateDir).requestRetry({ rev, ...(acceptRewrite ? { acceptRewrite: true } : {}) });
+  await store.requestRetry({ rev, ...(acceptRewrite ? { acceptRewrite: true } : {}) });
   const what = `${rev ?? "all failed revisions"}${acceptRewrite ? ", accepting a rewritten branch history" : ""}`;
   io.out(`retry requested for ${what}; the agent applies it at its next cycle (or run \`flotilla-agent once\`)\n`);
   return 0;
+}
+
+/**
+ * A revision from what the operator typed: a full 40-hex revision (known to
+ * this host or not), or an unambiguous prefix (≥ 7 hex) of one it knows.
+ */
+export function resolveRevPrefix(prefix: string, known: string[]): { rev: string } | { error: string } {
+  const list = (revs: string[]) => (revs.length ? revs.map((r) => r.slice(0, 12)).join(", ") : "none");
+  if (!/^[0-9a-f]{7,40}$/.test(prefix)) return { error: `"${prefix}" is not a revision: expected 7 to 40 hex digits (failed revisions: ${list(known)})` };
+  const matches = known.filter((r) => r.startsWith(prefix));
+  if (matches.length === 1) return { rev: matches[0]! };
+  if (matches.length > 1) return { error: `revision prefix ${prefix} is ambiguous: it matches ${matches.join(", ")}; give more digits` };
+  if (prefix.length === 40) return { rev: prefix };
+  return { error: `no failed revision or target starts with ${prefix} (failed revisions: ${list(known)})` };
 }
 
 /** Decrypted secrets on a disk, or in a directory others can write, deserve a loud line at every start. */

@@ -35,7 +35,7 @@ describe("flotilla-agent CLI", () => {
     await w.writeConfig({ remotes: ["not a url"] });
     const bad = await w.cli("status");
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/remotes\.0: expected a file:\/\/, http\(s\):\/\/, ssh:\/\/ or scp-style git remote/);
+    expect(bad.err).toMatch(/:\d+:\d+  remotes\[0\]  expected a file:\/\/, http\(s\):\/\/, ssh:\/\/ or scp-style git remote/);
     await w.close();
   });
 

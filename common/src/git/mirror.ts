@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { SIGNER_PRINCIPAL_PATTERN } from "../../../schemas/src/fleet-names.js";
 import type { Logger } from "../log.js";
-import { GitCommandError, gitRunner, redactUrl, spawnCollect, type GitRunner } from "./run.js";
+import { GitCommandError, gitRunner, gitSaid, redactUrl, spawnCollect, type GitRunner } from "./run.js";
 
 export class RemoteUnreachableError extends Error {
   override name = "RemoteUnreachableError";
@@ -99,8 +99,8 @@ export class GitMirror {
         }
         return { remote, sha };
       } catch (e) {
-        // git's own last word, or why git did not run at all (a SpawnError: EMFILE, ENOENT…)
-        const said = e instanceof GitCommandError ? e.stderr.trim().split("\n").pop() : undefined;
+        // what git said (all of it, gitSaid), or why git did not run at all (a SpawnError: EMFILE, ENOENT…)
+        const said = e instanceof GitCommandError ? gitSaid(e.stderr) : undefined;
         failures.push(`${redactUrl(remote)}: ${said || (e as Error).message}`);
       }
     }

@@ -25,6 +25,22 @@ export class GitCommandError extends Error {
   }
 }
 
+/**
+ * What git said, for an error message: every non-empty stderr line (git's
+ * advice often continues over several: "fatal: '/x' does not appear to be a
+ * git repository" … "and the repository exists."), "hint:" lines dropped,
+ * joined with spaces, URLs' credentials redacted, at most `max` characters.
+ */
+export function gitSaid(stderr: string, max = 400): string {
+  const text = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("hint:"))
+    .join(" ");
+  const said = redactUrl(text);
+  return said.length > max ? `${said.slice(0, max - 1)}…` : said;
+}
+
 export function redactUrl(text: string): string {
   return text.replace(/(\w+:\/\/)[^/@\s]+@/g, "$1***@");
 }

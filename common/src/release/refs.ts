@@ -11,7 +11,7 @@
  */
 import type { Logger } from "../log.js";
 import { RELEASE_FILE, RELEASE_REF_PREFIX } from "../../../schemas/src/release.js";
-import { GitCommandError, gitRunner, redactUrl, type GitRunner } from "../git/run.js";
+import { GitCommandError, gitRunner, gitSaid, redactUrl, type GitRunner } from "../git/run.js";
 
 export function releaseRef(rev: string): string {
   if (!/^[0-9a-f]{40}$/.test(rev)) throw new Error(`expected a 40-hex revision, not "${rev}"`);
@@ -67,7 +67,7 @@ export async function fetchRelease(o: { gitDir: string; remote: string; rev: str
   const r = await run(["--git-dir", o.gitDir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", o.remote, `+${ref}:${ref}`], { allowFail: true });
   if (r.exitCode !== 0) {
     if (/couldn't find remote ref/i.test(r.stderr)) return null;
-    throw new ReleaseFetchError(`fetching ${ref} from ${redactUrl(o.remote)} failed: ${r.stderr.trim().split("\n").pop() ?? `exit ${r.exitCode}`}`);
+    throw new ReleaseFetchError(`fetching ${ref} from ${redactUrl(o.remote)} failed: ${gitSaid(r.stderr) || `exit ${r.exitCode}`}`);
   }
   return readRelease(o);
 }

@@ -1,7 +1,7 @@
 /** `flotilla audit`: every transition and decision with commit, PR, author and merger. */
-import { parseArgs } from "node:util";
 import { AuditReport } from "../../../schemas/src/api.js";
 import { renderAuditMarkdown, renderAuditText } from "../report/render-text.js";
+import { parseCommandArgs } from "./args.js";
 import type { CommandIO } from "./io.js";
 import { fetchReport } from "./remote.js";
 
@@ -13,13 +13,13 @@ listed oldest first. Text and Markdown show agent-supplied control characters es
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       controller: { type: "string" }, token: { type: "string" }, since: { type: "string" }, host: { type: "string" }, limit: { type: "string" },
       json: { type: "boolean" }, markdown: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
-  });
+  }, "audit");
   if (values.help) return (io.stdout.write(HELP), 0);
   const q = new URLSearchParams();
   if (values.since) q.set("since", values.since);

@@ -12,16 +12,17 @@
 import { hostname, userInfo } from "node:os";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { formatIssue, hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
+import { gitSaid } from "../../../common/src/git/run.js";
 import { createLogger } from "../../../common/src/log.js";
 import { signRelease } from "../../../common/src/release/manifest.js";
 import { publishRelease, releaseRef, writeRelease } from "../../../common/src/release/refs.js";
 import { ed25519FromOpenSsh } from "../../../common/src/signing.js";
 import type { ReleaseManifest } from "../../../schemas/src/release.js";
 import { BuildStepError, buildFleet, nixRunner } from "../build/builder.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const HELP = `usage: flotilla build [DIR] [--rev REV] --cache URL [--cache URL…]
@@ -59,7 +60,7 @@ class BuildCommandError extends Error {
 
 async function git(cwd: string, args: string[]): Promise<string> {
   const r = await execa("git", args, { cwd, reject: false, env: { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
-  if (r.exitCode !== 0) throw new BuildCommandError(`git ${args.join(" ")} failed in ${cwd}: ${String(r.stderr).trim().split("\n").pop()}`);
+  if (r.exitCode !== 0) throw new BuildCommandError(`git ${args.join(" ")} failed in ${cwd}: ${gitSaid(String(r.stderr))}`);
   return String(r.stdout).trim();
 }
 
@@ -75,9 +76,7 @@ function formatBytes(n: number): string {
 }
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandArgs({
       args: argv,
       allowPositionals: true,
       options: {
@@ -91,19 +90,14 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    io.stderr.write(`flotilla build: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+    }, "build");
   const v = parsed.values;
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  const usage = (m: string) => {
-    io.stderr.write(`flotilla build: ${m}\n\n${HELP}`);
-    return 2;
+  const usage = (m: string): never => {
+    throw new UsageError(m, "build");
   };
   if (parsed.positionals.length > 1) return usage(`expected at most one DIR, got ${parsed.positionals.length}`);
   if (!v.cache?.length) return usage("--cache URL is required (at least one binary cache)");

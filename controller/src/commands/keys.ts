@@ -8,8 +8,8 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { hostRecipient, parseEd25519PrivateKey, sshToAgeIdentity, SecretsError } from "../../../secrets/src/index.js";
+import { parseCommandArgs, UsageError, wantsHelp } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const USAGE = `usage:
@@ -27,14 +27,15 @@ async function readInput(arg: string, io: CommandIO): Promise<string> {
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const [sub, ...rest] = argv;
-  if (!sub || sub === "--help" || sub === "-h") {
+  if (!sub) throw new UsageError("expected a subcommand: recipient or identity", "keys");
+  if (sub === "--help" || sub === "-h" || wantsHelp(rest)) {
     io.stdout.write(`${USAGE}\n`);
-    return sub ? 0 : 2;
+    return 0;
   }
   try {
     if (sub === "recipient") {
-      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-      if (positionals.length !== 1) throw new UsageError("keys recipient takes one file (or - for stdin)");
+      const { positionals } = parseCommandArgs({ args: rest, allowPositionals: true, options: {} }, "keys recipient");
+      if (positionals.length !== 1) throw new UsageError("takes one file (or - for stdin)", "keys recipient");
       const text = await readInput(positionals[0]!, io);
       const lines = text.split("\n").filter((l) => l.trim() && !l.trimStart().startsWith("#"));
       let printed = 0;
@@ -51,28 +52,24 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       return 0;
     }
     if (sub === "identity") {
-      const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { "passphrase-file": { type: "string" } } });
-      if (positionals.length !== 1) throw new UsageError("keys identity takes one private key file");
+      const { positionals, values } = parseCommandArgs({ args: rest, allowPositionals: true, options: { "passphrase-file": { type: "string" } } }, "keys identity");
+      if (positionals.length !== 1) throw new UsageError("takes one private key file", "keys identity");
       const file = path.resolve(io.cwd, positionals[0]!);
       const passphrase = values["passphrase-file"] ? (await readFile(path.resolve(io.cwd, values["passphrase-file"]), "utf8")).replace(/\r?\n$/, "") : undefined;
       const key = parseEd25519PrivateKey(await readFile(file), positionals[0]!, passphrase);
       io.stdout.write(`${sshToAgeIdentity(key.seed)}\n`);
       return 0;
     }
-    throw new UsageError(`unknown subcommand "${sub}"`);
+    throw new UsageError(`unknown subcommand "${sub}" (expected recipient or identity)`, "keys");
   } catch (e) {
     return fail(e, io);
   }
 }
 
-class UsageError extends Error {}
 class InputError extends Error {}
 
 function fail(e: unknown, io: CommandIO): number {
-  if (e instanceof UsageError) {
-    io.stderr.write(`flotilla keys: ${e.message}\n\n${USAGE}\n`);
-    return 2;
-  }
+  if (e instanceof UsageError) throw e; // main(): exit 2 with the --help hint
   if (e instanceof SecretsError || e instanceof InputError) {
     io.stderr.write(`flotilla keys: ${e.message}\n`);
     return 1;

@@ -5,14 +5,14 @@
  * fleet.yaml changed since REV's first parent. Reads through git only, so
  * uncommitted edits do not count (use `flotilla validate` for those).
  */
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { formatIssue, hasErrors, loadFleetAtRev, type LoadResult } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
-import { spawnCollect } from "../../../common/src/git/run.js";
+import { gitSaid, spawnCollect } from "../../../common/src/git/run.js";
 import { createLogger } from "../../../common/src/log.js";
 import { diffFleets, formatFleetDiff, type FleetDiff } from "../../../common/src/plan/diff.js";
 import { planRollout } from "../../../common/src/plan/plan.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const HELP = `usage: flotilla plan [DIR] [--rev REV] [--json]
@@ -45,7 +45,7 @@ async function execGit(cwd: string, args: string[]): Promise<{ exitCode: number;
 
 async function git(cwd: string, args: string[]): Promise<string> {
   const r = await execGit(cwd, args);
-  if (r.exitCode !== 0) throw new PlanError(`git ${args.join(" ")} failed in ${cwd}: ${r.stderr.split("\n").pop()}`);
+  if (r.exitCode !== 0) throw new PlanError(`git ${args.join(" ")} failed in ${cwd}: ${gitSaid(r.stderr)}`);
   return r.stdout;
 }
 
@@ -73,25 +73,16 @@ async function resolveRev(dir: string, rev: string): Promise<string> {
 }
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandArgs({
       args: argv,
       allowPositionals: true,
       options: { rev: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    io.stderr.write(`flotilla plan: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+    }, "plan");
   if (parsed.values.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  if (parsed.positionals.length > 1) {
-    io.stderr.write(`flotilla plan: expected at most one DIR, got ${parsed.positionals.length}\n\n${HELP}`);
-    return 2;
-  }
+  if (parsed.positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${parsed.positionals.length}`, "plan");
   const dir = resolve(io.cwd, parsed.positionals[0] ?? ".");
   try {
     const repo = await openRepo(dir);

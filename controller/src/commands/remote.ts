@@ -34,7 +34,8 @@ export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.Z
     } catch {
       // keep the raw text
     }
-    const hint = res.status === 401 ? " (pass --token or set FLOTILLA_TOKEN)" : "";
+    const from = o.token !== undefined ? "--token" : "FLOTILLA_TOKEN";
+    const hint = res.status !== 401 ? "" : token ? ` (the token from ${from} was rejected; check it against the controller's operatorTokens)` : " (no token sent: pass --token or set FLOTILLA_TOKEN)";
     throw new RemoteError(`controller ${base} answered HTTP ${res.status} for ${path}: ${visible(detail)}${hint}`);
   }
   const parsed = schema.safeParse(JSON.parse(text));

@@ -11,7 +11,6 @@
 import { access, readFile, writeFile, rename } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import {
   decryptSopsFile,
@@ -30,6 +29,7 @@ import {
   type SopsFormat,
 } from "../../../secrets/src/index.js";
 import { loadFleetDir } from "../../../common/src/fleet/load.js";
+import { parseCommandArgs, UsageError, wantsHelp } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const USAGE = `usage:
@@ -40,8 +40,6 @@ const USAGE = `usage:
 Identities default to $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt and
 /etc/ssh/ssh_host_ed25519_key (whichever exist). encrypt without --age uses
 the first matching creation rule of .sops.yaml.`;
-
-class UsageError extends Error {}
 
 function inputType(v: string | undefined, file: string): SopsFormat {
   if (v === undefined) return formatFromPath(file);
@@ -124,12 +122,12 @@ async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
 // ---- subcommands ----
 
 async function decrypt(args: string[], io: CommandIO): Promise<number> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
     options: { identity: { type: "string", multiple: true, short: "i" }, extract: { type: "string" }, "input-type": { type: "string" } },
-  });
-  if (positionals.length !== 1) throw new UsageError("secrets decrypt takes one file");
+  }, "secrets decrypt");
+  if (positionals.length !== 1) throw new UsageError("takes one file", "secrets decrypt");
   const file = positionals[0]!;
   const format = inputType(values["input-type"], file);
   const d = await decryptSopsFile(await readFile(path.resolve(io.cwd, file)), { format, identities: await identities(values.identity, io), file });
@@ -138,12 +136,12 @@ async function decrypt(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function encrypt(args: string[], io: CommandIO): Promise<number> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
     options: { age: { type: "string", multiple: true }, "input-type": { type: "string" }, output: { type: "string", short: "o" } },
-  });
-  if (positionals.length !== 1) throw new UsageError("secrets encrypt takes one plaintext file");
+  }, "secrets encrypt");
+  if (positionals.length !== 1) throw new UsageError("takes one plaintext file", "secrets encrypt");
   const file = path.resolve(io.cwd, positionals[0]!);
   const format = inputType(values["input-type"], positionals[0]!);
   let recipients = (values.age ?? []).flatMap(ageList);
@@ -165,11 +163,11 @@ async function encrypt(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function updatekeys(args: string[], io: CommandIO): Promise<number> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandArgs({
     args,
     allowPositionals: true,
     options: { identity: { type: "string", multiple: true, short: "i" }, fleet: { type: "string" }, yes: { type: "boolean", short: "y" } },
-  });
+  }, "secrets updatekeys");
   const config = await findSopsConfig(io.cwd);
   if (!config) throw new UsageError("no .sops.yaml found in this directory or above");
   const base = path.dirname(config);
@@ -211,20 +209,18 @@ async function updatekeys(args: string[], io: CommandIO): Promise<number> {
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const [sub, ...rest] = argv;
-  if (!sub || sub === "--help" || sub === "-h") {
+  if (!sub) throw new UsageError("expected a subcommand: decrypt, encrypt or updatekeys", "secrets");
+  if (sub === "--help" || sub === "-h" || wantsHelp(rest)) {
     io.stdout.write(`${USAGE}\n`);
-    return sub ? 0 : 2;
+    return 0;
   }
   try {
     if (sub === "decrypt") return await decrypt(rest, io);
     if (sub === "encrypt") return await encrypt(rest, io);
     if (sub === "updatekeys") return await updatekeys(rest, io);
-    throw new UsageError(`unknown subcommand "${sub}"`);
+    throw new UsageError(`unknown subcommand "${sub}" (expected decrypt, encrypt or updatekeys)`, "secrets");
   } catch (e) {
-    if (e instanceof UsageError || (e instanceof Error && (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")) {
-      io.stderr.write(`flotilla secrets: ${e.message}\n\n${USAGE}\n`);
-      return 2;
-    }
+    if (e instanceof UsageError) throw e; // main(): exit 2 with the --help hint
     if (e instanceof SecretsError) {
       io.stderr.write(`flotilla secrets: ${e.message}\n`);
       return 1;

@@ -1,8 +1,8 @@
 /** `flotilla serve --config controller.yaml [--database URL] [--listen host:port]`: runs the controller. */
-import { parseArgs } from "node:util";
 import { createLogger } from "../../../common/src/log.js";
 import { loadConfigFile } from "../config.js";
 import { startController } from "../server.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const HELP = `usage: flotilla serve --config controller.yaml [--database sqlite:<path>|postgres://…] [--listen host:port]
@@ -12,9 +12,9 @@ gates waves, serves the status/audit API, the dashboard and /metrics.
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: "string", short: "c" }, database: { type: "string" }, listen: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseCommandArgs({ args: argv, options: { config: { type: "string", short: "c" }, database: { type: "string" }, listen: { type: "string" }, help: { type: "boolean", short: "h" } } }, "serve");
   if (values.help) return (io.stdout.write(HELP), 0);
-  if (!values.config) return (io.stderr.write(`flotilla serve: --config is required\n\n${HELP}`), 2);
+  if (!values.config) throw new UsageError("--config is required", "serve");
   const config = await loadConfigFile(values.config);
   if (values.database) config.database = values.database;
   if (values.listen) {

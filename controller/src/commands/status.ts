@@ -1,7 +1,7 @@
 /** `flotilla status`: the fleet status report from the controller, as text, JSON or Markdown. */
-import { parseArgs } from "node:util";
 import { StatusReport } from "../../../schemas/src/api.js";
 import { renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 import { fetchReport } from "./remote.js";
 
@@ -15,15 +15,15 @@ Exit status: 0, or 3 when a rollout is halted or a host is degraded.
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: argv,
     options: {
       controller: { type: "string" }, token: { type: "string" }, json: { type: "boolean" }, markdown: { type: "boolean" },
       host: { type: "string" }, wave: { type: "string" }, help: { type: "boolean", short: "h" },
     },
-  });
+  }, "status");
   if (values.help) return (io.stdout.write(HELP), 0);
-  if (values.json && values.markdown) return (io.stderr.write("flotilla status: --json and --markdown are exclusive\n"), 2);
+  if (values.json && values.markdown) throw new UsageError("--json and --markdown are exclusive", "status");
   const q = new URLSearchParams();
   if (values.host) q.set("host", values.host);
   if (values.wave) q.set("wave", values.wave);

@@ -11,8 +11,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { formatIssue, hasErrors, issueLocator, loadFleetDir, type LocatedIssue } from "../../../common/src/fleet/load.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 import { checkFlakeHosts, checkSignature, checkSops, repoFacts } from "./validate-checks.js";
 
@@ -38,25 +38,16 @@ exit status: 0 valid (warnings allowed), 1 errors found, 2 bad usage
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandArgs({
       args: argv,
       allowPositionals: true,
       options: { json: { type: "boolean" }, "no-eval": { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    io.stderr.write(`flotilla validate: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+    }, "validate");
   if (parsed.values.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  if (parsed.positionals.length > 1) {
-    io.stderr.write(`flotilla validate: expected at most one DIR, got ${parsed.positionals.length}\n\n${HELP}`);
-    return 2;
-  }
+  if (parsed.positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${parsed.positionals.length}`, "validate");
   const dir = parsed.positionals[0] ?? ".";
   const label = join(dir, "fleet.yaml");
   const abs = resolve(io.cwd, dir);

@@ -85,8 +85,12 @@ export function createApp(o: AppOptions): Hono {
   });
 
   const operator = async (c: Context, next: () => Promise<void>) => {
-    const name = o.auth.check(bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE));
-    if (!name && !o.auth.allowAnonymous) throw new HttpError(401, "Unauthorized", "an operator bearer token is required (Authorization: Bearer <token>)");
+    const presented = bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE);
+    const name = o.auth.check(presented);
+    if (!name && !o.auth.allowAnonymous) {
+      // Missing and wrong tokens are both 401; the message says which, so an operator with a stale token knows.
+      throw new HttpError(401, "Unauthorized", presented ? "the operator token was rejected: it matches no operator token of this controller" : "an operator bearer token is required (Authorization: Bearer <token>)");
+    }
     await next();
   };
 
