@@ -62,10 +62,22 @@ const SYSTEMCTL = `#!/bin/sh
 # DEMO STAND-IN for systemctl (there is no systemd here).
 #   restart <units>        logs "<time> <host> restart <units>" to $FLOTILLA_DEMO_SYSTEMCTL_LOG
 #   is-active [--quiet] U  active when the fixture host's health file says ok
+# Options before the command are read as systemctl does (--user and
+# --machine=USER@ for a legacy host's units, which live in its deploy user's manager).
+scope=system
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --user) scope=user; shift ;;
+    --) shift; break ;;
+    -*) shift ;;
+    *) break ;;
+  esac
+done
 cmd="$1"; shift
+[ "\${1:-}" = "--" ] && shift
 case "$cmd" in
   restart|reload|try-restart|reload-or-restart)
-    echo "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) \${FLOTILLA_DEMO_HOST:-?} $cmd $*" >> "$FLOTILLA_DEMO_SYSTEMCTL_LOG"
+    echo "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) \${FLOTILLA_DEMO_HOST:-?} $cmd $* ($scope manager)" >> "$FLOTILLA_DEMO_SYSTEMCTL_LOG"
     exit 0 ;;
   is-active)
     for a in "$@"; do unit="$a"; done
