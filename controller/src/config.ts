@@ -32,6 +32,8 @@ export interface ResolvedConfig {
   /** Connections served normally; see http/connections.ts. */
   maxConnections: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
+  logFormat?: "text" | "json";
 }
 
 async function resolveSecret(ref: SecretRef | undefined, where: string, baseDir: string, env: NodeJS.ProcessEnv): Promise<string | null> {
@@ -99,6 +101,7 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
     requestTimeoutMs: parseDuration(c.limits?.requestTimeout ?? "30s"),
     maxConnections: c.limits?.maxConnections ?? 4096,
     logLevel: c.logLevel ?? "info",
+    logFormat: c.logFormat,
   };
 }
 

@@ -33,6 +33,8 @@ export interface ResolvedConfig {
   metricsListen: string | null;
   heartbeatIntervalMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
+  logFormat?: "text" | "json";
 }
 
 export type ConfigResult = { ok: true; config: ResolvedConfig; warnings: string[] } | { ok: false; errors: string[] };
@@ -78,6 +80,7 @@ export function resolveConfig(data: unknown, source?: { text: string; file: stri
     metricsListen: c.metrics?.listen ?? null,
     heartbeatIntervalMs: ms(c.heartbeatInterval, "60s"),
     logLevel: c.logLevel ?? "info",
+    logFormat: c.logFormat,
   };
   // Rules.
   const errors: string[] = [];

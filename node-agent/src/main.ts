@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { createLogger, type Logger } from "../../common/src/log.js";
+import { createLogger, envLogFormat, journalPrefix, type Logger } from "../../common/src/log.js";
 import { commandRunner } from "./adapters/exec.js";
 import { systemClock } from "./adapters/clock.js";
 import { HttpGate } from "./adapters/gate.js";
@@ -257,7 +257,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
     return 2;
   }
   const config = loaded.config;
-  const log = createLogger({ component: "flotilla-agent", level: config.logLevel, write: (l) => io.err(`${l}\n`) });
+  const log = createLogger({ component: "flotilla-agent", level: config.logLevel, format: config.logFormat ?? envLogFormat(io.env), journal: Boolean(io.env.JOURNAL_STREAM), write: (l) => io.err(`${l}\n`) });
   for (const w of loaded.warnings) log.warn(w);
 
   try {
@@ -289,7 +289,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
     }
   } catch (e) {
     const err = errorInfo(e);
-    io.err(`flotilla-agent: ${err.reason}: ${err.message}\n`);
+    io.err(`${journalPrefix("error", io.env)}flotilla-agent: ${err.reason}: ${err.message}\n`);
     return 1;
   }
   return 2;

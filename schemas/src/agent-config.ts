@@ -59,6 +59,10 @@ export const AgentConfig = z
       .describe("Prometheus text endpoint."),
     heartbeatInterval: durationAtMost("1h").optional().describe('Default "60s", at most "1h".'),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
+    logFormat: z
+      .enum(["text", "json"])
+      .optional()
+      .describe('Log line format: "text" (`level component: msg key=value`) or "json" (one object per line: time, level, component, msg, fields). Default: FLOTILLA_LOG_FORMAT, else "text". Under systemd (JOURNAL_STREAM set) lines carry a `<N>` syslog priority prefix either way.'),
   })
   .describe("flotilla-agent configuration.");
 export type AgentConfig = z.infer<typeof AgentConfig>;

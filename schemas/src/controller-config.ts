@@ -60,6 +60,10 @@ export const ControllerConfig = z
       })
       .optional(),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
+    logFormat: z
+      .enum(["text", "json"])
+      .optional()
+      .describe('Log line format: "text" (`level component: msg key=value`) or "json" (one object per line: time, level, component, msg, fields). Default: FLOTILLA_LOG_FORMAT, else "text". Under systemd (JOURNAL_STREAM set) lines carry a `<N>` syslog priority prefix either way.'),
   })
   .describe("flotilla controller configuration.");
 export type ControllerConfig = z.infer<typeof ControllerConfig>;

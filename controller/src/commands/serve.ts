@@ -22,7 +22,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     config.listenHost = values.listen.slice(0, i);
     config.listenPort = Number(values.listen.slice(i + 1));
   }
-  const log = createLogger({ component: "controller", level: config.logLevel, write: (l) => io.stderr.write(l + "\n") });
+  const log = createLogger({ component: "controller", level: config.logLevel, format: config.logFormat, write: (l) => io.stderr.write(l + "\n") });
   const c = await startController(config, { log });
   io.stdout.write(`flotilla controller listening on ${c.url}\n`);
   await new Promise<void>((resolve) => {
