@@ -10,6 +10,7 @@ import { ControllerConfig } from "../../schemas/src/controller-config.js";
 import { parseDuration } from "../../schemas/src/duration.js";
 import { ConfigError, formatPath } from "./errors.js";
 import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
+import type { OperatorRole } from "./http/auth.js";
 
 type SecretRef = { value: string } | { file: string } | { env: string };
 
@@ -23,7 +24,7 @@ export interface ResolvedConfig {
   branch: string;
   pollIntervalMs: number;
   github: { repo: string; token: string | null; apiUrl: string; webhookSecret: string | null; statusContext: string } | null;
-  operatorTokens: { name: string; token: string }[];
+  operatorTokens: { name: string; token: string; role?: OperatorRole }[];
   allowAnonymousRead: boolean;
   maxBodyBytes: number;
   clockSkewMs: number;
@@ -93,7 +94,7 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
         }
       : null,
     operatorTokens: await Promise.all(
-      (c.auth?.operatorTokens ?? []).map(async (t, i) => ({ name: t.name, token: (await resolveSecret(t.token, `auth.operatorTokens[${i}].token`, opts.baseDir, env))! })),
+      (c.auth?.operatorTokens ?? []).map(async (t, i) => ({ name: t.name, role: t.role ?? "operate", token: (await resolveSecret(t.token, `auth.operatorTokens[${i}].token`, opts.baseDir, env))! })),
     ),
     allowAnonymousRead: c.auth?.allowAnonymousRead ?? false,
     maxBodyBytes: c.limits?.maxBodyBytes ?? 1024 * 1024,

@@ -93,6 +93,6 @@ export class Metrics {
         this.set(connections());
       },
     });
-    client.collectDefaultMetrics({ register: registry, prefix: "flotilla_controller_" });
+    client.collectDefaultMetrics({ register: registry });
   }
 }

@@ -38,7 +38,18 @@ export const ControllerConfig = z
       .optional(),
     auth: z
       .strictObject({
-        operatorTokens: z.array(z.strictObject({ name: z.string().min(1), token: SecretRef })).optional(),
+        operatorTokens: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1),
+              token: SecretRef,
+              role: z
+                .enum(["read", "operate"])
+                .optional()
+                .describe('"read": GET status, audit, dashboard and /metrics, never anything that changes state (for a Prometheus scraper). "operate": everything an operator token opens. Default "operate".'),
+            }),
+          )
+          .optional(),
         allowAnonymousRead: z.boolean().optional().describe("Serve status and dashboard without a token. Default false."),
       })
       .optional(),

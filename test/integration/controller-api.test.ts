@@ -142,6 +142,9 @@ describe("operator auth and metrics", () => {
     expect(m.body).toMatch(/flotilla_wave_state\{wave="canary",state="promoted"\} 1/);
     expect(m.body).toMatch(/flotilla_reports_total\{result="accepted"\} \d+/);
     expect(m.body).toMatch(/flotilla_requests_rejected_total\{code="BadSignature"\} \d+/);
+    expect(m.body).toMatch(/^process_resident_memory_bytes \d/m);
+    expect(m.body).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+    expect(m.body).not.toContain("flotilla_controller_");
     expect(m.body).toMatch(/flotilla_report_lag_seconds_count \d+/);
   });
 });

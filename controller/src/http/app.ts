@@ -17,7 +17,7 @@ import { verifyWebhookSignature } from "../github/webhook.js";
 import type { Metrics } from "../metrics.js";
 import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
-import { bearer, OperatorAuth, TOKEN_COOKIE } from "./auth.js";
+import { bearer, OperatorAuth, roleAllows, TOKEN_COOKIE } from "./auth.js";
 import { enumParam, intParam, sinceParam } from "./query.js";
 
 export interface AppOptions {
@@ -86,11 +86,12 @@ export function createApp(o: AppOptions): Hono {
 
   const operator = async (c: Context, next: () => Promise<void>) => {
     const presented = bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE);
-    const name = o.auth.check(presented);
-    if (!name && !o.auth.allowAnonymous) {
+    const who = o.auth.identify(presented);
+    if (!who && !o.auth.allowAnonymous) {
       // Missing and wrong tokens are both 401; the message says which, so an operator with a stale token knows.
       throw new HttpError(401, "Unauthorized", presented ? "the operator token was rejected: it matches no operator token of this controller" : "an operator bearer token is required (Authorization: Bearer <token>)");
     }
+    if (who && !roleAllows(who.role, c.req.method)) throw new HttpError(403, "Forbidden", `operator token "${who.name}" has role read: it may only read`);
     await next();
   };
 
