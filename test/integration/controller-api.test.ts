@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiError, StatusReport } from "../../schemas/src/api.js";
 import { envelopeAuthorization, type HostSigner } from "../../common/src/signing.js";
-import { api, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
+import { api, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, READ_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
 
 let signers: Record<string, HostSigner>;
 let ctl: Awaited<ReturnType<typeof startTestController>>;
@@ -145,6 +145,8 @@ describe("operator auth and metrics", () => {
     expect(m.body).toMatch(/^process_resident_memory_bytes \d/m);
     expect(m.body).toMatch(/^nodejs_heap_size_used_bytes \d/m);
     expect(m.body).not.toContain("flotilla_controller_");
+    // a read-role token (a Prometheus scraper) reads metrics, status and audit
+    for (const path of ["/metrics", "/api/v1/status", "/api/v1/audit"]) expect((await api(ctl.url, path, { token: READ_TOKEN })).status).toBe(200);
     expect(m.body).toMatch(/flotilla_report_lag_seconds_count \d+/);
   });
 });

@@ -14,6 +14,8 @@ import { makeFleetRepo, type FleetRepo } from "../../helpers/git-repo.js";
 import { makeTempDir } from "../../helpers/tmp.js";
 
 export const OPERATOR_TOKEN = "operator-secret-token-0123456789";
+/** A token with role "read" (a metrics scraper). */
+export const READ_TOKEN = "read-only-scraper-token-0123456789";
 
 export async function makeHostSigners(names: string[]): Promise<Record<string, HostSigner>> {
   const dir = await makeTempDir("flotilla-keys-");
@@ -63,7 +65,7 @@ export async function controllerConfig(o: TestControllerOptions): Promise<Resolv
       dataDir,
       ...(o.database ? { database: o.database } : {}),
       fleet: { remotes: [o.repo.url], branch: "main", pollInterval: o.pollInterval ?? "1h" },
-      auth: { operatorTokens: [{ name: "ops", token: { value: OPERATOR_TOKEN } }] },
+      auth: { operatorTokens: [{ name: "ops", token: { value: OPERATOR_TOKEN } }, { name: "scraper", token: { value: READ_TOKEN }, role: "read" }] },
       ...(o.github
         ? { github: { repo: o.github.repo ?? "acme/fleet", apiUrl: o.github.apiUrl, token: { value: "gh-test-token" }, ...(o.github.webhookSecret ? { webhookSecret: { value: o.github.webhookSecret } } : {}) } }
         : {}),
