@@ -122,7 +122,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
   await removeStaleTemps(`${config.stateDir}/outbox`);
   const outbox = new Outbox(`${config.stateDir}/outbox`, { ...config.queue, log: log.child("queue") });
   const reporter = new HttpReporter({ signer, outbox, clock, log: log.child("reporter"), agentVersion: version });
-  const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics() : null;
+  const metrics = config.metricsListen ? new (await import("./adapters/metrics.js")).PromMetrics(version) : null;
   if (metrics) {
     metrics.setReportsSetAside(reporter.setAsideCount());
     reporter.onSetAside = (n) => metrics.setReportsSetAside(n);

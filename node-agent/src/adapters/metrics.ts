@@ -1,9 +1,14 @@
 /**
  * The Prometheus text endpoint: phase, last deploy outcome, queue length and
  * poll counters, on its own registry (no global state), served by node:http.
+ * Also `flotilla_agent_info{version}`, per-step durations of each deploy cycle
+ * (`flotilla_agent_step_duration_seconds{step}`, read from the cycle's
+ * recorded durations), and three standard process metrics computed cheaply
+ * from process.memoryUsage/cpuUsage (not prom-client's default collectors,
+ * which cost an event-loop monitor and several MB).
  */
 import { createServer, type Server } from "node:http";
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { AGENT_PHASES } from "../../../schemas/src/conditions.js";
 import type { AgentState } from "../loop/phases.js";
 import type { Metrics } from "../ports.js";
@@ -33,11 +38,60 @@ export class PromMetrics implements Metrics {
   });
   private readonly polls = new Counter({ name: "flotilla_agent_polls_total", help: "Polls by result", labelNames: ["result"], registers: [this.registry] });
 
-  constructor() {
+  private readonly steps = new Histogram({
+    name: "flotilla_agent_step_duration_seconds",
+    help: "How long each step of a deploy cycle took (build, activate, verify, rollback, fetch, preDeploy, postDeploy)",
+    labelNames: ["step"],
+    buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [this.registry],
+  });
+  /** The cycle (startedAt) whose steps were observed, and which of its steps. */
+  private cycleSeen: { startedAt: string; steps: Set<string> } | null = null;
+  private primed = false;
+
+  constructor(version = "unknown") {
     for (const p of AGENT_PHASES) this.phase.set({ phase: p }, 0);
+    new Gauge({ name: "flotilla_agent_info", help: "1, labelled with the agent's version", labelNames: ["version"], registers: [this.registry] }).set({ version }, 1);
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      registers: [this.registry],
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Counter({
+      name: "process_cpu_seconds_total",
+      help: "Total user and system CPU time spent in seconds.",
+      registers: [this.registry],
+      collect() {
+        const u = process.cpuUsage();
+        this.reset();
+        this.inc((u.user + u.system) / 1e6);
+      },
+    });
+    new Gauge({ name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", registers: [this.registry] }).set(
+      Math.round(Date.now() / 1000 - process.uptime()),
+    );
+  }
+
+  /** Observes each step duration of the current cycle once (after a restart, steps already recorded are not observed again). */
+  private observeSteps(state: AgentState): void {
+    const first = !this.primed;
+    this.primed = true;
+    const c = state.cycle as { startedAt?: unknown; durations?: unknown };
+    if (typeof c.startedAt !== "string" || !c.durations || typeof c.durations !== "object") return;
+    const durations = c.durations as Record<string, unknown>;
+    if (!this.cycleSeen || this.cycleSeen.startedAt !== c.startedAt) this.cycleSeen = { startedAt: c.startedAt, steps: new Set() };
+    for (const [step, ms] of Object.entries(durations)) {
+      if (step === "total" || this.cycleSeen.steps.has(step) || typeof ms !== "number" || !Number.isFinite(ms)) continue;
+      this.cycleSeen.steps.add(step);
+      if (!first) this.steps.observe({ step }, ms / 1000);
+    }
   }
 
   observe(state: AgentState, queueLength: number): void {
+    this.observeSteps(state);
     for (const p of AGENT_PHASES) this.phase.set({ phase: p }, p === state.cycle.phase ? 1 : 0);
     const last = state.lastOutcome;
     if (last) {
