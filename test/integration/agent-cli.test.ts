@@ -87,6 +87,11 @@ describe("flotilla-agent CLI", () => {
       expect(text).toMatch(/flotilla_agent_last_deploy_outcome\{outcome="succeeded",reason="Succeeded"\} 1/);
       expect(text).toMatch(/flotilla_agent_report_queue_length \d+/);
       expect(text).toMatch(/flotilla_agent_polls_total\{result="unchanged"\} [1-9]/);
+      expect(text).toMatch(/^flotilla_agent_info\{version="[^"]+"\} 1$/m);
+      expect(text).toMatch(/^flotilla_agent_step_duration_seconds_count\{step="build"\} [1-9]/m);
+      expect(text).toMatch(/^flotilla_agent_step_duration_seconds_count\{step="activate"\} [1-9]/m);
+      expect(text).toMatch(/^flotilla_agent_step_duration_seconds_count\{step="verify"\} [1-9]/m);
+      expect(text).toMatch(/^process_resident_memory_bytes [1-9]/m);
       daemon.kill("SIGTERM");
       expect(await exited).toBe(0);
       expect(daemon.output()).toMatch(/stopping signal=SIGTERM/);
