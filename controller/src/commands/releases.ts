@@ -9,15 +9,16 @@
  * must be in the local store, as on the builder).
  */
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { deliveryMode } from "../../../common/src/fleet/delivery.js";
 import { hasErrors, loadFleetAtRev } from "../../../common/src/fleet/load.js";
 import { GitMirror } from "../../../common/src/git/mirror.js";
+import { gitSaid } from "../../../common/src/git/run.js";
 import { createLogger } from "../../../common/src/log.js";
 import { checkRelease } from "../../../common/src/release/manifest.js";
 import { readRelease } from "../../../common/src/release/refs.js";
 import { ReleaseManifest, SignedRelease } from "../../../schemas/src/release.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 
 const HELP = `usage: flotilla releases [DIR] [--rev REV] [-n N] [--closures] [--json]
@@ -52,32 +53,27 @@ export interface ReleaseRow {
 
 async function git(cwd: string, args: string[]): Promise<string> {
   const r = await execa("git", args, { cwd, reject: false, env: { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" } });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")} failed in ${cwd}: ${String(r.stderr).trim().split("\n").pop()}`);
+  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")} failed in ${cwd}: ${gitSaid(String(r.stderr))}`);
   return String(r.stdout).trim();
 }
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommandArgs(
+    {
       args: argv,
       allowPositionals: true,
       options: { rev: { type: "string" }, n: { type: "string", short: "n" }, closures: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    io.stderr.write(`flotilla releases: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+    },
+    "releases",
+  );
   const v = parsed.values;
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
   const n = Number(v.n ?? 10);
-  if (!Number.isInteger(n) || n < 1 || n > 1000 || parsed.positionals.length > 1) {
-    io.stderr.write(`flotilla releases: expected -n between 1 and 1000 and at most one DIR\n\n${HELP}`);
-    return 2;
-  }
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`-n: expected a whole number from 1 to 1000, got ${JSON.stringify(v.n)}`, "releases");
+  if (parsed.positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${parsed.positionals.length}`, "releases");
   const dir = resolve(io.cwd, parsed.positionals[0] ?? ".");
   let gitDir: string;
   let prefix: string;
