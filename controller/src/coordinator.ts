@@ -313,7 +313,8 @@ export class Coordinator {
       const [events, decisions, versions] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.opts.store.hostVersions()]);
       const lastSeenMs: Record<string, number> = {};
       for (const [host, v] of versions) lastSeenMs[host] = v.lastSeenMs;
-      const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now });
+      const release = this.opts.fleet.releaseAt ? await this.opts.fleet.releaseAt(rev) : undefined;
+      const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now, ...(release ? { release } : {}) });
       if (decision.transitions.length > 0) {
         const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));
         for (const d of inserted) {

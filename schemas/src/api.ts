@@ -242,6 +242,14 @@ export const RolloutStatus = z.strictObject({
   state: z.enum(["progressing", "complete", "halted", "superseded"]),
   reason: z.string().optional().describe("Why the rollout is halted when no wave says it (e.g. an unusable fleet file)."),
   waves: z.array(WaveStatus),
+  release: z
+    .strictObject({
+      state: z.enum(["built", "missing", "untrusted", "invalid"]),
+      reason: z.string().optional(),
+      hosts: z.array(z.string()).describe("Hosts the verified manifest covers."),
+    })
+    .optional()
+    .describe("The release of this commit (refs/flotilla/releases/<rev>) as the controller verified it; waves with `delivery: substitute` members open only once it is `built` and covers them."),
 });
 export type RolloutStatus = z.infer<typeof RolloutStatus>;
 

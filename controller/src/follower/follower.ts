@@ -11,6 +11,10 @@ import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Store } from "../store/types.js";
 import { timerDelay } from "../../../schemas/src/duration.js";
+import { gitRunner } from "../../../common/src/git/run.js";
+import { readRelease, releaseRef } from "../../../common/src/release/refs.js";
+import { RELEASE_REF_PREFIX } from "../../../schemas/src/release.js";
+import { releaseView, type ReleaseView } from "./release.js";
 
 export interface FleetAtRev {
   fleet?: Fleet;
@@ -24,6 +28,8 @@ export interface FleetView {
   currentFleet(): Fleet | null;
   fleetAt(rev: string): Promise<FleetAtRev>;
   isKnown(rev: string): Promise<boolean>;
+  /** The release state of `rev` (refs/flotilla/releases/<rev>, verified); absent in followers without release support. */
+  releaseAt?(rev: string): Promise<ReleaseView>;
   /** Fetch now (webhook); resolves when done. */
   poke(reason: string): Promise<void>;
   onHeadChange(fn: (head: string, previous: string | null) => void): void;
@@ -52,6 +58,7 @@ export class Follower implements FleetView {
   private headSha: string | null = null;
   private valid: Fleet | null = null;
   private readonly cache = new Map<string, FleetAtRev>();
+  private readonly releases = new Map<string, { key: string; view: ReleaseView }>();
   private readonly listeners: ((head: string, previous: string | null) => void)[] = [];
   private readonly fetchedListeners: ((head: string) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -92,6 +99,38 @@ export class Follower implements FleetView {
     if (this.cache.size > 200) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(rev, out);
     return out;
+  }
+
+  /**
+   * Fetches every release ref (refs/flotilla/releases/*) from `remote`,
+   * pruning deleted ones. A failure is logged, not thrown: releases are then
+   * as the last fetch left them.
+   */
+  private async fetchReleases(remote: string): Promise<void> {
+    const run = gitRunner({ log: this.opts.log.child("git"), defaultTimeoutMs: 120_000 });
+    const spec = `+${RELEASE_REF_PREFIX}*:${RELEASE_REF_PREFIX}*`;
+    const r = await run(["--git-dir", this.mirror.dir, "fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", remote, spec], { allowFail: true });
+    if (r.exitCode !== 0) this.opts.log.warn("fetching release refs failed", { error: r.stderr.trim().split("\n").pop() ?? `exit ${r.exitCode}` });
+  }
+
+  async releaseAt(rev: string): Promise<ReleaseView> {
+    const log = this.opts.log.child("git");
+    const run = gitRunner({ log, defaultTimeoutMs: 60_000 });
+    const tip = await run(["--git-dir", this.mirror.dir, "log", "-1", "--format=%H %ct", releaseRef(rev), "--"], { allowFail: true });
+    const [oid, ct] = tip.exitCode === 0 ? tip.stdout.trim().split(" ") : [];
+    const key = `${rev}\u0000${oid ?? "none"}`;
+    const hit = this.releases.get(rev);
+    if (hit && hit.key === key) return hit.view;
+    const f = await this.fleetAt(rev);
+    if (!f.fleet) return { state: "invalid", hosts: [], reason: `the fleet file at ${rev.slice(0, 12)} is unusable` };
+    const info = await this.mirror.commitInfo(rev);
+    const parent = info.parents[0];
+    const trusted = parent && (await this.mirror.hasCommit(parent)) ? ((await this.fleetAt(parent)).fleet ?? null) : null;
+    const text = oid ? await readRelease({ gitDir: this.mirror.dir, rev, log }) : null;
+    const view = releaseView(text, { rev, fleet: f.fleet, trusted, ...(ct ? { atMs: Number(ct) * 1000 } : {}) });
+    this.releases.set(rev, { key, view });
+    if (this.releases.size > 200) this.releases.delete(this.releases.keys().next().value!);
+    return view;
   }
 
   async isKnown(rev: string): Promise<boolean> {
@@ -152,6 +191,7 @@ export class Follower implements FleetView {
       }
       const { remote, sha } = await this.mirror.remoteHead();
       this.lastError = null;
+      await this.fetchReleases(remote);
       if (sha === this.headSha) return;
       await this.mirror.fetch(remote, sha);
       // Agents fetch and evaluate the commit themselves: wake them before we parse the fleet file.

@@ -30,7 +30,7 @@ export function renderDashboard(s: StatusReport, opts: { refreshSeconds?: number
     .join("\n");
   const rollouts = s.rollouts
     .map(
-      (r) => `<section class="rollout" data-rev="${r.rev}" data-state="${r.state}">
+      (r) => `<section class="rollout" data-rev="${r.rev}" data-state="${r.state}"${r.release ? ` data-release="${r.release.state}"` : ""}>
 <h3>${esc(rolloutTitle(r))}</h3>
 ${r.state === "halted" ? `<p class="banner halted">Rollout halted: later waves will not receive ${r.rev.slice(0, 12)}.</p>` : ""}
 <table><tr><th>Wave</th><th>State</th><th>Healthy</th><th>Opened</th><th>Soak until</th><th>Reason</th></tr>

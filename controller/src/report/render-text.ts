@@ -46,7 +46,8 @@ export function hostRow(h: HostStatus, now: number): string[] {
 
 export function rolloutTitle(r: RolloutStatus): string {
   const pr = r.pr ? ` PR #${r.pr.number} "${r.pr.title}" by ${r.pr.author ?? "?"}${r.pr.mergedBy ? `, merged by ${r.pr.mergedBy}` : ""}` : "";
-  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}`;
+  const rel = r.release ? `; release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.state !== "missing" && r.release.reason ? ` (${r.release.reason})` : ""}` : "";
+  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${rel}`;
 }
 
 export function renderStatusText(s: StatusReport): string {

@@ -99,6 +99,7 @@ export function buildStatus(input: StatusInput): StatusReport {
     pr: r.commit.pr,
     state: r.decision ? r.decision.state : "halted",
     ...(r.decision ? {} : { reason: `fleet file unusable: ${r.error ?? "unknown error"}` }),
+    ...(r.decision?.release ? { release: { state: r.decision.release.state, ...(r.decision.release.reason ? { reason: r.decision.release.reason } : {}), hosts: [...r.decision.release.hosts] } } : {}),
     waves: (r.decision?.waves ?? [])
       .filter((w) => !input.filter?.wave || w.name === input.filter.wave)
       .map((w) => ({

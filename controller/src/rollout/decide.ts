@@ -48,6 +48,20 @@ export interface DecideInput {
   lastSeenMs: Readonly<Record<string, number | undefined>>;
   decisions: readonly RecordedDecision[];
   now: number;
+  /**
+   * The release of C (refs/flotilla/releases/C, verified). A wave with
+   * `delivery: substitute` members opens only once it is `built` and covers
+   * them; absent means missing.
+   */
+  release?: ReleaseInfo;
+}
+
+export interface ReleaseInfo {
+  state: "built" | "missing" | "untrusted" | "invalid";
+  reason?: string;
+  hosts: readonly string[];
+  /** When it was published; a held wave opens no earlier. */
+  atMs?: number;
 }
 
 export type RolloutState = "progressing" | "complete" | "halted" | "superseded";
@@ -70,6 +84,8 @@ export interface WaveDecision {
   soakUntilMs: number | null;
   promotedAtMs: number | null;
   reason: string;
+  /** Set while the wave is held for the release of C (substitute-only members). */
+  releaseHold?: string;
 }
 
 export interface NewDecision {
@@ -89,6 +105,7 @@ export interface RolloutDecision {
   /** Short text for commit statuses: "canary 1/1 healthy, web 3/4". */
   summary: string;
   warnings: string[];
+  release?: ReleaseInfo;
 }
 
 export const ROLLOUT = "";
@@ -207,7 +224,21 @@ export function decide(input: DecideInput): RolloutDecision {
   let prevName = "";
   for (const f of facts) {
     const { w } = f;
-    const openedAtMs = prevPromotedAt;
+    let openedAtMs = prevPromotedAt;
+    // Substitute-only members cannot build: hold the wave until the release covers them.
+    let releaseHold: string | undefined;
+    const subs = f.counted.filter((m) => fleet.delivery?.modes[m] === "substitute");
+    if (openedAtMs !== null && subs.length > 0 && !latched(w.name, "progressing")) {
+      const rel = input.release;
+      const uncovered = rel?.state === "built" ? subs.filter((m) => !rel.hosts.includes(m)) : subs;
+      if (uncovered.length > 0) {
+        const what = !rel || rel.state === "missing" ? "" : rel.state === "built" ? `; it does not list ${uncovered.join(", ")}` : `; the published one is ${rel.state}: ${rel.reason ?? ""}`;
+        releaseHold = `waiting for the release of ${rev.slice(0, 12)} (flotilla build --publish)${what}`;
+        openedAtMs = null;
+      } else if (rel?.atMs !== undefined) {
+        openedAtMs = Math.max(openedAtMs, rel.atMs);
+      }
+    }
     let completeSinceMs: number | null = null;
     let soakUntilMs: number | null = null;
     let promotedAtMs: number | null = latched(w.name, "promoted")?.effectiveMs ?? null;
@@ -241,6 +272,9 @@ export function decide(input: DecideInput): RolloutDecision {
     } else if (input.supersededBy) {
       state = "superseded";
       reason = `superseded by ${input.supersededBy.slice(0, 12)}`;
+    } else if (releaseHold) {
+      state = "pending";
+      reason = releaseHold;
     } else if (openedAtMs === null) {
       state = "pending";
       reason = `waits for ${prevName}`;
@@ -270,6 +304,7 @@ export function decide(input: DecideInput): RolloutDecision {
       soakUntilMs,
       promotedAtMs,
       reason,
+      ...(releaseHold ? { releaseHold } : {}),
     });
     prevPromotedAt = promotedAtMs;
     prevName = w.name;
@@ -300,7 +335,7 @@ export function decide(input: DecideInput): RolloutDecision {
   const summary = waves
     .map((w) => `${w.name} ${w.healthy.length}/${w.counted.length} healthy${w.state === "halted" && w.failed.length ? ` (${w.failed.length} failed)` : ""}`)
     .join(", ");
-  return { rev, state, waves, transitions, summary: state === "halted" ? `halted: ${summary}` : summary, warnings };
+  return { rev, state, waves, transitions, summary: state === "halted" ? `halted: ${summary}` : summary, warnings, ...(input.release ? { release: input.release } : {}) };
 }
 
 export type GateDecision = "open" | "wait" | "halted" | "superseded" | "pinned" | "unknown-revision";
@@ -322,6 +357,7 @@ export function gateFor(fleet: Fleet, decision: RolloutDecision, host: string, n
   if (decision.state === "halted") return { decision: "halted", wave: wave.name, reason: wave.reason.startsWith("rollout halted") ? wave.reason : `rollout halted: ${wave.reason}` };
   if (decision.state === "superseded") return { decision: "superseded", wave: wave.name, reason: "a newer commit is the branch head; fetch it" };
   if (wave.openedAtMs !== null) return { decision: "open", wave: wave.name, reason: `wave ${wave.name} is open (${wave.state})` };
+  if (wave.releaseHold) return { decision: "wait", wave: wave.name, reason: wave.releaseHold, retryAfterMs: 10_000 };
   const prev = decision.waves[wave.index - 1];
   let retryAfterMs = 5_000;
   if (prev?.state === "soaking" && prev.soakUntilMs !== null) retryAfterMs = Math.max(1_000, Math.min(prev.soakUntilMs - now, 300_000));
