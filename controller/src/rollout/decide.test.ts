@@ -162,3 +162,50 @@ describe("decide", () => {
     expect(d.waves[0]!.completeSinceMs).toBe(T0 + 10_000);
   });
 });
+
+// Issue 11 item 4: substitute-only hosts never get a wave before their paths are published.
+describe("decide: release gating (delivery: substitute)", () => {
+  const subFleet = { ...fleet, delivery: { modes: { "canary-1": "substitute" as const, "web-1": "substitute-or-build" as const }, waitMs: 600_000, caches: [], builders: [] } };
+  const base = (over: Partial<DecideInput>): DecideInput => input({ fleet: subFleet, ...over });
+
+  it("holds the wave of a substitute-only host while the release is missing", () => {
+    const d = decide(base({ release: { state: "missing", hosts: [] } }));
+    expect(d.waves[0]).toMatchObject({ state: "pending", openedAtMs: null });
+    expect(d.transitions).toEqual([]);
+    const g = gateFor(subFleet, d, "canary-1", T0);
+    expect(g.decision).toBe("wait");
+    expect(g.reason).toBe(`waiting for the release of ${C.slice(0, 12)} (flotilla build --publish)`);
+  });
+
+  it("holds it when no release state is given, when it is untrusted, and when it does not list the host", () => {
+    expect(gateFor(subFleet, decide(base({})), "canary-1", T0).decision).toBe("wait");
+    const untrusted = gateFor(subFleet, decide(base({ release: { state: "untrusted", reason: "signed by a stranger", hosts: [] } })), "canary-1", T0);
+    expect(untrusted).toMatchObject({ decision: "wait", reason: expect.stringContaining("untrusted: signed by a stranger") });
+    const partial = gateFor(subFleet, decide(base({ release: { state: "built", hosts: ["web-1"] } })), "canary-1", T0);
+    expect(partial).toMatchObject({ decision: "wait", reason: expect.stringContaining("does not list canary-1") });
+  });
+
+  it("opens the wave once the release is built and lists its hosts, no earlier than it was published", () => {
+    const d = decide(base({ release: { state: "built", hosts: ["canary-1"], atMs: T0 + 5_000 }, now: T0 + 6_000 }));
+    expect(d.waves[0]).toMatchObject({ state: "progressing", openedAtMs: T0 + 5_000 });
+    expect(d.transitions).toEqual([expect.objectContaining({ wave: "canary", state: "progressing", effectiveMs: T0 + 5_000 })]);
+    expect(gateFor(subFleet, d, "canary-1", T0 + 6_000).decision).toBe("open");
+  });
+
+  it("a wave already opened (recorded) stays open if the release ref goes away", () => {
+    const decisions = [{ rev: C, wave: "canary", state: "progressing", effectiveMs: T0 }];
+    const d = decide(base({ release: { state: "missing", hosts: [] }, decisions }));
+    expect(gateFor(subFleet, d, "canary-1", T0).decision).toBe("open");
+  });
+
+  it("substitute-or-build and build hosts are not held", () => {
+    // web-1 is substitute-or-build: once canary promotes, web opens without a release.
+    const events = [ev("canary-1", 10_000)];
+    const decisions = [{ rev: C, wave: "canary", state: "progressing", effectiveMs: T0 }];
+    const d = decide(base({ release: { state: "missing", hosts: [] }, decisions, events, now: T0 + 70_000, lastSeenMs: allSeen(70_000) }));
+    expect(gateFor(subFleet, d, "web-1", T0 + 70_000).decision).toBe("open");
+    // A build-delivery fleet ignores the release entirely.
+    const plain = decide(input({ release: { state: "missing", hosts: [] } }));
+    expect(gateFor(fleet, plain, "canary-1", T0).decision).toBe("open");
+  });
+});
