@@ -14,7 +14,7 @@ import { timerDelay } from "../../../schemas/src/duration.js";
 import { gitRunner } from "../../../common/src/git/run.js";
 import { readRelease, releaseRef } from "../../../common/src/release/refs.js";
 import { RELEASE_REF_PREFIX } from "../../../schemas/src/release.js";
-import { releaseView, type ReleaseView } from "./release.js";
+import { releaseView, substituteOnlyHosts, type ReleaseView } from "./release.js";
 
 export interface FleetAtRev {
   fleet?: Fleet;
@@ -59,6 +59,8 @@ export class Follower implements FleetView {
   private valid: Fleet | null = null;
   private readonly cache = new Map<string, FleetAtRev>();
   private readonly releases = new Map<string, { key: string; view: ReleaseView }>();
+  /** The head's rollout has substitute-only hosts and no built release: fetch release refs even when the branch did not move. */
+  private awaitingRelease = false;
   private readonly listeners: ((head: string, previous: string | null) => void)[] = [];
   private readonly fetchedListeners: ((head: string) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -128,6 +130,7 @@ export class Follower implements FleetView {
     const trusted = parent && (await this.mirror.hasCommit(parent)) ? ((await this.fleetAt(parent)).fleet ?? null) : null;
     const text = oid ? await readRelease({ gitDir: this.mirror.dir, rev, log }) : null;
     const view = releaseView(text, { rev, fleet: f.fleet, trusted, ...(ct ? { atMs: Number(ct) * 1000 } : {}) });
+    if (rev === this.headSha) this.awaitingRelease = view.state !== "built" && substituteOnlyHosts(f.fleet).length > 0;
     this.releases.set(rev, { key, view });
     if (this.releases.size > 200) this.releases.delete(this.releases.keys().next().value!);
     return view;
@@ -187,7 +190,11 @@ export class Follower implements FleetView {
     try {
       if (reason === "poll" && this.opts.headHint && this.headSha) {
         const hint = await this.opts.headHint().catch(() => null);
-        if (hint === this.headSha) return;
+        if (hint === this.headSha) {
+          // The branch did not move, but a held wave may be waiting for its release.
+          if (this.awaitingRelease && this.opts.remotes[0]) await this.fetchReleases(this.opts.remotes[0]);
+          return;
+        }
       }
       const { remote, sha } = await this.mirror.remoteHead();
       this.lastError = null;
