@@ -293,6 +293,11 @@ export class Coordinator {
     return promise;
   }
 
+  /** Resolves when no evaluation is in flight (before the store closes: one still running would write to a closed database). */
+  async settle(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight.values()].map((x) => x.promise));
+  }
+
   private cache(rev: string, epoch: number, value: EvaluatedRollout): void {
     if (epoch === this.epoch) this.decisionCache.set(rev, { at: this.now(), epoch, value });
   }

@@ -118,6 +118,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     s.once("error", onError);
   }).catch(async (e: unknown) => {
     follower.stop();
+    await coordinator.settle();
     await store.close().catch(() => {});
     await verifier.close().catch(() => {});
     throw e;
@@ -150,6 +151,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       });
       stopping = true;
       while (ticking || prBusy) await new Promise((r) => setTimeout(r, 10));
+      await coordinator.settle();
       await store.close();
       await verifier.close();
     },
