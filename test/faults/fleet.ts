@@ -275,17 +275,33 @@ export class FaultFleet {
     return [...names, ...(existsSync(rejected) ? readdirSync(rejected).map((n) => `rejected/${n}`) : [])];
   }
 
-  /** Has the fleet converged on `rev`, every event delivered? Says why not. */
-  async converged(rev: string): Promise<Convergence> {
-    if (!this.ctl.alive()) return { ok: false, why: "the controller is not running" };
-    for (const d of [this.agents.canary, this.agents.web]) if (!d.alive()) return { ok: false, why: `${d.world.host}'s agent is not running` };
-    let status: StatusReport;
+  /** Every process still up, and the controller's status; or why not. */
+  private async liveStatus(): Promise<StatusReport | string> {
+    if (!this.ctl.alive()) return "the controller is not running";
+    for (const d of [this.agents.canary, this.agents.web]) if (!d.alive()) return `${d.world.host}'s agent is not running`;
     try {
       const res = await fetch(`${this.ctl.url}/api/v1/status`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` }, signal: AbortSignal.timeout(5_000) });
-      status = (await res.json()) as StatusReport;
+      return (await res.json()) as StatusReport;
     } catch (e) {
-      return { ok: false, why: `status: ${(e as Error).message}` };
+      return `status: ${(e as Error).message}`;
     }
+  }
+
+  /** No event left queued or set aside on either host, and every event sent is stored. */
+  private delivered(): Convergence {
+    for (const w of [this.canary, this.web]) {
+      const q = this.queued(w);
+      if (q.length) return { ok: false, why: `${w.host} still holds ${q.length} events (${q.slice(0, 3).join(", ")})` };
+    }
+    const lost = this.lostEvents();
+    if (lost) return { ok: false, why: `${lost} events sent but not stored` };
+    return { ok: true, why: "" };
+  }
+
+  /** Has the fleet converged on `rev`, every event delivered? Says why not. */
+  async converged(rev: string): Promise<Convergence> {
+    const status = await this.liveStatus();
+    if (typeof status === "string") return { ok: false, why: status };
     const r = status.rollouts.find((x) => x.rev === rev);
     if (r?.state !== "complete") return { ok: false, why: `rollout ${rev.slice(0, 8)} is ${r?.state ?? "unknown"}${r?.reason ? `: ${r.reason}` : ""} ${JSON.stringify(r?.waves.map((w) => [w.name, w.state, w.reason]))}` };
     for (const w of [this.canary, this.web]) {
@@ -295,12 +311,8 @@ export class FaultFleet {
       if (s!.failedRevs.some((f) => f.rev === rev)) return { ok: false, why: `${w.host} remembers ${rev.slice(0, 8)} as failed` };
       const h = status.hosts.find((x) => x.host === w.host);
       if (h?.currentRev !== rev || h.health !== "Healthy") return { ok: false, why: `status: ${w.host} on ${h?.currentRev?.slice(0, 8)} ${h?.health}` };
-      const q = this.queued(w);
-      if (q.length) return { ok: false, why: `${w.host} still holds ${q.length} events (${q.slice(0, 3).join(", ")})` };
     }
-    const lost = this.lostEvents();
-    if (lost) return { ok: false, why: `${lost} events sent but not stored` };
-    return { ok: true, why: "" };
+    return this.delivered();
   }
 
   /**
@@ -309,15 +321,8 @@ export class FaultFleet {
    * failed), web never given `rev`, every event delivered.
    */
   async halted(rev: string): Promise<Convergence> {
-    if (!this.ctl.alive()) return { ok: false, why: "the controller is not running" };
-    for (const d of [this.agents.canary, this.agents.web]) if (!d.alive()) return { ok: false, why: `${d.world.host}'s agent is not running` };
-    let status: StatusReport;
-    try {
-      const res = await fetch(`${this.ctl.url}/api/v1/status`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` }, signal: AbortSignal.timeout(5_000) });
-      status = (await res.json()) as StatusReport;
-    } catch (e) {
-      return { ok: false, why: `status: ${(e as Error).message}` };
-    }
+    const status = await this.liveStatus();
+    if (typeof status === "string") return { ok: false, why: status };
     const r = status.rollouts.find((x) => x.rev === rev);
     if (r?.state !== "halted") return { ok: false, why: `rollout ${rev.slice(0, 8)} is ${r?.state ?? "unknown"}, not halted` };
     const s = await this.state(this.canary);
@@ -327,13 +332,7 @@ export class FaultFleet {
     if (canaryStatus?.currentRev === rev) return { ok: false, why: "status says canary-1 runs the bad commit" };
     const web = await this.state(this.web);
     if ((web?.cycle as { target?: { rev: string } }).target?.rev === rev) return { ok: false, why: "web-1 was given the bad commit" };
-    for (const w of [this.canary, this.web]) {
-      const q = this.queued(w);
-      if (q.length) return { ok: false, why: `${w.host} still holds ${q.length} events (${q.slice(0, 3).join(", ")})` };
-    }
-    const lost = this.lostEvents();
-    if (lost) return { ok: false, why: `${lost} events sent but not stored` };
-    return { ok: true, why: "" };
+    return this.delivered();
   }
 
   async close(): Promise<void> {
