@@ -9,7 +9,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { stringify } from "yaml";
@@ -19,20 +18,11 @@ import { makeTempDir } from "../helpers/tmp.js";
 import { makeKey, REPO_ROOT, waitFor, World } from "../integration/agent/helpers.js";
 import { OPERATOR_TOKEN } from "../integration/controller/harness.js";
 import { startFaultProxy, type FaultProxy } from "./proxy.js";
+import { freePort } from "../helpers/free-port.js";
 
 export const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const DAEMON = { pollInterval: "1s", jitter: "0", heartbeatInterval: "2s" };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function mountTmpfs(dir: string, size: string): void {
   execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir]);

@@ -2,11 +2,11 @@
 // failed revision deploys again after the operator asks), and `run` with the
 // Prometheus endpoint, stopped by SIGTERM.
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { freePort } from "../helpers/free-port.js";
 
 beforeAll(async () => {
   await buildAgent();
@@ -16,14 +16,6 @@ afterAll(async () => {
   await cleanupTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe("flotilla-agent CLI", () => {
   it("prints help, and rejects unknown commands and bad configs with exit 2", async () => {

@@ -3,11 +3,11 @@
 // down by stop(). Missing binaries fail the test (naming the package); never skip.
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import pg from "pg";
+import { freePort } from "../../helpers/free-port.js";
 
 export interface TestPostgres {
   /** URL of the maintenance database. */
@@ -30,16 +30,6 @@ export function postgresBinDir(): string {
   return join(root, versions[0]!, "bin");
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = postgresBinDir();
