@@ -11,12 +11,12 @@
 // /healthz after every phase; "crashes" counts the times it did not.
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { makeHosts, fleetRepo, signAs, TOKEN } from "./controller-lib.js";
 import { makeTempDir } from "../test/helpers/tmp.js";
+import { rawConnect } from "../test/helpers/raw-client.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAX_CONNECTIONS = 64;
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
   // 3. slow bodies and slow headers: cut at limits.requestTimeout (408) and closed
   const slow = (head: string) => async () => {
-    const s = await connect(port, head);
+    const s = await rawConnect(port, head);
     const drip = setInterval(() => s.sock.writable && s.sock.write("a"), 300);
     const closed = await Promise.race([s.closed.then(() => true), sleep(20_000).then(() => false)]);
     clearInterval(drip);
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
 
   // 4. connection flood with unfinished bodies, while git polls every second:
   // the first 64 are held, up to 32 more are served /healthz only (503 otherwise), the rest are closed at accept.
-  const flood = await Promise.all(Array.from({ length: 300 }, () => connect(port).catch(() => null)));
+  const flood = await Promise.all(Array.from({ length: 300 }, () => rawConnect(port).catch(() => null)));
   await sleep(500);
   for (const c of flood) c?.sock.write("POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{");
   await sleep(1500);
@@ -128,22 +128,6 @@ async function main(): Promise<void> {
   if (clean !== tried || crashes) process.exitCode = 1;
 }
 
-interface Raw { sock: net.Socket; data: () => string; closed: Promise<void>; isClosed: () => boolean }
-function connect(port: number, send?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    let done = false;
-    const sock = net.connect(port, "127.0.0.1");
-    const closed = new Promise<void>((r) => sock.on("close", () => ((done = true), r())));
-    sock.on("data", (d) => (buf += d.toString("latin1")));
-    sock.on("error", () => undefined);
-    sock.once("connect", () => {
-      if (send) sock.write(send);
-      resolve({ sock, data: () => buf, closed, isClosed: () => done });
-    });
-    sock.once("error", (e) => (done ? undefined : reject(e)));
-  });
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 await main();

@@ -10,7 +10,6 @@
 // - every refusal (413 included) counts in flotilla_requests_rejected_total
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiError, AuditReport } from "../../schemas/src/api.js";
@@ -19,6 +18,7 @@ import { buildCli, REPO_ROOT } from "./cli-build.js";
 import { api, fleetYaml, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController, waitFor } from "./controller/harness.js";
 import { makeTempDir } from "../helpers/tmp.js";
 import type { FleetRepo } from "../helpers/git-repo.js";
+import { rawConnect, type RawClient } from "../helpers/raw-client.js";
 
 let signers: Record<string, HostSigner>;
 let repo: FleetRepo;
@@ -29,30 +29,6 @@ beforeAll(async () => {
   repo = await newFleetRepo(signers, { waves: [{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1"] }] });
   C = await repo.head();
 });
-
-/** A raw TCP client: what it wrote, what came back, whether the server closed it. */
-interface RawClient {
-  sock: net.Socket;
-  data: () => string;
-  closed: Promise<void>;
-  isClosed: () => boolean;
-}
-
-function rawConnect(port: number, send?: string): Promise<RawClient> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    let done = false;
-    const sock = net.connect(port, "127.0.0.1");
-    const closed = new Promise<void>((r) => sock.on("close", () => ((done = true), r())));
-    sock.on("data", (d) => (buf += d.toString("latin1")));
-    sock.on("error", () => undefined); // ECONNRESET from a refused connection: `closed` says it
-    sock.once("connect", () => {
-      if (send) sock.write(send);
-      resolve({ sock, data: () => buf, closed, isClosed: () => done });
-    });
-    sock.once("error", (e) => (done ? undefined : reject(e)));
-  });
-}
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${OPERATOR_TOKEN}\r\n\r\n`;
 const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
