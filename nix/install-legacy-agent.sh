@@ -1,6 +1,6 @@
 # install-legacy-agent: sets up flotilla-agent on a non-NixOS host (Debian,
 # Ubuntu, ... with Nix installed) as a systemd --user service of the deploy
-# user, in the style of the legacy flake apps (seed 000): one command writes
+# user, in the style of the legacy flake apps (docs/agent.md): one command writes
 # the config, the env file, the unit, the operator scripts, the aliases and
 # the MOTD, and can be re-run at any time.
 #
@@ -245,7 +245,7 @@ UNIT
 mv -f "$unit.tmp" "$unit"
 say "wrote $unit"
 
-# 6. Operator scripts, aliases and the MOTD (seed 000: ~/bin/<service>/...).
+# 6. Operator scripts, aliases and the MOTD (~/bin/<service>/..., as legacy apps do).
 #    Every value baked into a generated script is quoted with printf %q.
 q() { printf '%q' "$1"; }
 write_script() {

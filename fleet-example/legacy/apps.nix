@@ -1,4 +1,4 @@
-# The legacy deploy interface (seed 000's pattern): flake apps that run the
+# The legacy deploy interface (the convention docs/agent.md, "Activation", describes): flake apps that run the
 # same `shop` package on a non-NixOS host as a systemd --user service of an
 # unprivileged deploy user. Flotilla's agent on that host runs
 # `nix run <fleet repo at the revision>#build-legacy` in the project directory

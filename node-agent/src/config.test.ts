@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.js";
+import { defaultConfigPath, resolveConfig } from "./config.js";
 
 describe("agent config", () => {
   it("fills in every default", () => {
@@ -40,5 +40,21 @@ describe("agent config", () => {
   it("applies cross-field rules after the schema", () => {
     const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], stateDir: "relative/dir", timeouts: { connectivity: "0" } });
     expect(r).toEqual({ ok: false, errors: ["stateDir: expected an absolute path", "timeouts.connectivity: must be greater than 0"] });
+  });
+});
+
+describe("defaultConfigPath (no --config)", () => {
+  const has = (...paths: string[]) => (p: string) => paths.includes(p);
+  it("is /etc/flotilla/agent.yaml for root, and whenever that file exists", () => {
+    expect(defaultConfigPath({ HOME: "/root" }, 0, has("/root/.config/flotilla/agent.yaml"))).toBe("/etc/flotilla/agent.yaml");
+    expect(defaultConfigPath({ HOME: "/home/deploy" }, 1000, has("/etc/flotilla/agent.yaml", "/home/deploy/.config/flotilla/agent.yaml"))).toBe("/etc/flotilla/agent.yaml");
+  });
+  it("is the user's own ~/.config/flotilla/agent.yaml (install-legacy-agent's) for another user without /etc's", () => {
+    expect(defaultConfigPath({ HOME: "/home/deploy" }, 1000, has("/home/deploy/.config/flotilla/agent.yaml"))).toBe("/home/deploy/.config/flotilla/agent.yaml");
+    expect(defaultConfigPath({ HOME: "/home/deploy", XDG_CONFIG_HOME: "/cfg" }, 1000, has("/cfg/flotilla/agent.yaml"))).toBe("/cfg/flotilla/agent.yaml");
+  });
+  it("falls back to /etc/flotilla/agent.yaml (whose absence the error then names) when the user has none either", () => {
+    expect(defaultConfigPath({ HOME: "/home/deploy" }, 1000, has())).toBe("/etc/flotilla/agent.yaml");
+    expect(defaultConfigPath({}, 1000, has())).toBe("/etc/flotilla/agent.yaml");
   });
 });

@@ -12,6 +12,20 @@ import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/flotilla/agent.yaml";
 
+/**
+ * The config file when no --config is given: /etc/flotilla/agent.yaml (the
+ * NixOS module's, and any system-wide agent's). A user other than root that
+ * has no such file gets its own, `$XDG_CONFIG_HOME/flotilla/agent.yaml`
+ * (default ~/.config/flotilla/agent.yaml), where install-legacy-agent puts
+ * it, so `flotilla-agent status` works for the deploy user as it is.
+ */
+export function defaultConfigPath(env: Record<string, string | undefined>, uid: number | undefined, exists: (p: string) => boolean): string {
+  if (uid === 0 || exists(DEFAULT_CONFIG_PATH)) return DEFAULT_CONFIG_PATH;
+  const base = env.XDG_CONFIG_HOME || (env.HOME ? `${env.HOME}/.config` : null);
+  const user = base ? `${base}/flotilla/agent.yaml` : null;
+  return user && exists(user) ? user : DEFAULT_CONFIG_PATH;
+}
+
 export interface ResolvedConfig {
   host: string;
   remotes: string[];

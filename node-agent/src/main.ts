@@ -9,7 +9,7 @@
  *   flotilla-agent self-test [--config FILE]  checks run by the self-update on a new build
  *   flotilla-agent restore-secrets [--config FILE]  the unit's ExecStartPre (boot/restore-secrets.ts)
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createLogger, envLogFormat, journalPrefix, type Logger } from "../../common/src/log.js";
 import { commandRunner } from "./adapters/exec.js";
@@ -32,7 +32,7 @@ import { FileStateStore, removeStaleTemps } from "./adapters/state-file.js";
 import { testPauseFromEnv } from "./adapters/test-pause.js";
 import { HttpWatch } from "./adapters/watch.js";
 import { NixDelivery } from "./adapters/substituter.js";
-import { DEFAULT_CONFIG_PATH, loadConfigFile, type ResolvedConfig } from "./config.js";
+import { DEFAULT_CONFIG_PATH, defaultConfigPath, loadConfigFile, type ResolvedConfig } from "./config.js";
 import { errorInfo } from "./errors.js";
 import { Driver, type CycleResult } from "./loop/driver.js";
 import { selfTest } from "./self-update/self-test.js";
@@ -66,7 +66,10 @@ Commands:
                     by the agent's unit before the agent (ExecStartPre)
 
 Options:
-  --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH}
+  --config FILE     agent config (YAML or JSON), default ${DEFAULT_CONFIG_PATH};
+                    for a user other than root without that file, its own
+                    ~/.config/flotilla/agent.yaml (where install-legacy-agent
+                    puts it; $XDG_CONFIG_HOME when set)
   --json            machine-readable status
   -h, --help        this text
   -V, --version     print the version
@@ -188,7 +191,8 @@ export const COMMANDS = ["run", "once", "status", "retry", "self-test", "restore
 
 interface Args {
   command: string | null;
-  config: string;
+  /** null: not given (defaultConfigPath). */
+  config: string | null;
   json: boolean;
   help: boolean;
   version: boolean;
@@ -197,7 +201,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args | string {
-  const a: Args = { command: null, config: DEFAULT_CONFIG_PATH, json: false, help: false, version: false, acceptRewrite: false, rest: [] };
+  const a: Args = { command: null, config: null, json: false, help: false, version: false, acceptRewrite: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     if (x === "--help" || x === "-h") a.help = true;
@@ -251,7 +255,8 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
   if (!(COMMANDS as readonly string[]).includes(args.command)) return usageError(io, `unknown command "${args.command}"`);
   const maxArgs = args.command === "retry" ? 1 : 0;
   if (args.rest.length > maxArgs) return usageError(io, `${args.command}: unexpected argument ${args.rest[maxArgs]}`);
-  const loaded = await loadConfigFile(args.config);
+  const configPath = args.config ?? defaultConfigPath(io.env, process.getuid?.(), existsSync);
+  const loaded = await loadConfigFile(configPath);
   if (!loaded.ok) {
     io.err(`flotilla-agent: invalid config:\n${loaded.errors.map((e) => `  ${e}`).join("\n")}\n`);
     return 2;
@@ -269,7 +274,7 @@ export async function main(argv: string[], io: MainIo = defaultIo()): Promise<nu
       case "once":
         return await once(config, io, log);
       case "run":
-        return await daemon(config, io, log, args.config);
+        return await daemon(config, io, log, configPath);
       case "restore-secrets": {
         const source = new GitSource({ stateDir: config.stateDir, remotes: config.remotes, branch: config.branch, git: config.commands.git, timeoutMs: config.timeouts.gitMs, log: log.child("git") });
         await source.init();

@@ -8,8 +8,8 @@
  * then validates the payload against these schemas.
  *
  * Every transition is its own event with the agent's timestamp, and health
- * results name the generation and revision they were measured on (nixfleet
- * RFC-0005: never infer transitions from periodic check-ins).
+ * results name the generation and revision they were measured on (transitions
+ * come from these events, never inferred from periodic check-ins; docs/controller.md).
  */
 import { z } from "zod";
 import { AGENT_PHASES, OUTCOMES, WAVE_STATES } from "./conditions.js";
@@ -208,7 +208,12 @@ export const HostStatus = z.strictObject({
   pinned: CommitSha.nullable(),
   desiredRev: CommitSha.nullable(),
   currentRev: CommitSha.nullable(),
-  generation: z.string().nullable(),
+  generation: z
+    .string()
+    .nullable()
+    .describe(
+      "What currentRev runs as on the host, from its agent's last report: on NixOS the system's store path (the toplevel the system profile points at, /nix/store/…-nixos-system-…); on a legacy host the program of the fleet app that deployed it (apps.<system>.<app>.program, a store path). Two hosts on the same revision can have different generations; a rollback returns to the previous one. null before the host's first report.",
+    ),
   phase: z.enum(AGENT_PHASES).nullable(),
   health: z.enum(["Healthy", "Progressing", "Degraded", "Unknown"]),
   lastSeen: Timestamp.nullable(),

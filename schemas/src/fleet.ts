@@ -100,7 +100,7 @@ export const LegacyHost = z.strictObject({
   kind: z.literal("legacy"),
   user: PosixName.describe("Deploy user that runs the flake app (must be in nix trusted-users)."),
   app: z.string().min(1).optional().describe('Flake app that deploys. Default "build-legacy".'),
-  projectDir: z.string().min(1).optional().describe('Project directory on the host. Default "/home/<user>/<fleet repo name>".'),
+  projectDir: z.string().min(1).optional().describe('Project directory on the host: the app runs here, and envFiles are looked up here. Default "/home/<user>/fleet".'),
   envFiles: z
     .array(z.string().min(1))
     .optional()

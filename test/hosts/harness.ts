@@ -307,7 +307,7 @@ export class Host {
     ];
     const fd = openSync(this.consoleLog, "a");
     // The launcher moves itself into the host's own cgroups first, so that two
-    // hosts' system.slice/x.service are different cgroups (HOSTS.md).
+    // hosts' system.slice/x.service are different cgroups (docs/testing-hosts.md).
     const launcher = `for cg in "$@"; do :; done; echo $$ >${this.cgroups[0]}/cgroup.procs && echo $$ >${this.cgroups[1]}/cgroup.procs && exec systemd-nspawn "$@"`;
     const child = spawn("sh", ["-c", launcher, "launcher", ...args], { stdio: ["ignore", fd, fd], env: { ...process.env, SYSTEMD_LOG_LEVEL: "warning" } });
     closeSync(fd);

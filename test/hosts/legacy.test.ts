@@ -65,7 +65,7 @@ const fixture = async (name: string) => (await h.exec(["cat", `${STATE}/legacy-1
 describe("legacy host with a real systemd", () => {
   it("deploys through a systemd --user unit with the project's env, and rolls back a unit that fails to start", async () => {
     const hostKey = (await h.readFile("/etc/ssh/ssh_host_ed25519_key.pub")).trim();
-    // The project dir with seed 000's env files, owned by the deploy user.
+    // The project dir with the legacy env files (.env.production, .env.local), owned by the deploy user.
     await h.writeFile("/home/deploy/app/.env.production", "SERVICE_PORT=9001\nSERVICE_NAME=prod\n", { user: "deploy" });
     await h.writeFile("/home/deploy/app/.env.local", "SERVICE_PORT=1\nSERVICE_LOCAL_ONLY=yes\n", { user: "deploy" });
     const c1 = await repo.commit({ "fleet.yaml": fleetYaml(hostKey) }, "legacy-1 on a real host");

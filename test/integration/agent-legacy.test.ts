@@ -1,5 +1,5 @@
 // flotilla-agent on a legacy (non-NixOS) host: the fleet flake's own
-// build-legacy app runs via real `nix run`, with seed 000's env loading
+// build-legacy app runs via real `nix run`, with the legacy env loading (docs/agent.md)
 // (.env.production over .env.local); a failure re-runs the previous good
 // revision's app. Env values are secrets: they never reach logs, state or reports.
 import { readdir, readFile, writeFile } from "node:fs/promises";
@@ -28,7 +28,7 @@ describe("agent on a legacy host", () => {
     const calls1 = await w.calls();
     expect(calls1).toHaveLength(1);
     expect(calls1[0]).toMatchObject({ host: "legacy-1", operation: "build-legacy", revision: c1, status: "ok", cwd: w.projectDir });
-    // .env.production wins over .env.local (the first existing file is loaded, as in seed 000).
+    // .env.production wins over .env.local (the first existing file is loaded, docs/agent.md).
     expect(calls1[0]!.env).toEqual({ SERVICE_PORT: "9001", SERVICE_TOKEN: secret });
 
     const bad = await w.commit({ "markers/legacy-1/fail-legacy": "" }, "break the legacy deploy");

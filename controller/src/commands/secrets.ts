@@ -69,7 +69,7 @@ async function identities(files: string[] | undefined, io: CommandIO): Promise<I
 
 // ---- .sops.yaml ----
 
-interface CreationRule {
+export interface CreationRule {
   pathRegex?: RegExp;
   age: string[];
   rules: CryptRules;
@@ -92,7 +92,7 @@ async function findSopsConfig(start: string): Promise<string | undefined> {
   }
 }
 
-async function loadRules(configPath: string): Promise<CreationRule[]> {
+export async function loadRules(configPath: string): Promise<CreationRule[]> {
   const doc = parseYaml(await readFile(configPath, "utf8")) as { creation_rules?: Array<Record<string, unknown>> } | null;
   return (doc?.creation_rules ?? []).map((r) => ({
     pathRegex: typeof r["path_regex"] === "string" ? new RegExp(r["path_regex"]) : undefined,
@@ -109,7 +109,7 @@ async function loadRules(configPath: string): Promise<CreationRule[]> {
   }));
 }
 
-function ruleFor(rules: CreationRule[], rel: string): CreationRule | undefined {
+export function ruleFor(rules: CreationRule[], rel: string): CreationRule | undefined {
   return rules.find((r) => !r.pathRegex || r.pathRegex.test(rel));
 }
 

@@ -40,7 +40,7 @@ describe("decide", () => {
     expect(gateFor(fleet, open, "db-1", T0 + 70_000).decision).toBe("wait");
   });
 
-  it("does not count health measured on another generation (RFC-0005 stale health)", () => {
+  it("does not count health measured on another generation (stale health)", () => {
     const stale = ev("canary-1", 1_000, { health: [{ check: "http", ok: true, time: new Date(T0).toISOString(), rev: OLD, generation: "/nix/store/old" }] });
     const d = decide(input({ events: [stale], now: T0 + 3_600_000, lastSeenMs: allSeen(3_600_000) }));
     expect(d.waves[0]!.state).toBe("progressing");

@@ -1,4 +1,4 @@
-// Argument building as pure functions (deploy-rs style), and seed 000's env
+// Argument building as pure functions (deploy-rs style), and the legacy env
 // loader run by a real /bin/sh.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

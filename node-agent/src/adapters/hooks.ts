@@ -4,7 +4,7 @@
  * the deploy user), with FLOTILLA_HOST / _REV / _GENERATION / _HOOK set.
  * On legacy hosts the hook sees the same environment as the app: the first
  * existing env file of the host (.env.production over .env.local, relative to
- * its project directory) is loaded by seed 000's loader before the argv runs.
+ * its project directory) is loaded by the legacy env loader (legacy.ts) before the argv runs.
  */
 import { isAbsolute, join } from "node:path";
 import type { HookSpec } from "../../../common/src/fleet/model.js";

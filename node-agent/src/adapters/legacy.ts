@@ -1,11 +1,11 @@
 /**
- * Legacy (non-NixOS) hosts, seed 000's pattern: the fleet flake's own app
+ * Legacy (non-NixOS) hosts (docs/agent.md, "Activation"): the fleet flake's own app
  * (`build-legacy` by default) stops the service, builds, writes the systemd
  * --user unit and restarts it. The agent runs
  *
  *   <runAs user> sh -c '<load env>; exec "$@"' - nix run <ref>#<app>
  *
- * in the project directory, where <load env> is seed 000's loader: the first
+ * in the project directory, where <load env> is the env loader below: the first
  * existing file of envFiles (.env.production over .env.local) is sourced with
  * `set -a`. Rollback re-runs the *previous good revision's* app.
  *
@@ -32,7 +32,7 @@ export interface LegacySystemOptions {
   activateTimeoutMs: number;
 }
 
-/** The env loader of seed 000, generalised to a list: the first existing file wins. */
+/** The legacy env loader: the first existing file of the list is sourced with `set -a`. */
 export const LOAD_ENV_SCRIPT = [
   'cd "$1" || exit 70; shift',
   'n="$1"; shift; loaded=""',

@@ -1,7 +1,7 @@
 /**
  * Which systemd manager a unit lives in, and the systemctl arguments that
  * reach it. A legacy host's services are the deploy user's `systemctl --user`
- * units (seed 000); a NixOS host's are system units. Reaching a user manager:
+ * units (the legacy apps write them); a NixOS host's are system units. Reaching a user manager:
  * the agent that *is* the deploy user (install-legacy-agent) runs plain
  * `systemctl --user`; a root agent goes through `--machine=<user>@`. Pure.
  */
