@@ -22,14 +22,13 @@
       systems = [ "x86_64-linux" "aarch64-linux" ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
-      # Base URL of the npm registry the lockfile's packages are fetched from.
-      # package-lock.json is written without `resolved` URLs, so Nix needs the
-      # registry to rebuild them (nix/lib/npm-lock.nix). Set it to the public
-      # npm registry or your mirror; while it is null, building the package
-      # stops with an explanation. See docs/packaging.md, "The npm registry".
-      npmRegistry = null;
-
-      flotillaFor = pkgs: pkgs.callPackage ./nix/package.nix { inherit npmRegistry; };
+      # The npm registry the lockfile's packages are fetched from is the
+      # `registry=` line of ./.npmrc (package-lock.json has no `resolved`
+      # URLs; nix/lib/npm-lock.nix rebuilds them from it). nix/package.nix
+      # reads it, so the package, the modules' default package and the
+      # agent's self-update (which builds this flake at a revision) all use
+      # that one line. See docs/packaging.md, "The npm registry".
+      flotillaFor = pkgs: pkgs.callPackage ./nix/package.nix { };
 
       # The modules take their default package from the flake.
       withPackage = module: name: { pkgs, ... }: {

@@ -5,7 +5,8 @@
 # lockfile entry, pinned by the entry's `integrity`, so there is no
 # npmDepsHash to compute (which would need network access) and no hash to
 # update when the lockfile changes. The lockfile omits `resolved` URLs, so
-# ./lib/npm-lock.nix rebuilds them from `npmRegistry`.
+# ./lib/npm-lock.nix rebuilds them from `npmRegistry` (default: .npmrc's
+# `registry=`).
 #
 # better-sqlite3 is compiled by `npm rebuild` inside the config hook:
 # prebuild-install cannot download in the sandbox, so it falls back to
@@ -19,8 +20,11 @@
   makeWrapper,
   git,
   openssh,
-  # Base URL of the npm registry to fetch tarballs from; see docs/packaging.md.
-  npmRegistry ? null,
+  # Base URL of the npm registry to fetch tarballs from: by default the
+  # `registry=` line of the repository's .npmrc (./lib/npmrc-registry.nix),
+  # the one setting docs/packaging.md ("The npm registry") describes; null
+  # stops the build with an explanation.
+  npmRegistry ? import ./lib/npmrc-registry.nix ../.npmrc,
   src ? lib.fileset.toSource {
     root = ../.;
     # What `npm run build` (tsconfig.build.json) and the bins need; tests,
@@ -91,7 +95,8 @@ buildNpmPackage {
     runHook postInstallCheck
   '';
 
-  passthru = { inherit (lock) unresolved; };
+  # npmRegistry: what `nix eval <flake>#packages.<system>.flotilla.npmRegistry` shows.
+  passthru = { inherit (lock) unresolved; inherit npmRegistry; };
 
   meta = {
     description = packageJson.description;

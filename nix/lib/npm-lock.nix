@@ -47,8 +47,10 @@ in
       throw ''
         flotilla: package-lock.json has ${toString (builtins.length keys)} packages without a
         `resolved` URL (it was written with omit-lockfile-registry-resolved), so Nix cannot
-        fetch them. Pass the npm registry's base URL as `npmRegistry` (see
-        docs/packaging.md, "The npm registry"), or regenerate the lockfile with
+        fetch them. Name the npm registry in the repository's .npmrc
+        (`registry=https://registry.npmjs.org/` or your mirror) or pass it as
+        `npmRegistry` (see docs/packaging.md, "The npm registry"), or
+        regenerate the lockfile with
         `npm install --package-lock-only --omit-lockfile-registry-resolved=false`.''
     else lockfile // { packages = patched; };
 }

@@ -10,7 +10,8 @@ let
     stdenv.hostPlatform.system = "x86_64-linux";
     nodejs_20 = drv "nodejs-20" { meta.mainProgram = "node"; };
     makeWrapper = drv "make-wrapper" { };
-    buildNpmPackage = args: drv "${args.pname}-${args.version}" { inherit args; inherit (args) pname version; };
+    # passthru attributes sit on the derivation, as with mkDerivation.
+    buildNpmPackage = args: drv "${args.pname}-${args.version}" ({ inherit args; inherit (args) pname version; } // (args.passthru or { }));
     importNpmLock = {
       npmConfigHook = drv "npm-config-hook" { };
       __functor = _: args: drv "npm-deps" { inherit (args) packageLock; };

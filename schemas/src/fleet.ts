@@ -164,7 +164,7 @@ export const AgentSettings = z
     keepGenerations: z.number().int().min(1).max(1000).optional().describe("System/secrets generations kept. Default 5."),
     selfUpdate: z
       .strictObject({
-        source: z.string().min(1).describe('Flake reference of the agent, pinned to a revision (e.g. "github:org/flotilla/<40-hex>" or "git+https://…?rev=<40-hex>").'),
+        source: z.string().min(1).describe('Flake reference of the agent, pinned to a revision (e.g. "github:org/flotilla/<40-hex>" or "git+https://…?rev=<40-hex>"). Its npm dependencies come from the registry on the registry= line of that revision\'s .npmrc (docs/packaging.md, "The npm registry").'),
         attribute: z.string().min(1).optional().describe('Package attribute. Default "packages.<system>.flotilla".'),
         schedule: z.string().min(1).describe('cron expression (5 or 6 fields), e.g. "0 4 * * *".'),
         randomDelay: durationAtMost("1d").optional().describe('Random delay added to each run. Default "15m", at most "1d".'),

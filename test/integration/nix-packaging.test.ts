@@ -186,7 +186,7 @@ describe("nix/package.nix (stand-in buildNpmPackage/importNpmLock)", () => {
     expect(got.installPhase).toContain("cp -r package.json bin dist node_modules");
   });
 
-  it("stops with an explanation when no registry is configured (the flake's default)", async () => {
+  it("stops with an explanation when npmRegistry is null (no registry= line in .npmrc)", async () => {
     const stderr = await nixEvalError(pkgExpr("null", "p.args.npmDeps.packageLock"));
     expect(stderr).toContain("omit-lockfile-registry-resolved");
   });
