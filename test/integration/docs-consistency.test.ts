@@ -45,6 +45,15 @@ describe("agent.md's command list", () => {
   });
 });
 
+describe("the README's flotilla-agent line", () => {
+  it("names every command and the options of retry and status", () => {
+    const line = read("README.md").split("\n").find((l) => l.startsWith("flotilla-agent "))!;
+    for (const c of COMMANDS) expect(line, c).toMatch(new RegExp(`[ |]${c}\\b`));
+    expect(line).toContain("--accept-rewrite");
+    expect(line).toContain("--json");
+  });
+});
+
 describe("agent.md on logging external commands", () => {
   it("says what the code logs: ran cmd= at info for commands, git args= at debug for git", async () => {
     const lines: string[] = [];
