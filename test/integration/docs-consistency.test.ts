@@ -1,8 +1,8 @@
 // The docs say what the code does (issue #13, "Docs and packaging"): each
 // test guards one contradiction a reader found, against the code or the
 // files it is about, so a change on either side fails here.
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadFleetBytes } from "../../common/src/fleet/load.js";
 import { gitRunner } from "../../common/src/git/run.js";
@@ -145,6 +145,37 @@ describe("references a reader can follow", () => {
             if (!/\]\(https?:\/\/[^)]+\)/.test(line)) bad.push(`${relative(ROOT, join(ROOT, f))}:${i + 1}: ${m[0]}`);
           }
         });
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it("has every relative link of README.md and docs/ pointing at a file that exists and, with #anchor, at a heading of it", () => {
+    // GitHub's heading ids: lower case, punctuation dropped, spaces to '-', -1, -2… for repeats; plus <a id>.
+    const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+    const anchorsOf = (file: string) => {
+      const text = readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "");
+      const seen = new Map<string, number>();
+      const out = new Set<string>();
+      for (const m of text.matchAll(/^#{1,6} (.+)$/gm)) {
+        const base = slug(m[1]!);
+        const n = seen.get(base) ?? 0;
+        seen.set(base, n + 1);
+        out.add(n ? `${base}-${n}` : base);
+      }
+      for (const m of text.matchAll(/<a id="([^"]+)"/g)) out.add(m[1]!);
+      return out;
+    };
+    const bad: string[] = [];
+    for (const f of ["README.md", ...files("docs", (p) => p.endsWith(".md"))]) {
+      const text = read(f).replace(/```[\s\S]*?```/g, "");
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const link = m[1]!;
+        if (/^[a-z]+:/.test(link)) continue;
+        const [p, anchor] = link.split("#");
+        const target = p ? join(ROOT, dirname(f), p) : join(ROOT, f);
+        if (!existsSync(target)) bad.push(`${f}: ${link}: no such file`);
+        else if (anchor && target.endsWith(".md") && !anchorsOf(target).has(anchor)) bad.push(`${f}: ${link}: no such heading`);
+      }
     }
     expect(bad).toEqual([]);
   });
