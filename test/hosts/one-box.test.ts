@@ -51,7 +51,10 @@ afterAll(async () => {
 
 describe("docs/one-box.md, followed on a fresh host", () => {
   it("has blocks as root and as deploy, and the installer line the test substitutes", () => {
-    const blocks = oneBoxBlocks(readFileSync(DOC, "utf8"));
+    const text = readFileSync(DOC, "utf8");
+    const blocks = oneBoxBlocks(text);
+    // Every code block of the page is one the test runs: nothing the reader types escapes it.
+    expect(blocks.length).toBe(text.match(/^```\S/gm)?.length);
     expect(blocks.filter((b) => b.user === "root").length).toBeGreaterThanOrEqual(2);
     expect(blocks.filter((b) => b.user === "deploy").length).toBeGreaterThanOrEqual(6);
     expect(blocks.filter((b) => b.script.includes(INSTALLER_APP))).toHaveLength(1);
