@@ -3,7 +3,8 @@
 // are counted by a `git` wrapper that logs each `ls-remote` to a file, so the
 // daemon runs without its Prometheus endpoint (prom-client is only loaded
 // with metrics.listen); AGENT_METRICS=1 turns the endpoint on to measure that
-// case. AGENT_NODE_FLAGS adds node flags, AGENT_BIN runs another entry point
+// case. The node flags are those the package's wrapper passes (package.json
+// flotilla.agentNodeFlags); AGENT_NODE_FLAGS replaces them ("" for none), AGENT_BIN runs another entry point
 // (e.g. a bundled build), AGENT_POLL sets the poll interval (default 20ms).
 // Target: ≤ 60 MB, no growth.
 // A stand-in controller on 127.0.0.1 (this process) answers the agent's real
@@ -103,7 +104,11 @@ writeFileSync(
   }),
 );
 const bin = process.env.AGENT_BIN || new URL("../bin/flotilla-agent.js", import.meta.url).pathname;
-const child = spawn(process.execPath, [...(process.env.AGENT_NODE_FLAGS ?? "").split(" ").filter(Boolean), bin, "run", "--config", file], { env: w.env, stdio: ["ignore", "inherit", "inherit"] });
+// The flags the package's flotilla-agent wrapper passes (nix/package.nix), unless AGENT_NODE_FLAGS says otherwise ("" for none).
+const packaged = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { flotilla?: { agentNodeFlags?: string[] } }).flotilla?.agentNodeFlags ?? [];
+const nodeFlags = process.env.AGENT_NODE_FLAGS !== undefined ? process.env.AGENT_NODE_FLAGS.split(" ").filter(Boolean) : packaged;
+console.log(`node flags: ${nodeFlags.join(" ") || "(none)"}`);
+const child = spawn(process.execPath, [...nodeFlags, bin, "run", "--config", file], { env: w.env, stdio: ["ignore", "inherit", "inherit"] });
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))![1]) / 1024;
 const polls = async () => (existsSync(pollLog) ? readFileSync(pollLog, "utf8").length / 5 : 0);
 const samples: Array<[number, number]> = [];

@@ -32,7 +32,7 @@ export async function benchWorld(o: { remote?: (repo: FleetRepo) => Promise<stri
   await repo.commit({ "fleet.yaml": JSON.stringify({ version: 1, agent: { keepGenerations: 3 }, hosts: [{ name: "canary-1", kind: "nixos", hostKey: pub, checks }] }) }, "c1");
   const remote = o.remote ? await o.remote(repo) : repo.url;
   await mkdir(join(root, "profiles"));
-  const r = resolveConfig({
+  const r = await resolveConfig({
     host: "canary-1",
     remotes: [remote],
     stateDir: join(root, "state"),

@@ -77,9 +77,14 @@ buildNpmPackage {
     mkdir -p "$dest" $out/bin
     cp -r package.json bin dist node_modules "$dest"/
     for bin in flotilla flotilla-agent; do
+      # The agent's V8 flags (package.json "flotilla.agentNodeFlags"): a small
+      # young generation and no optimizing compiler keep the idle daemon
+      # within its memory budget (bench/RESULTS.md, "Idle RSS").
+      flags=""
+      if [ $bin = flotilla-agent ]; then flags="${lib.concatStringsSep " " (packageJson.flotilla.agentNodeFlags or [ ])} "; fi
       # git and ssh as a fallback only: the host's own (and its nix) come first.
       makeWrapper ${lib.getExe nodejs_20} $out/bin/$bin \
-        --add-flags "$dest/bin/$bin.js" \
+        --add-flags "$flags$dest/bin/$bin.js" \
         --suffix PATH : ${lib.makeBinPath [ git openssh ]}
     done
     runHook postInstall

@@ -7,7 +7,8 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import sshpk from "sshpk";
-import { SIGNATURE_DOMAIN, WATCH_AUTH_SCHEME, type SignedEnvelope } from "../../schemas/src/api.js";
+import { SIGNATURE_DOMAIN, WATCH_AUTH_SCHEME } from "../../schemas/src/api-constants.js";
+import type { SignedEnvelope } from "../../schemas/src/api.js";
 import { decodeSshEd25519PublicKey } from "./fleet/ssh-public-key.js";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { defaultConfigPath, resolveConfig } from "./config.js";
 
 describe("agent config", () => {
-  it("fills in every default", () => {
-    const r = resolveConfig({ host: "web-1", remotes: ["https://git.example.com/fleet.git"] });
+  it("fills in every default", async () => {
+    const r = await resolveConfig({ host: "web-1", remotes: ["https://git.example.com/fleet.git"] });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.config).toMatchObject({
@@ -20,8 +20,8 @@ describe("agent config", () => {
     });
   });
 
-  it("returns every problem at once, with its path", () => {
-    const r = resolveConfig({ host: "Web_1", remotes: [], activation: "magic", timeouts: { git: "soon" } });
+  it("returns every problem at once, with its path", async () => {
+    const r = await resolveConfig({ host: "Web_1", remotes: [], activation: "magic", timeouts: { git: "soon" } });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors.join("\n")).toMatch(/^host: /m);
@@ -30,15 +30,15 @@ describe("agent config", () => {
     expect(r.errors.join("\n")).toMatch(/^timeouts\.git: /m);
   });
 
-  it("bounds every duration (a 30-day heartbeat would overflow Node's timer and fire continuously)", () => {
-    const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], heartbeatInterval: "30d", pollInterval: "25d" });
+  it("bounds every duration (a 30-day heartbeat would overflow Node's timer and fire continuously)", async () => {
+    const r = await resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], heartbeatInterval: "30d", pollInterval: "25d" });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors).toEqual(["pollInterval: expected a duration of at most 1d", "heartbeatInterval: expected a duration of at most 1h"]);
   });
 
-  it("applies cross-field rules after the schema", () => {
-    const r = resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], stateDir: "relative/dir", timeouts: { connectivity: "0" } });
+  it("applies cross-field rules after the schema", async () => {
+    const r = await resolveConfig({ host: "a", remotes: ["file:///srv/fleet"], stateDir: "relative/dir", timeouts: { connectivity: "0" } });
     expect(r).toEqual({ ok: false, errors: ["stateDir: expected an absolute path", "timeouts.connectivity: must be greater than 0"] });
   });
 });

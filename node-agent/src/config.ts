@@ -6,9 +6,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
-import { AgentConfig } from "../../schemas/src/agent-config.js";
+import type { AgentConfig } from "../../schemas/src/agent-config.js";
+import { accepts } from "../../schemas/src/agent-check.js";
 import { parseDuration } from "../../schemas/src/duration.js";
-import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/flotilla/agent.yaml";
 
@@ -54,13 +54,19 @@ export interface ResolvedConfig {
 export type ConfigResult = { ok: true; config: ResolvedConfig; warnings: string[] } | { ok: false; errors: string[] };
 
 /** `source`: the file's text and name, so schema errors read `file:line:col  path  message`. */
-export function resolveConfig(data: unknown, source?: { text: string; file: string }): ConfigResult {
-  const parsed = AgentConfig.safeParse(data);
-  if (!parsed.success) {
-    if (source) return { ok: false, errors: locateConfigIssues({ ...source, schema: AgentConfig, data, issues: parsed.error.issues }) };
-    return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
+export async function resolveConfig(data: unknown, source?: { text: string; file: string }): Promise<ConfigResult> {
+  let c: AgentConfig;
+  if (accepts("agent-config", data)) c = data as AgentConfig;
+  else {
+    // zod is loaded only to explain a rejection (or for what only it accepts).
+    const [{ AgentConfig }, { locateConfigIssues }] = await Promise.all([import("../../schemas/src/agent-config.js"), import("../../common/src/fleet/config-issues.js")]);
+    const parsed = AgentConfig.safeParse(data);
+    if (!parsed.success) {
+      if (source) return { ok: false, errors: locateConfigIssues({ ...source, schema: AgentConfig, data, issues: parsed.error.issues }) };
+      return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
+    }
+    c = parsed.data;
   }
-  const c = parsed.data;
   const ms = (d: string | undefined, fallback: string) => parseDuration(d ?? fallback);
   const config: ResolvedConfig = {
     host: c.host,
@@ -124,6 +130,6 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
   } catch (e) {
     return { ok: false, errors: [`${path}: cannot parse: ${(e as Error).message.split("\n")[0]}`] };
   }
-  const r = resolveConfig(data, { text, file: path });
+  const r = await resolveConfig(data, { text, file: path });
   return r.ok ? r : { ok: false, errors: r.errors.map((e) => (e.startsWith(`${path}:`) ? e : `${path}: ${e}`)) };
 }

@@ -444,7 +444,7 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
     // Self-update (self-update/service.ts): first confirms or undoes an update
     // left pending by the previous agent (may stop the daemon with exit 75),
     // then a maintenance task (between cycles, resting phases only) runs the
-    // node-cron schedule of agent.selfUpdate and exits 75 after a switch.
+    // cron schedule of agent.selfUpdate and exits 75 after a switch.
     const selfUpdate = await startSelfUpdate({ driver: agent.driver, reporter: agent.reporter, config, configPath, env: io.env, run: commandRunner(log.child("cmd"), withFlakeFeatures(io.env)), log, stop });
     // Restart-on-change (self-update/restart-on-change.ts): a deploy that
     // changed this agent's unit, config or package does not restart it; the

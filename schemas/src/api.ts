@@ -15,8 +15,7 @@ import { z } from "zod";
 import { AGENT_PHASES, OUTCOMES, WAVE_STATES } from "./conditions.js";
 import { CommitSha, HostName, Timestamp } from "./common.js";
 
-export const SIGNATURE_DOMAIN = "flotilla-v1\n";
-export const API_PREFIX = "/api/v1";
+export { API_PREFIX, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS, SIGNATURE_DOMAIN, WATCH_AUTH_SCHEME } from "./api-constants.js";
 
 export const SignedEnvelope = z
   .strictObject({
@@ -131,7 +130,6 @@ export const WatchQuery = z
   })
   .describe("A long-poll for this host, signed like a gate question; sent in the Authorization header of GET /api/v1/watch.");
 export type WatchQuery = z.infer<typeof WatchQuery>;
-export const WATCH_AUTH_SCHEME = "Flotilla";
 
 export const AgentMessage = z.discriminatedUnion("type", [TransitionEvent, Heartbeat]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
@@ -182,21 +180,7 @@ export const ApiError = z.strictObject({
     .describe("With error SeqBehind: the highest seq stored for this host. An agent whose counter fell behind (state dir wiped or restored) renumbers its queue above it."),
 });
 
-/**
- * Error codes for which the controller will never accept the report named by
- * `path` (reports[i]…), whatever the agent retries: the agent sets that report
- * aside (kept on disk, logged) so the rest of its queue is delivered.
- */
-export const PERMANENT_REPORT_ERRORS: ReadonlySet<string> = new Set(["Replay", "SchemaViolation", "InvalidPayload", "HostMismatch"]);
 
-/**
- * Error codes that refuse every message of the host, whatever it sends, until
- * an operator or the controller's next fetch of the fleet repo changes
- * something (the host or its key is not in the fleet file the controller
- * knows, the controller has no fleet yet, it is overloaded). The agent keeps
- * its queue and tries again later; splitting or setting aside would not help.
- */
-export const HOST_WIDE_REPORT_ERRORS: ReadonlySet<string> = new Set(["UnknownHost", "BadSignature", "FleetUnavailable", "RateLimited"]);
 export type ApiError = z.infer<typeof ApiError>;
 
 // ---------------------------------------------------------------- status report

@@ -4,6 +4,7 @@
  * same definition yields the TS type, the runtime validator and the JSON Schema.
  */
 import { z } from "zod";
+import { named } from "./custom-checks.js";
 import { DURATION_PATTERN, parseDuration } from "./duration.js";
 
 export const Duration = z
@@ -18,7 +19,7 @@ export type Duration = z.infer<typeof Duration>;
  */
 export function durationAtMost(max: string) {
   const maxMs = parseDuration(max);
-  return Duration.refine((d) => !DURATION_PATTERN.test(d) || parseDuration(d) <= maxMs, {
+  return Duration.refine(named((d: string) => !DURATION_PATTERN.test(d) || parseDuration(d) <= maxMs, { name: "durationAtMost", maxMs }), {
     message: `expected a duration of at most ${max}`,
   });
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PUBLISHED, renderJsonSchema } from "./registry.js";
+import { PUBLISHED, renderAgentSchemasModule, renderJsonSchema } from "./registry.js";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "generated");
 
@@ -13,4 +13,7 @@ describe("generated JSON Schemas", () => {
       expect(committed).toBe(renderJsonSchema(name, schema));
     });
   }
+  it("agent-schemas.generated.ts is current (run `npm run generate` if this fails)", () => {
+    expect(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "agent-schemas.generated.ts"), "utf8")).toBe(renderAgentSchemasModule());
+  });
 });

@@ -14,9 +14,7 @@
 import { z } from "zod";
 import { CommitSha, HostName, SshEd25519PublicKey, Timestamp } from "./common.js";
 
-export const RELEASE_SIGNATURE_DOMAIN = "flotilla-release-v1\n";
-export const RELEASE_REF_PREFIX = "refs/flotilla/releases/";
-export const RELEASE_FILE = "release.json";
+export { RELEASE_FILE, RELEASE_REF_PREFIX, RELEASE_SIGNATURE_DOMAIN } from "./release-constants.js";
 
 export const StorePath = z
   .string()

@@ -71,9 +71,9 @@ describe("agent.md on logging external commands", () => {
 });
 
 describe("the legacy projectDir default", () => {
-  it("is one value, the one the agent applies, in the schema and the reference", () => {
+  it("is one value, the one the agent applies, in the schema and the reference", async () => {
     const yaml = `version: 1\nhosts:\n  - name: shop\n    kind: legacy\n    hostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGC9JPWk171qvRKLbEYjp1l+hCmX2lbZB7UmqmZBFepc\n    user: shop\n`;
-    const r = loadFleetBytes(Buffer.from(yaml), "fleet.yaml");
+    const r = await loadFleetBytes(Buffer.from(yaml), "fleet.yaml");
     expect(r.issues).toEqual([]);
     const host = r.fleet!.hosts.find((h) => h.name === "shop")!;
     expect(host.kind === "legacy" && host.projectDir).toBe("/home/shop/fleet");
@@ -98,7 +98,7 @@ describe("fleet-example/.sops.yaml and secrets.md agree on host recipients", () 
   it("lists hosts only for files Flotilla does not install (sops-nix); flotilla secrets updatekeys would change nothing", async () => {
     const dir = join(ROOT, "fleet-example");
     const rules = await loadRules(join(dir, ".sops.yaml"));
-    const { fleet } = loadFleetBytes(readFileSync(join(dir, "fleet.yaml")), "fleet.yaml");
+    const { fleet } = await loadFleetBytes(readFileSync(join(dir, "fleet.yaml")), "fleet.yaml");
     const hostOf = new Map(fleet!.hosts.map((h) => [hostRecipient(h.hostKey), h.name]));
     for (const name of readdirSync(join(dir, "secrets")).filter((f) => f !== "README.md")) {
       const rel = `secrets/${name}`;

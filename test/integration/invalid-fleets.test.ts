@@ -38,9 +38,9 @@ describe("invalid fleet corpus", () => {
   });
 
   for (const f of files) {
-    it(`${f} fails with exactly the expected errors`, () => {
+    it(`${f} fails with exactly the expected errors`, async () => {
       const text = readFileSync(join(CORPUS, f), "utf8");
-      const result = loadFleetText(text, f);
+      const result = await loadFleetText(text, f);
       const errors = result.issues.filter((i) => i.severity === "error");
       const shown = errors.map((i) => `${i.line} ${i.path || "-"}: ${i.message}`);
       expect(result.fleet, f).toBeUndefined();
@@ -68,7 +68,7 @@ describe("agents refuse the corpus too", () => {
       const rev = await repo.commit({ "fleet.yaml": text }, f);
       await mirror.fetch(repo.url);
       const agent = await loadFleetAtRev(mirror, rev, "fleet.yaml", { branch: "main" });
-      const validate = loadFleetText(text, "fleet.yaml");
+      const validate = await loadFleetText(text, "fleet.yaml");
       expect(agent.fleet, f).toBeUndefined();
       const errs = (issues: LocatedIssue[]) => issues.filter((i) => i.severity === "error" && !/^sopsFile /.test(i.message)).map((i) => `${i.line}:${i.col} ${i.path} ${i.message}`);
       expect(errs(agent.issues), f).toEqual(errs(validate.issues));

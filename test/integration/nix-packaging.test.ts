@@ -174,7 +174,7 @@ describe("nix/package.nix (stand-in buildNpmPackage/importNpmLock)", () => {
     in ${select}`;
 
   it("builds from package.json and the lockfile with importNpmLock, installing both bins", async () => {
-    const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { name: string; version: string; bin: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { name: string; version: string; bin: Record<string, string>; flotilla: { agentNodeFlags: string[] } };
     const got = await nixEval<{ pname: string; version: string; makeCacheWritable: boolean; installPhase: string; zod: string; hook: string; nodejs: string }>(
       pkgExpr('"https://registry.test"', `{ inherit (p.args) pname version makeCacheWritable installPhase; zod = p.args.npmDeps.packageLock.packages."node_modules/zod".resolved; hook = p.args.npmConfigHook.name; nodejs = p.args.nodejs.name; }`),
     );
@@ -184,6 +184,10 @@ describe("nix/package.nix (stand-in buildNpmPackage/importNpmLock)", () => {
     expect(got.installPhase).toContain("for bin in flotilla flotilla-agent; do");
     expect(got.installPhase).toContain("npm prune --omit=dev");
     expect(got.installPhase).toContain("cp -r package.json bin dist node_modules");
+    // The agent's wrapper passes package.json's V8 flags (its memory budget, bench/agent-rss.ts); the CLI's does not.
+    expect(pkg.flotilla.agentNodeFlags).toEqual(["--max-semi-space-size=1", "--no-opt"]);
+    expect(got.installPhase).toContain(`if [ $bin = flotilla-agent ]; then flags="${pkg.flotilla.agentNodeFlags.join(" ")} "; fi`);
+    expect(got.installPhase).toContain('--add-flags "$flags$dest/bin/$bin.js"');
   });
 
   it("stops with an explanation when npmRegistry is null (no registry= line in .npmrc)", async () => {

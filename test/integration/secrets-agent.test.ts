@@ -84,7 +84,7 @@ function agentFor(host: string) {
 
 async function ctx(host: string, rev: string) {
   const text = (await execa("git", ["-C", repo.dir, "show", `${rev}:fleet.yaml`])).stdout;
-  const { fleet, issues } = loadFleetText(text, "fleet.yaml");
+  const { fleet, issues } = await loadFleetText(text, "fleet.yaml");
   expect(issues.filter((i) => i.severity === "error")).toEqual([]);
   return { fleet: fleet!, host: fleet!.hosts.find((h) => h.name === host)!, rev };
 }

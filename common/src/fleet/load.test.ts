@@ -28,74 +28,74 @@ secrets:
 const brief = (issues: LocatedIssue[]) => issues.map((i) => `${i.severity} ${i.line}:${i.col} ${i.path} ${i.message}`);
 
 describe("loadFleetText", () => {
-  it("returns the normalised fleet and the file for a valid text", () => {
-    const r = loadFleetText(VALID, "fleet.yaml");
+  it("returns the normalised fleet and the file for a valid text", async () => {
+    const r = await loadFleetText(VALID, "fleet.yaml");
     expect(r.issues).toEqual([]);
     expect(r.fleet?.hosts.map((h) => [h.name, h.wave])).toEqual([["web-1", "canary"], ["shop", "rest"]]);
     expect(r.file?.hosts).toHaveLength(2);
   });
 
-  it("reports YAML syntax errors with their line and column and stops there", () => {
-    const r = loadFleetText("version: 1\nhosts: [a,\n  b: c\n", "f.yaml");
+  it("reports YAML syntax errors with their line and column and stops there", async () => {
+    const r = await loadFleetText("version: 1\nhosts: [a,\n  b: c\n", "f.yaml");
     expect(r.fleet).toBeUndefined();
     expect(r.issues.length).toBeGreaterThan(0);
     expect(r.issues.every((i) => i.severity === "error" && /^YAML syntax error/.test(i.message) && i.file === "f.yaml")).toBe(true);
     expect(r.issues[0]!.line).toBeGreaterThanOrEqual(2);
   });
 
-  it("treats duplicate keys as errors, pointing at the second one", () => {
-    const r = loadFleetText(VALID.replace("    kind: nixos\n", "    kind: nixos\n    kind: nixos\n"), "f.yaml");
+  it("treats duplicate keys as errors, pointing at the second one", async () => {
+    const r = await loadFleetText(VALID.replace("    kind: nixos\n", "    kind: nixos\n    kind: nixos\n"), "f.yaml");
     expect(brief(r.issues)).toEqual(['error 5:5 hosts[0].kind duplicate key "kind" (first at line 4); each key may appear once']);
     expect(r.fleet).toBeUndefined();
   });
 
-  it("points at an unknown key and suggests the known one, without echoing its value", () => {
-    const r = loadFleetText(VALID.replace("    user: deploy\n", "    user: deploy\n    hostkey: hunter2-secret\n"), "f.yaml");
+  it("points at an unknown key and suggests the known one, without echoing its value", async () => {
+    const r = await loadFleetText(VALID.replace("    user: deploy\n", "    user: deploy\n    hostkey: hunter2-secret\n"), "f.yaml");
     expect(brief(r.issues)).toEqual(['error 9:5 hosts[1].hostkey unknown key "hostkey" (did you mean "hostKey"?)']);
     expect(r.issues[0]!.message).not.toContain("hunter2");
   });
 
-  it("lists the accepted keys when nothing is close", () => {
-    const r = loadFleetText(VALID.replace("version: 1\n", "version: 1\nfrobnicate: {}\n"), "f.yaml");
+  it("lists the accepted keys when nothing is close", async () => {
+    const r = await loadFleetText(VALID.replace("version: 1\n", "version: 1\nfrobnicate: {}\n"), "f.yaml");
     expect(r.issues[0]!.message).toMatch(/^unknown key "frobnicate"; expected one of version, policy, agent, hooks, hosts, waves, checks, secrets, delivery$/);
     expect(r.issues[0]!.line).toBe(2);
   });
 
-  it("points a missing key at its parent and says why it is needed", () => {
-    const r = loadFleetText(VALID.replace("    user: deploy\n", ""), "f.yaml");
+  it("points a missing key at its parent and says why it is needed", async () => {
+    const r = await loadFleetText(VALID.replace("    user: deploy\n", ""), "f.yaml");
     expect(brief(r.issues)).toEqual(['error 6:5 hosts[1].user required key "user" is missing: a legacy host needs its deploy user']);
   });
 
-  it("names the allowed kinds", () => {
-    const r = loadFleetText(VALID.replace("kind: legacy", "kind: debian"), "f.yaml");
+  it("names the allowed kinds", async () => {
+    const r = await loadFleetText(VALID.replace("kind: legacy", "kind: debian"), "f.yaml");
     expect(brief(r.issues)).toEqual(['error 7:11 hosts[1].kind expected one of nixos, legacy, got "debian"']);
   });
 
-  it("explains wrong types in operator words", () => {
-    const r = loadFleetText(VALID.replace("  - name: canary\n", "  - name: canary\n    soak: 30\n"), "f.yaml");
+  it("explains wrong types in operator words", async () => {
+    const r = await loadFleetText(VALID.replace("  - name: canary\n", "  - name: canary\n    soak: 30\n"), "f.yaml");
     expect(brief(r.issues)).toEqual(["error 12:11 waves[0].soak expected a string, got the number 30 (put it in quotes)"]);
   });
 
-  it("maps normalisation rule issues to their positions", () => {
-    const r = loadFleetText(VALID.replace("members: [web-1]", "members: [web-1, web-9]"), "f.yaml");
+  it("maps normalisation rule issues to their positions", async () => {
+    const r = await loadFleetText(VALID.replace("members: [web-1]", "members: [web-1, web-9]"), "f.yaml");
     expect(brief(r.issues)).toEqual(['error 12:22 waves[0].members[1] wave "canary" names "web-9", which matches no host']);
     expect(r.file).toBeDefined();
     expect(r.fleet).toBeUndefined();
   });
 
-  it("keeps warnings without failing", () => {
-    const r = loadFleetText(VALID.replace("    user: deploy\n", "    user: deploy\n    pin: 0123456789abcdef0123456789abcdef01234567\n").replace("members: [web-1]", "members: [web-1, shop]"), "f.yaml");
+  it("keeps warnings without failing", async () => {
+    const r = await loadFleetText(VALID.replace("    user: deploy\n", "    user: deploy\n    pin: 0123456789abcdef0123456789abcdef01234567\n").replace("members: [web-1]", "members: [web-1, shop]"), "f.yaml");
     expect(r.issues.map((i) => i.severity)).toEqual(["warning"]);
     expect(r.fleet).toBeDefined();
   });
 
-  it("reports an empty file as the missing mapping", () => {
-    const r = loadFleetText("# nothing here\n", "f.yaml");
+  it("reports an empty file as the missing mapping", async () => {
+    const r = await loadFleetText("# nothing here\n", "f.yaml");
     expect(r.issues.map((i) => i.message)).toEqual(["expected a mapping (key: value lines) at the top of the fleet file, got nothing"]);
   });
 
-  it("formats issues as file:line:col  path  message", () => {
-    const r = loadFleetText(VALID.replace("kind: legacy", "kind: debian"), "x/fleet.yaml");
+  it("formats issues as file:line:col  path  message", async () => {
+    const r = await loadFleetText(VALID.replace("kind: legacy", "kind: debian"), "x/fleet.yaml");
     expect(formatIssue(r.issues[0]!)).toBe('x/fleet.yaml:7:11  hosts[1].kind  expected one of nixos, legacy, got "debian"');
   });
 });
@@ -129,9 +129,9 @@ describe("loadFleetDir", () => {
     await writeFile(join(dir, "fleet.yaml"), Buffer.from("version: 1\n# caf\xe9\n", "latin1"));
     const r = await loadFleetDir(dir, { label: "fleet.yaml" });
     expect(brief(r.issues)).toEqual(["error 2:6  not valid UTF-8 (byte 0xe9 at offset 16); a fleet file is UTF-8 text"]);
-    const r2 = loadFleetBytes(bytes, "f.yaml");
+    const r2 = await loadFleetBytes(bytes, "f.yaml");
     expect(r2.issues[0]!.message).toMatch(/^not valid UTF-8 \(byte 0xe9/);
-    expect(loadFleetBytes(Buffer.from(VALID.replace("web-1", "wéb-1"), "utf8"), "f.yaml").issues[0]!.message).toMatch(/expected a host name/);
+    expect((await loadFleetBytes(Buffer.from(VALID.replace("web-1", "wéb-1"), "utf8"), "f.yaml")).issues[0]!.message).toMatch(/expected a host name/);
   });
 
   it("reports a missing fleet.yaml as an issue", async () => {

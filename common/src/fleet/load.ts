@@ -1,6 +1,6 @@
 /**
  * Loading a fleet file: YAML parse (syntax errors, duplicate keys) → schema
- * (zod FleetFile) → normalisation rules → files the entries refer to. Every
+ * (the generated JSON Schema; zod FleetFile explains a rejection) → normalisation rules → files the entries refer to. Every
  * problem comes back with its file, line, column and path inside the file,
  * all of them together rather than the first. Sources: a text, a directory
  * (`<dir>/fleet.yaml`) or a revision read through a GitMirror.
@@ -8,12 +8,10 @@
 import { access, open } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
-import type { z } from "zod";
-import { FleetFile } from "../../../schemas/src/fleet.js";
-import { describeIssue } from "./issue-messages.js";
+import type { FleetFile } from "../../../schemas/src/fleet.js";
+import { accepts } from "../../../schemas/src/agent-check.js";
 import type { Fleet } from "./model.js";
 import { normalizeFleet } from "./normalize.js";
-import type { Selectable } from "./selectors.js";
 import { findDuplicateKeys, formatPath, locate, type Anchor, type DataPath } from "./yaml-locate.js";
 
 export interface LocatedIssue {
@@ -77,7 +75,7 @@ function lineColAt(bytes: Uint8Array, offset: number): { line: number; col: numb
  * Checks a fleet file's bytes (size, UTF-8, no NUL) and parses it. Agents
  * (loadFleetAtRev) and `flotilla validate` (loadFleetDir) both come through here.
  */
-export function loadFleetBytes(bytes: Uint8Array, file: string): LoadResult {
+export async function loadFleetBytes(bytes: Uint8Array, file: string): Promise<LoadResult> {
   if (bytes.length > FLEET_FILE_MAX_BYTES) return { issues: [tooLarge(file, bytes.length)] };
   const bad = firstInvalidUtf8(bytes);
   if (bad >= 0) {
@@ -105,7 +103,7 @@ interface Parsed {
 }
 
 /** Parses and validates a fleet file's text. `file` only labels the issues. */
-export function loadFleetText(text: string, file: string): LoadResult {
+export async function loadFleetText(text: string, file: string): Promise<LoadResult> {
   const size = Buffer.byteLength(text, "utf8");
   if (size > FLEET_FILE_MAX_BYTES) return { issues: [tooLarge(file, size)] };
   const nul = text.indexOf("\0");
@@ -152,83 +150,35 @@ export function loadFleetText(text: string, file: string): LoadResult {
     return { issues: sortIssues(issues) };
   }
 
-  const checked = FleetFile.safeParse(data);
-  if (!checked.success) {
-    for (const issue of checked.error.issues) {
-      for (const m of describeIssue(issue, FleetFile, data)) {
-        issues.push({ severity: "error", file, ...parsed.at(m.path, m.anchor), path: formatPath(m.path), message: m.message });
+  let checked: FleetFile;
+  if (accepts("fleet", data)) checked = data as FleetFile;
+  else {
+    // zod is loaded only here, to explain a rejection (the agent's daemon never
+    // loads it for a valid fleet file: schemas/src/agent-check.ts).
+    const { schemaProblems } = await import("./schema-issues.js");
+    const r = schemaProblems(data);
+    if (r.ok) checked = r.data;
+    else {
+      for (const m of r.problems) issues.push({ severity: "error", file, ...parsed.at(m.path, m.anchor), path: formatPath(m.path), message: m.message });
+      // The cross-field rules still judge the entries that did pass the schema,
+      // so one run shows every problem (a wave naming a missing host is not
+      // hidden behind a typo elsewhere).
+      if (r.partial) {
+        for (const i of normalizeFleet(r.partial.file, { otherHosts: r.partial.otherHosts }).issues) {
+          const path = r.partial.originalPath(i.path);
+          issues.push({ severity: i.severity, file, ...parsed.at(path, "value"), path: formatPath(path), message: i.message });
+        }
       }
+      return { issues: sortIssues(dedupe(issues)) };
     }
-    // The cross-field rules still judge the entries that did pass the schema,
-    // so one run shows every problem (a wave naming a missing host is not
-    // hidden behind a typo elsewhere).
-    const partial = salvage(data, checked.error.issues);
-    if (partial) {
-      for (const i of normalizeFleet(partial.file, { otherHosts: partial.otherHosts }).issues) {
-        const path = partial.originalPath(i.path);
-        issues.push({ severity: i.severity, file, ...parsed.at(path, "value"), path: formatPath(path), message: i.message });
-      }
-    }
-    return { issues: sortIssues(dedupe(issues)) };
   }
 
-  const normalized = normalizeFleet(checked.data);
+  const normalized = normalizeFleet(checked);
   for (const i of normalized.issues) {
     issues.push({ severity: i.severity, file, ...parsed.at(i.path, "value"), path: formatPath(i.path), message: i.message });
   }
   const ok = !hasErrors(issues);
-  return { ...(ok && normalized.fleet ? { fleet: normalized.fleet } : {}), file: checked.data, issues: sortIssues(issues) };
-}
-
-const LIST_SECTIONS = ["hosts", "waves", "checks", "secrets"] as const;
-
-interface Salvaged {
-  file: FleetFile;
-  otherHosts: Selectable[];
-  /** Maps a path inside `file` back to the path inside the data as written. */
-  originalPath(path: DataPath): DataPath;
-}
-
-/**
- * The part of a fleet file that passed the schema: list entries (hosts,
- * waves, checks, secrets) and top-level sections without an issue. Null when
- * too little is left to judge (no valid host, or not a mapping at all).
- */
-function salvage(data: unknown, schemaIssues: readonly z.core.$ZodIssue[]): Salvaged | null {
-  if (data === null || typeof data !== "object" || Array.isArray(data)) return null;
-  const bad = schemaIssues.map((i) => (i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path])).flat() as DataPath[];
-  if (bad.some((p) => p.length === 0)) return null;
-  const badTop = new Set(bad.filter((p) => p.length === 1 || !LIST_SECTIONS.includes(p[0] as never)).map((p) => String(p[0])));
-  const badEntry = (section: string, index: number) => bad.some((p) => p[0] === section && p[1] === index);
-  const raw = data as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  const kept: Record<string, number[]> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    if (LIST_SECTIONS.includes(key as never) && Array.isArray(value) && !bad.some((p) => p[0] === key && p.length === 1)) {
-      kept[key] = value.map((_, i) => i).filter((i) => !badEntry(key, i));
-      out[key] = kept[key]!.map((i) => value[i]);
-    } else if (!badTop.has(key)) out[key] = value;
-  }
-  out.version = 1;
-  const reparsed = FleetFile.safeParse(out);
-  if (!reparsed.success) return null;
-  const otherHosts: Selectable[] = [];
-  if (Array.isArray(raw.hosts)) {
-    raw.hosts.forEach((h, i) => {
-      if (kept.hosts?.includes(i) || h === null || typeof h !== "object") return;
-      const { name, tags } = h as { name?: unknown; tags?: unknown };
-      if (typeof name === "string") otherHosts.push({ name, tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [] });
-    });
-  }
-  return {
-    file: reparsed.data,
-    otherHosts,
-    originalPath: (path) => {
-      const [section, index, ...rest] = path;
-      const map = typeof section === "string" ? kept[section] : undefined;
-      return map && typeof index === "number" && map[index] !== undefined ? [section!, map[index]!, ...rest] : path;
-    },
-  };
+  return { ...(ok && normalized.fleet ? { fleet: normalized.fleet } : {}), file: checked, issues: sortIssues(issues) };
 }
 
 function dedupe(issues: LocatedIssue[]): LocatedIssue[] {
@@ -299,7 +249,7 @@ export async function loadFleetDir(dir: string, opts: { label?: string } = {}): 
     const code = (e as NodeJS.ErrnoException).code;
     return { issues: [fileIssue(path, code === "ENOENT" ? `no ${FLEET_FILE_NAME} in ${resolve(dir)}; expected the fleet file at the root of the fleet repo` : `cannot read: ${(e as Error).message}`)] };
   }
-  const result = loadFleetBytes(bytes, path);
+  const result = await loadFleetBytes(bytes, path);
   const text = bytes.toString("utf8");
   const exists = async (p: string) => access(join(dir, p)).then(() => true, () => false);
   return checkSopsFiles(result, path, exists, "error", `in ${dirname(path)}/`, text);
@@ -318,7 +268,7 @@ export async function loadFleetAtRev(mirror: RevisionReader, rev: string, path: 
   const label = `${path}@${rev.slice(0, 12)}`;
   const bytes = await mirror.readFile(rev, path);
   if (bytes === null) return { issues: [fileIssue(label, `no ${path} at revision ${rev}; expected the fleet file at the root of the fleet repo`)] };
-  const result = loadFleetBytes(bytes, label);
+  const result = await loadFleetBytes(bytes, label);
   const text = bytes.toString("utf8");
   const exists = async (p: string) => (await mirror.readFile(rev, p)) !== null;
   const checked = await checkSopsFiles(result, label, exists, "error", `at revision ${rev.slice(0, 12)}`, text);

@@ -3,9 +3,9 @@
  * defaults, resolves selectors, and reports every rule violation (not just the
  * first) with the path inside the file. Pure: no I/O.
  */
-import cron from "node-cron";
 import type { FleetFile, HealthCheck, HookCommand } from "../../../schemas/src/fleet.js";
 import { parseDuration } from "../../../schemas/src/duration.js";
+import { parseCron } from "../cron.js";
 import { IMPLICIT_WAVE } from "./model.js";
 import type { CheckSpec, Fleet, FleetIssue, HookSpec, HostHooks, HostSpec, SecretSpec, WaveSpec } from "./model.js";
 import { isTagSelector, resolveSelector, resolveSelectors, type Selectable } from "./selectors.js";
@@ -185,8 +185,9 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
     error(["policy", "allowedSigners"], "requireSignedCommits is true but no allowedSigners are listed; no commit could ever deploy");
   }
   const a = file.agent ?? {};
-  if (a.selfUpdate && !cron.validate(a.selfUpdate.schedule)) {
-    error(["agent", "selfUpdate", "schedule"], `invalid cron expression "${a.selfUpdate.schedule}": expected 5 or 6 fields such as "0 4 * * *"`);
+  const schedule = a.selfUpdate ? parseCron(a.selfUpdate.schedule) : null;
+  if (schedule && !schedule.ok) {
+    error(["agent", "selfUpdate", "schedule"], `invalid cron expression "${a.selfUpdate!.schedule}": ${schedule.error}; expected 5 or 6 fields such as "0 4 * * *"`);
   }
   if (a.selfUpdate && !/[0-9a-f]{40}/.test(a.selfUpdate.source)) {
     warn(["agent", "selfUpdate", "source"], "the agent source is not pinned to a 40-hex revision; every agent may build a different version");

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
-import { SIGNER_PRINCIPAL_PATTERN } from "../../../schemas/src/fleet-names.js";
+import { SIGNER_PRINCIPAL_PATTERN } from "../../../schemas/src/names.js";
 import type { Logger } from "../log.js";
 import { GitCommandError, gitRunner, gitSaid, redactUrl, spawnCollect, type GitRunner } from "./run.js";
 

@@ -13,8 +13,8 @@ const KEYS = [
 const REV = "a".repeat(40);
 const PIN = "b".repeat(40);
 
-function fleet(yaml: string): Fleet {
-  const r = loadFleetText(yaml, "fleet.yaml");
+async function fleet(yaml: string): Promise<Fleet> {
+  const r = await loadFleetText(yaml, "fleet.yaml");
   if (!r.fleet) throw new Error(r.issues.map((i) => i.message).join("; "));
   return r.fleet;
 }
@@ -36,8 +36,8 @@ secrets:
 `;
 
 describe("planRollout", () => {
-  it("gives first-wave hosts the revision, later waves a gate and pinned hosts their pin", () => {
-    const plan = planRollout(fleet(BASE), REV);
+  it("gives first-wave hosts the revision, later waves a gate and pinned hosts their pin", async () => {
+    const plan = planRollout(await fleet(BASE), REV);
     expect(plan.waves.map((w) => [w.name, w.implicit])).toEqual([["canary", false], ["web", false], ["rest", true]]);
     const byHost = Object.fromEntries(plan.hosts.map((h) => [h.host, h]));
     expect(byHost["canary-1"]).toMatchObject({ wave: "canary", pinned: false, target: { kind: "now", rev: REV } });
@@ -48,28 +48,28 @@ describe("planRollout", () => {
     expect(plan.hosts.map((h) => h.host)).toEqual(["canary-1", "web-1", "db-1", "shop"]);
   });
 
-  it("puts every host in the first wave when there are no waves", () => {
-    const plan = planRollout(fleet(BASE.replace(/waves:\n(  - .*\n)+/, "")), REV);
+  it("puts every host in the first wave when there are no waves", async () => {
+    const plan = planRollout(await fleet(BASE.replace(/waves:\n(  - .*\n)+/, "")), REV);
     expect(plan.waves.map((w) => w.name)).toEqual(["rest"]);
     expect(plan.hosts.filter((h) => !h.pinned).every((h) => h.target.kind === "now")).toBe(true);
   });
 });
 
 describe("diffFleets", () => {
-  it("is empty for the same fleet", () => {
-    const d = diffFleets(fleet(BASE), fleet(BASE));
+  it("is empty for the same fleet", async () => {
+    const d = diffFleets(await fleet(BASE), await fleet(BASE));
     expect(d.empty).toBe(true);
     expect(formatFleetDiff(d)).toEqual([]);
   });
 
-  it("names hosts, fields, waves, pins, checks, secrets and policy that changed", () => {
+  it("names hosts, fields, waves, pins, checks, secrets and policy that changed", async () => {
     const after = BASE.replace(`pin: "${PIN}"`, `pin: "${"c".repeat(40)}"`)
       .replace(`  - { name: shop, kind: legacy, user: deploy, hostKey: "${KEYS[3]}" }\n`, `  - { name: shop, kind: legacy, user: ops, hostKey: "${KEYS[3]}" }\n  - { name: web-2, kind: nixos, hostKey: "${KEYS[0]!.replace("Cdp", "Cdq")}", tags: [web] }\n`)
       .replace("soak: 5m", "soak: 10m")
       .replace('url: "http://localhost/health"', 'url: "http://localhost/healthz"')
       .replace("hosts: [db-1] }", "hosts: [db-1, shop] }")
       .concat("policy:\n  branch: production\n");
-    const d = diffFleets(fleet(BASE), fleet(after));
+    const d = diffFleets(await fleet(BASE), await fleet(after));
     expect(d.hosts.added).toEqual(["web-2"]);
     expect(d.hosts.removed).toEqual([]);
     expect(d.hosts.changed).toEqual([
@@ -91,19 +91,19 @@ describe("diffFleets", () => {
     expect(text).toContain("policy changed: branch");
   });
 
-  it("reports removals, reordered waves and a removed pin", () => {
+  it("reports removals, reordered waves and a removed pin", async () => {
     const after = BASE.replace(`  - { name: shop, kind: legacy, user: deploy, hostKey: "${KEYS[3]}" }\n`, "")
       .replace(`, pin: "${PIN}"`, "")
       .replace(/  - \{ name: canary.*\n  - \{ name: web,.*\n/, '  - { name: web, members: ["web-*"], soak: 5m }\n  - { name: canary, members: [canary-1] }\n');
-    const d = diffFleets(fleet(BASE), fleet(after));
+    const d = diffFleets(await fleet(BASE), await fleet(after));
     expect(d.hosts.removed).toEqual(["shop"]);
     expect(d.pins).toEqual([{ host: "db-1", before: PIN }]);
     expect(d.waves.reordered).toBe(true);
     expect(formatFleetDiff(d)).toEqual(expect.arrayContaining(["host removed: shop", `pin removed: db-1 (was ${PIN})`, "waves reordered"]));
   });
 
-  it("counts everything as added when there was no fleet.yaml", () => {
-    const d = diffFleets(undefined, fleet(BASE));
+  it("counts everything as added when there was no fleet.yaml", async () => {
+    const d = diffFleets(undefined, await fleet(BASE));
     expect(d.created).toBe(true);
     expect(d.hosts.added).toEqual(["canary-1", "web-1", "db-1", "shop"]);
     expect(formatFleetDiff(d)[0]).toBe("fleet.yaml added by this commit");

@@ -13,7 +13,9 @@
  * (a stale manifest for another revision, or a host it does not cover).
  */
 import { sign, verify, type KeyObject } from "node:crypto";
-import { RELEASE_SIGNATURE_DOMAIN, ReleaseManifest, SignedRelease, type ReleaseHost } from "../../../schemas/src/release.js";
+import { RELEASE_SIGNATURE_DOMAIN } from "../../../schemas/src/release-constants.js";
+import type { ReleaseHost, ReleaseManifest, SignedRelease } from "../../../schemas/src/release.js";
+import { accepts, schemaHint } from "../../../schemas/src/agent-check.js";
 import { publicKeyObject } from "../signing.js";
 
 export interface ReleaseSigner {
@@ -44,8 +46,9 @@ export function checkRelease(text: string, o: { builders: { name: string; key: s
   } catch {
     return untrusted("the release manifest is not JSON");
   }
-  const env = SignedRelease.safeParse(json);
-  if (!env.success) return untrusted(`the release manifest is not a signed release: ${env.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  // Checked against the generated JSON Schema (schemas/src/agent-check.ts), so the agent need not load zod.
+  if (!accepts("signed-release", json)) return untrusted(`the release manifest is not a signed release (${schemaHint("signed-release", json)})`);
+  const env = { data: json as SignedRelease };
   const builder = o.builders.find((b) => keyId(b.key) === keyId(env.data.key));
   if (!builder) return untrusted(`the release manifest is signed by ${keyId(env.data.key).slice(0, 40)}…, which is not one of delivery.builders (${o.builders.map((b) => b.name).join(", ") || "none"})`);
   let good = false;
@@ -61,8 +64,8 @@ export function checkRelease(text: string, o: { builders: { name: string; key: s
   } catch {
     return untrusted("the signed payload is not JSON");
   }
-  const m = ReleaseManifest.safeParse(payload);
-  if (!m.success) return untrusted(`the signed payload is not a release manifest: ${m.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  if (!accepts("release", payload)) return untrusted(`the signed payload is not a release manifest (${schemaHint("release", payload)})`);
+  const m = { data: payload as ReleaseManifest };
   if (keyId(m.data.builder.key) !== keyId(env.data.key)) return untrusted("the manifest names another builder key than the one that signed it");
   if (m.data.rev !== o.rev) return { ok: false, problem: "mismatch", message: `the release manifest is for revision ${m.data.rev.slice(0, 12)}, not ${o.rev.slice(0, 12)} (stale or misplaced)` };
   const entry = m.data.hosts[o.host];

@@ -10,7 +10,7 @@
  * the agent fetches exactly that ref into its bare cache (`fetchRelease`).
  */
 import type { Logger } from "../log.js";
-import { RELEASE_FILE, RELEASE_REF_PREFIX } from "../../../schemas/src/release.js";
+import { RELEASE_FILE, RELEASE_REF_PREFIX } from "../../../schemas/src/release-constants.js";
 import { GitCommandError, gitRunner, gitSaid, redactUrl, type GitRunner } from "../git/run.js";
 
 export function releaseRef(rev: string): string {

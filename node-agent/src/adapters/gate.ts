@@ -5,7 +5,9 @@
  * is "no answer", and target resolution then waits: the safe default.
  */
 import { randomBytes } from "node:crypto";
-import { API_PREFIX, GateAnswer, type GateQuery } from "../../../schemas/src/api.js";
+import { API_PREFIX } from "../../../schemas/src/api-constants.js";
+import type { GateAnswer, GateQuery } from "../../../schemas/src/api.js";
+import { check } from "../../../schemas/src/agent-check.js";
 import type { HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Clock, Gate } from "../ports.js";
@@ -28,7 +30,7 @@ export class HttpGate implements Gate {
         this.o.log.warn("gate query refused", { status: res.status, body: text.slice(0, 300) });
         return null;
       }
-      const answer = GateAnswer.safeParse(JSON.parse(text));
+      const answer = await check<GateAnswer>("gate-answer", JSON.parse(text));
       if (!answer.success || answer.data.host !== query.host || answer.data.rev !== rev) {
         this.o.log.warn("invalid gate answer; waiting", { body: text.slice(0, 300) });
         return null;

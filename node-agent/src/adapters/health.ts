@@ -12,7 +12,7 @@ import type { Clock, Health, HealthContext } from "../ports.js";
 import type { Runner } from "./exec.js";
 import { httpCall } from "./http-client.js";
 import { timerDelay } from "../../../schemas/src/duration.js";
-import { BODY_MATCH_MAX_BYTES } from "../../../schemas/src/fleet-names.js";
+import { BODY_MATCH_MAX_BYTES } from "../../../schemas/src/names.js";
 
 type Attempt = { ok: boolean; detail: string };
 

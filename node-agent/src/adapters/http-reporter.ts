@@ -8,7 +8,9 @@
  * re-times, truncates or sets aside, or, when the controller refuses the host
  * as a whole, waits for the next delivery.
  */
-import { API_PREFIX, ApiError, Heartbeat, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS, ReportAck, TransitionEvent, type SignedEnvelope } from "../../../schemas/src/api.js";
+import { API_PREFIX, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS } from "../../../schemas/src/api-constants.js";
+import type { ApiError, Heartbeat, ReportAck, SignedEnvelope, TransitionEvent } from "../../../schemas/src/api.js";
+import { accepts, check, type AgentFormat } from "../../../schemas/src/agent-check.js";
 import { verifyEnvelope, type HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { EventDraft } from "../loop/events.js";
@@ -67,7 +69,7 @@ export class HttpReporter implements Reporter {
 
   async event(d: EventDraft, _state: AgentState): Promise<void> {
     await this.o.outbox.append("e", (seq) => {
-      const payload = TransitionEvent.parse({
+      const payload = checkedOut<TransitionEvent>("transition-event", {
         type: "event",
         ...this.base(seq),
         phase: d.phase,
@@ -91,7 +93,7 @@ export class HttpReporter implements Reporter {
   async heartbeat(state: AgentState): Promise<void> {
     await this.o.outbox.append("h", (seq) => {
       const c = state.cycle;
-      const payload = Heartbeat.parse({
+      const payload = checkedOut<Heartbeat>("heartbeat", {
         type: "heartbeat",
         ...this.base(seq),
         phase: c.phase,
@@ -169,7 +171,7 @@ export class HttpReporter implements Reporter {
       } catch {
         answer = null; // not JSON (a proxy's page): invalid below
       }
-      const ack = ReportAck.safeParse(answer);
+      const ack = await check<ReportAck>("report-ack", answer);
       if (!ack.success) {
         this.o.log.warn("controller sent an invalid ReportAck; reports stay queued", { body: res.text.slice(0, 300) });
         return { empty: false, reached };
@@ -227,12 +229,14 @@ export class HttpReporter implements Reporter {
   private async handleRefusal(res: HttpAnswer, batch: Array<{ seq: number; envelope: SignedEnvelope }>, done: Set<string>): Promise<"stop" | "retry"> {
     const { status, text } = res;
     let body: ApiError | null = null;
+    let json: unknown = null;
     try {
-      const parsed = ApiError.safeParse(JSON.parse(text));
-      body = parsed.success ? parsed.data : null;
+      json = JSON.parse(text);
     } catch {
-      body = null;
+      json = null;
     }
+    const parsed = await check<ApiError>("api-error", json);
+    body = parsed.success ? parsed.data : null;
     const code = body?.error ?? (status === 413 ? "PayloadTooLarge" : null);
     const index = /^reports\[(\d+)\]/.exec(body?.path ?? "")?.[1];
     const entry = index === undefined ? undefined : batch[Number(index)];
@@ -326,4 +330,14 @@ export class HttpReporter implements Reporter {
     this.stuck = key;
     return "stop";
   }
+}
+
+/**
+ * The agent's own outgoing message, checked against its schema before it is
+ * signed (the controller refuses anything else, for good): a mismatch is a
+ * bug here, so it throws.
+ */
+function checkedOut<T>(format: AgentFormat, payload: T): T {
+  if (!accepts(format, payload)) throw new Error(`internal error: the agent built a ${format} that does not match its schema: ${JSON.stringify(payload).slice(0, 500)}`);
+  return payload;
 }

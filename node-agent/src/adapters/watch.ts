@@ -6,7 +6,9 @@
  * only to the host itself. A nudge only says "poll now": everything the agent then
  * does is checked against git and the signed gate.
  */
-import { API_PREFIX, Nudge, type WatchQuery } from "../../../schemas/src/api.js";
+import { API_PREFIX } from "../../../schemas/src/api-constants.js";
+import type { Nudge, WatchQuery } from "../../../schemas/src/api.js";
+import { check } from "../../../schemas/src/agent-check.js";
 import { envelopeAuthorization, type HostSigner } from "../../../common/src/signing.js";
 import type { Clock, Watch } from "../ports.js";
 import { httpCall } from "./http-client.js";
@@ -39,7 +41,7 @@ export class HttpWatch implements Watch {
     } catch {
       throw new WatchError(`GET ${API_PREFIX}/watch: the answer is not JSON: ${text.slice(0, 300)}`);
     }
-    const nudge = Nudge.safeParse(body);
+    const nudge = await check<Nudge>("nudge", body);
     if (!nudge.success) throw new WatchError(`GET ${API_PREFIX}/watch: the answer is not a Nudge: ${text.slice(0, 300)}`);
     return nudge.data;
   }

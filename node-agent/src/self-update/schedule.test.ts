@@ -1,23 +1,24 @@
 import { describe, expect, it } from "vitest";
-import type { ScheduledTask, TaskOptions } from "node-cron";
 import { memoryLogger } from "../../../common/src/log.js";
 import { canSelfUpdate } from "./service.js";
 import { SelfUpdateSchedule, type Cron } from "./schedule.js";
+import type { CronTaskOptions } from "./cron-task.js";
+import type { CronSpec } from "../../../common/src/cron.js";
 import type { SelfUpdateSpec } from "./types.js";
 import type { AgentState } from "../loop/phases.js";
 import { initialState } from "../loop/phases.js";
 
 const spec = (over: Partial<SelfUpdateSpec> = {}): SelfUpdateSpec => ({ source: "x", schedule: "0 4 * * *", randomDelayMs: 900_000, healthDeadlineMs: 120_000, ...over });
 
-/** Records what node-cron was asked to do; `fire` runs a tick as node-cron would (it awaits the task). */
+/** Records what the cron task was asked to do; `fn` runs a tick as the task would (it awaits it). */
 function fakeCron() {
-  const tasks: { expr: string; fn: () => Promise<unknown>; options: TaskOptions; destroyed: boolean }[] = [];
+  const tasks: { expr: string; fn: () => Promise<unknown>; options: CronTaskOptions; destroyed: boolean }[] = [];
   const cron: Cron = {
-    schedule: ((expr: string, fn: () => Promise<unknown>, options: TaskOptions) => {
-      const t = { expr, fn, options, destroyed: false };
+    schedule: (spec: CronSpec, fn: () => Promise<unknown>, options: CronTaskOptions) => {
+      const t = { expr: spec.source, fn, options, destroyed: false };
       tasks.push(t);
-      return { destroy: () => void (t.destroyed = true) } as unknown as ScheduledTask;
-    }) as unknown as Cron["schedule"],
+      return { destroy: () => void (t.destroyed = true) };
+    },
   };
   return { cron, tasks };
 }
@@ -28,13 +29,13 @@ describe("SelfUpdateSchedule", () => {
     const s = new SelfUpdateSchedule({ log: memoryLogger(), cron });
     s.sync(spec());
     expect(tasks).toHaveLength(1);
-    expect(tasks[0]!.options).toMatchObject({ noOverlap: true, maxRandomDelay: 900_000, unref: true });
+    expect(tasks[0]!.options).toMatchObject({ noOverlap: true, maxRandomDelayMs: 900_000 });
     expect(s.due()).toBe(false);
     let ended = false;
     const tick = tasks[0]!.fn().then(() => (ended = true));
     expect(s.due()).toBe(true);
     await Promise.resolve();
-    expect(ended).toBe(false); // node-cron sees the execution still running: noOverlap skips further ticks
+    expect(ended).toBe(false); // the task sees the run still pending: noOverlap skips further ticks
     s.finish();
     await tick;
     expect(ended).toBe(true);
@@ -55,7 +56,7 @@ describe("SelfUpdateSchedule", () => {
     expect(s.spec()).toBeNull();
   });
 
-  it("with real node-cron, a due update blocks later ticks (noOverlap)", async () => {
+  it("with the real cron task, a due update blocks later ticks (noOverlap)", async () => {
     const s = new SelfUpdateSchedule({ log: memoryLogger() });
     s.sync(spec({ schedule: "* * * * * *", randomDelayMs: 0 }));
     let firstDue = 0;

@@ -1,7 +1,7 @@
 /**
- * When to self-update: a node-cron task for `agent.selfUpdate.schedule` of
- * the fleet file at the trusted head, with `noOverlap` and node-cron's random
- * delay (`maxRandomDelay` = `randomDelay`), so a fleet does not stampede its
+ * When to self-update: a cron task (cron-task.ts) for `agent.selfUpdate.schedule` of
+ * the fleet file at the trusted head, with `noOverlap` and a random
+ * delay (`randomDelay`), so a fleet does not stampede its
  * controller or its binary cache at the same second (Flux jitters for the
  * same reason).
  *
@@ -13,16 +13,17 @@
  * `sync` is called with the spec read at each maintenance run; a changed
  * schedule or delay replaces the cron task, a removed spec stops it.
  */
-import nodeCron, { type ScheduledTask } from "node-cron";
+import { parseCron } from "../../../common/src/cron.js";
 import type { Logger } from "../../../common/src/log.js";
+import { scheduleCron, type CronTask } from "./cron-task.js";
 import type { SelfUpdateSpec } from "./types.js";
 
 export interface Cron {
-  schedule: typeof nodeCron.schedule;
+  schedule: typeof scheduleCron;
 }
 
 export class SelfUpdateSchedule {
-  private task: ScheduledTask | null = null;
+  private task: CronTask | null = null;
   private key: string | null = null;
   private current: SelfUpdateSpec | null = null;
   private release: (() => void) | null = null;
@@ -47,22 +48,20 @@ export class SelfUpdateSchedule {
     this.key = key;
     if (!spec) return;
     const log = this.o.log;
-    this.task = (this.o.cron ?? nodeCron).schedule(
-      spec.schedule,
+    const parsed = parseCron(spec.schedule);
+    if (!parsed.ok) {
+      // The fleet loader rejects such a fleet file; a spec that reaches here anyway is not run.
+      log.warn("self-update schedule is invalid; not scheduled", { schedule: spec.schedule, error: parsed.error });
+      return;
+    }
+    this.task = (this.o.cron?.schedule ?? scheduleCron)(
+      parsed.spec,
       () =>
         new Promise<void>((resolve) => {
           log.debug("self-update due");
           this.release = resolve;
         }),
-      {
-        name: "flotilla-self-update",
-        noOverlap: true,
-        maxRandomDelay: spec.randomDelayMs,
-        // Never keeps the process alive: exit 75 must not wait for a timer.
-        unref: true,
-        // node-cron warns at every blocked tick; with a due update that is expected.
-        logger: { info: (m) => log.debug(m), warn: (m) => log.debug(m), error: (m) => log.warn(String(m)), debug: () => undefined },
-      },
+      { noOverlap: true, maxRandomDelayMs: spec.randomDelayMs, onError: (e: unknown) => log.warn("self-update tick failed", { error: (e as Error).message }) },
     );
     log.info("self-update scheduled", { schedule: spec.schedule, randomDelayMs: spec.randomDelayMs });
   }
@@ -76,7 +75,7 @@ export class SelfUpdateSchedule {
 
   stop(): void {
     this.finish();
-    if (this.task) void this.task.destroy();
+    this.task?.destroy();
     this.task = null;
     this.key = null;
   }
