@@ -21,6 +21,8 @@ export const COMMANDS: Record<string, { summary: string; subcommands?: string[];
   serve: { summary: "run the controller (reports, wave gates, status API, dashboard, metrics)", load: () => import("./commands/serve.js") },
   status: { summary: "fleet status from the controller: hosts, revisions, health, rollouts", load: () => import("./commands/status.js") },
   audit: { summary: "every transition and decision with commit, PR, author and merger", load: () => import("./commands/audit.js") },
+  rollout: { summary: "operator actions on a rollout: pause, resume, abort, approve a manual wave", subcommands: ["pause", "resume", "abort", "approve"], load: () => import("./commands/rollout.js") },
+  host: { summary: "operator actions on a host: retry a failed revision, hold, release", subcommands: ["retry", "hold", "release"], load: () => import("./commands/host.js") },
 };
 
 export function usage(): string {

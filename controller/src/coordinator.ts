@@ -6,7 +6,7 @@
  * the status and audit reports.
  */
 import { randomBytes } from "node:crypto";
-import type { AuditReport, GateAnswer, GateQuery, Nudge, ReportAck, StatusReport, WatchQuery } from "../../schemas/src/api.js";
+import type { AuditReport, GateAnswer, GateQuery, Nudge, OperatorAction, ReportAck, RetryDirective, StatusReport, WatchQuery } from "../../schemas/src/api.js";
 import type { Logger } from "../../common/src/log.js";
 import type { Fleet } from "../../common/src/fleet/model.js";
 import { HttpError } from "./errors.js";
@@ -19,11 +19,13 @@ import type { VerifierPool } from "./ingest/verifier-pool.js";
 import { KeyRefresh } from "./ingest/key-refresh.js";
 import { verifyEnvelope } from "../../common/src/signing.js";
 import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
+import { actOnHost, actOnRollout, HOST_ACTIONS, toOperatorAction, type HostActionKind, type RolloutActionKind } from "./actions/act.js";
+import { describeMark, heldHosts, latestRetry } from "./rollout/operator.js";
 import { hostSpec } from "./rollout/host-index.js";
 import { buildAudit } from "./report/audit.js";
 import { buildStatus, type EvaluatedRollout } from "./report/status.js";
 import type { HostState } from "./store/host-state.js";
-import { SeqConflictError, type CommitRecord, type Store } from "./store/types.js";
+import { SeqConflictError, type ActionQuery, type ActionRecord, type CommitRecord, type Store } from "./store/types.js";
 
 export interface CoordinatorOptions {
   store: Store;
@@ -40,6 +42,8 @@ export interface CoordinatorOptions {
   statusRollouts?: number;
   /** Worker threads for signature checks of large batches (inline when absent). */
   verifier?: VerifierPool | null;
+  /** Called once for every operator action recorded (notifications are wired here); must not throw. */
+  onOperatorAction?: ((action: OperatorAction) => void) | null;
 }
 
 export interface IngestStats {
@@ -57,6 +61,8 @@ function isUrgent(fleet: Fleet, host: string): boolean {
   return !spec || spec.waveIndex === 0 || !!spec.pin;
 }
 const HOSTS_TTL_MS = 500;
+/** How long the per-host retry directives attached to watch answers are cached (another controller may record one). */
+const RETRY_TTL_MS = 2_000;
 
 export class Coordinator {
   readonly hub: WatchHub;
@@ -75,6 +81,7 @@ export class Coordinator {
   private lastNoncePruneMs = 0;
   private readonly inflight = new Map<string, { epoch: number; promise: Promise<EvaluatedRollout | null> }>();
   private readonly keyRefresh: KeyRefresh;
+  private retryCache: { at: number; value: Promise<ActionRecord[]> } | null = null;
   /** Hooks for metrics. */
   onIngest: ((accepted: number, duplicates: number, lagsMs: number[]) => void) | null = null;
   onReject: ((code: string) => void) | null = null;
@@ -177,9 +184,15 @@ export class Coordinator {
       this.reject(e);
     }
     await this.checkNonce(q);
+    // Every answer carries the host's newest operator retry (the agent applies each id once).
+    const retry = latestRetry(await this.opts.store.actions({ host: q.host, actions: ["retry"], limit: 1 }), q.host);
     const answer = (decision: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number): GateAnswer => ({
-      host: q.host, rev: q.rev, decision, wave, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      host: q.host, rev: q.rev, decision, wave, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(retry ? { retry } : {}),
     });
+    return this.gateAnswer(q, answer);
+  }
+
+  private async gateAnswer(q: GateQuery, answer: (d: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number) => GateAnswer): Promise<GateAnswer> {
     const head = this.opts.fleet.head();
     if (!(await this.opts.fleet.isKnown(q.rev))) {
       // The agent may have seen the push first: fetch now, answer "ask again".
@@ -202,6 +215,8 @@ export class Coordinator {
   private async gateOnOlder(q: GateQuery, head: string, answer: (d: GateAnswer["decision"], wave: string, reason: string, retryAfterMs?: number) => GateAnswer): Promise<GateAnswer> {
     const atRev = await this.opts.fleet.fleetAt(q.rev);
     const current = this.opts.fleet.currentFleet();
+    const hold = heldHosts(await this.opts.store.actions({ host: q.host, actions: ["hold", "release"], limit: 1 })).get(q.host);
+    if (hold) return answer("held", hostSpec(current ?? atRev.fleet!, q.host)?.wave ?? "", `${describeMark("held", hold)} (flotilla host release ${q.host})`, 60_000);
     const spec = atRev.fleet ? hostSpec(atRev.fleet, q.host) : undefined;
     const headSpec = current ? hostSpec(current, q.host) : undefined;
     if (spec?.pin) return answer("pinned", spec.wave, `pinned to ${spec.pin.slice(0, 12)}`);
@@ -237,7 +252,56 @@ export class Coordinator {
     } catch (e) {
       this.reject(e);
     }
-    return this.hub.wait(q.host, q.since, timeoutMs, signal);
+    return this.hub.wait(q.host, q.since, timeoutMs, signal).then(async (n) => {
+      const retry = await this.retryFor(q.host).catch(() => null);
+      return retry ? { ...n, retry } : n;
+    });
+  }
+
+  /** The newest retry directive for `host` (from a briefly cached list of retries). */
+  private async retryFor(host: string): Promise<RetryDirective | null> {
+    const now = this.now();
+    if (!this.retryCache || now - this.retryCache.at > RETRY_TTL_MS) {
+      const value = this.opts.store.actions({ actions: ["retry"], limit: 10_000 });
+      this.retryCache = { at: now, value };
+      value.catch(() => (this.retryCache = null));
+    }
+    return latestRetry(await this.retryCache.value, host);
+  }
+
+  /**
+   * Records an operator action (actions/act.ts checks it), then makes it take
+   * effect now: cached evaluations are dropped, the rollout is evaluated
+   * again (an abort records the halt), and the agents concerned are woken to
+   * ask their gate (their watch answers carry a retry directive).
+   */
+  async act(kind: RolloutActionKind | HostActionKind, target: string, body: unknown, actor: string): Promise<OperatorAction> {
+    const deps = { store: this.opts.store, fleet: this.opts.fleet, now: this.now };
+    let r;
+    try {
+      r = (HOST_ACTIONS as readonly string[]).includes(kind)
+        ? await actOnHost(deps, kind as HostActionKind, target, body, actor, async (h) => (await this.opts.store.hostState(h))?.failedRevs ?? [])
+        : await actOnRollout(deps, kind as RolloutActionKind, target, body, actor);
+    } catch (e) {
+      this.reject(e);
+    }
+    const action = toOperatorAction(r.action);
+    this.opts.log.info("operator action", { action: action.action, rev: action.rev?.slice(0, 12) ?? null, wave: action.wave, host: action.host, actor, reason: action.reason });
+    this.epoch++;
+    this.decisionCache.clear();
+    this.retryCache = null;
+    if (action.rev && !action.host) await this.evaluate(action.rev, { fresh: true }).catch((e) => this.opts.log.warn("evaluating after an operator action failed", { error: (e as Error).message }));
+    this.hub.gateChanged(r.wake);
+    try {
+      this.opts.onOperatorAction?.(action);
+    } catch (e) {
+      this.opts.log.warn("onOperatorAction hook failed", { error: (e as Error).message });
+    }
+    return action;
+  }
+
+  async actions(q: ActionQuery): Promise<OperatorAction[]> {
+    return (await this.opts.store.actions(q)).map(toOperatorAction);
   }
 
   /** Host states, shared by concurrent callers and cached briefly (they are re-read after every ingest). */
@@ -315,11 +379,17 @@ export class Coordinator {
     const value = await this.opts.store.withLock(`rollout:${rev}`, async () => {
       const now = this.now();
       const head = this.opts.fleet.head();
-      const [events, decisions, versions] = await Promise.all([this.opts.store.eventsForRev(rev), this.opts.store.decisions(rev), this.opts.store.hostVersions()]);
+      const [events, decisions, versions, revActions, holdActions] = await Promise.all([
+        this.opts.store.eventsForRev(rev),
+        this.opts.store.decisions(rev),
+        this.opts.store.hostVersions(),
+        this.opts.store.actions({ rev, actions: ["pause", "resume", "abort", "approve"] }),
+        this.opts.store.actions({ actions: ["hold", "release"] }),
+      ]);
       const lastSeenMs: Record<string, number> = {};
       for (const [host, v] of versions) lastSeenMs[host] = v.lastSeenMs;
       const release = this.opts.fleet.releaseAt ? await this.opts.fleet.releaseAt(rev) : undefined;
-      const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now, ...(release ? { release } : {}) });
+      const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now, actions: [...revActions, ...holdActions], ...(release ? { release } : {}) });
       if (decision.transitions.length > 0) {
         const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));
         for (const d of inserted) {
@@ -374,11 +444,17 @@ export class Coordinator {
 
   async status(filter: { host?: string; wave?: string } = {}): Promise<StatusReport> {
     const [rollouts, hosts] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates()]);
-    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter });
+    const held = heldHosts(await this.opts.store.actions({ actions: ["hold", "release"] }));
+    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter, held });
   }
 
   async audit(q: { sinceMs?: number; host?: string; limit?: number }): Promise<AuditReport> {
-    const [events, decisions, commits] = await Promise.all([this.opts.store.auditEvents(q), this.opts.store.auditDecisions(q), this.opts.store.commits(1000)]);
-    return buildAudit({ now: this.now(), events, decisions, commits: new Map(commits.map((c) => [c.sha, c])), ...(q.host ? { host: q.host } : {}), ...(q.limit ? { limit: q.limit } : {}) });
+    const [events, decisions, commits, actions] = await Promise.all([
+      this.opts.store.auditEvents(q),
+      this.opts.store.auditDecisions(q),
+      this.opts.store.commits(1000),
+      this.opts.store.actions({ ...(q.sinceMs !== undefined ? { sinceMs: q.sinceMs } : {}), ...(q.host ? { host: q.host } : {}), limit: q.limit ?? 10_000 }),
+    ]);
+    return buildAudit({ now: this.now(), events, decisions, actions, commits: new Map(commits.map((c) => [c.sha, c])), ...(q.host ? { host: q.host } : {}), ...(q.limit ? { limit: q.limit } : {}) });
   }
 }

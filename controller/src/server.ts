@@ -18,6 +18,7 @@ import { VerifierPool } from "./ingest/verifier-pool.js";
 import { Metrics } from "./metrics.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/types.js";
+import type { OperatorAction } from "../../schemas/src/api.js";
 
 export interface RunningController {
   url: string;
@@ -38,6 +39,8 @@ export interface StartOptions {
   tickMs?: number;
   controllerId?: string;
   maxReportAgeMs?: number;
+  /** Called once for every operator action this controller records (wire the notifier here); must not throw. */
+  onOperatorAction?: (action: OperatorAction) => void;
 }
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
@@ -80,6 +83,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     verifier,
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
+    ...(o.onOperatorAction ? { onOperatorAction: o.onOperatorAction } : {}),
   });
   let connections: ConnectionLimiter | null = null;
   const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);

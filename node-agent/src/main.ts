@@ -456,7 +456,10 @@ async function daemon(config: ResolvedConfig, io: MainIo, log: Logger, configPat
       void agent.reporter.heartbeat(s).catch((e: Error) => log.warn("heartbeat failed", { error: e.message }));
     }, Math.max(1_000, timerDelay(config.heartbeatIntervalMs)));
     // The controller's long-poll cuts the sleep below short when a merge or an open gate is news.
-    const nudges = new Nudges({ watch: agent.watch, clock: systemClock, log: log.child("watch") });
+    const nudges = new Nudges({
+      watch: agent.watch, clock: systemClock, log: log.child("watch"),
+      onRetry: (d) => agent.driver.offerRetry(d), applied: (id) => agent.driver.applied(id),
+    });
     void nudges.follow(stop.signal);
     let failures = 0;
     while (!stop.signal.aborted) {

@@ -145,15 +145,35 @@ export const ReportAck = z.strictObject({
 });
 export type ReportAck = z.infer<typeof ReportAck>;
 
+/**
+ * An operator's `flotilla host retry HOST [REV]`, as the agent receives it
+ * (in a GateAnswer or a Nudge): forget that failed revision, and leave
+ * rollbackFailed by rolling back again. The agent applies each id once and
+ * remembers it in its state, so a revision that fails again is not retried
+ * again by the same directive.
+ */
+export const RetryDirective = z
+  .strictObject({
+    id: z.number().int().min(1).describe("The operator action's id (idempotency key)."),
+    rev: CommitSha.describe("The failed revision to forget."),
+  })
+  .describe("Controller → agent: an operator vouched for retrying a failed revision on this host.");
+export type RetryDirective = z.infer<typeof RetryDirective>;
+
 /** POST {API_PREFIX}/gate with a SignedEnvelope whose payload is a GateQuery. */
 export const GateAnswer = z
   .strictObject({
     host: HostName,
     rev: CommitSha,
-    decision: z.enum(["open", "wait", "halted", "superseded", "pinned", "unknown-revision"]),
+    decision: z
+      .enum(["open", "wait", "halted", "superseded", "pinned", "unknown-revision", "held", "paused", "aborted"])
+      .describe(
+        "held (an operator holds this host), paused and aborted (an operator paused or aborted this revision's rollout) are operator actions: every agent obeys them, also a host of the first wave or a pinned one (held only) that does not need the gate to proceed.",
+      ),
     wave: z.string(),
     reason: z.string(),
     retryAfterMs: z.number().int().min(0).optional(),
+    retry: RetryDirective.optional(),
   })
   .describe("Controller → agent: the wave gate for one host and revision.");
 export type GateAnswer = z.infer<typeof GateAnswer>;
@@ -163,7 +183,8 @@ export const Nudge = z
   .strictObject({
     head: CommitSha.nullable().describe("The branch head the controller knows."),
     changed: z.boolean().describe("True when head differs from `since` (or `gate` is set); false when the long-poll timed out."),
-    gate: z.boolean().optional().describe("True when this host's wave gate opened for the head: ask the gate again now (head may equal `since`)."),
+    gate: z.boolean().optional().describe("True when this host's wave gate opened for the head, or an operator acted on this host or its rollout: ask the gate again now (head may equal `since`)."),
+    retry: RetryDirective.optional().describe("The newest operator retry for this host (the agent applies each id once)."),
   })
   .describe("Controller → agent: fetch now.");
 export type Nudge = z.infer<typeof Nudge>;
@@ -184,6 +205,10 @@ export const ApiError = z.strictObject({
 export type ApiError = z.infer<typeof ApiError>;
 
 // ---------------------------------------------------------------- status report
+
+/** Who did an operator action, when and why (status marks). */
+export const ActionMark = z.strictObject({ id: z.number().int().min(1), actor: z.string(), reason: z.string(), time: Timestamp });
+export type ActionMark = z.infer<typeof ActionMark>;
 
 export const HostStatus = z.strictObject({
   host: HostName,
@@ -208,6 +233,7 @@ export const HostStatus = z.strictObject({
   lastError: ErrorInfo.nullable(),
   needsReboot: z.boolean().describe("NixOS: what the host runs (or has staged) needs a reboot to fully apply: its kernel, initrd or kernel modules differ from the booted system's."),
   pendingReboot: z.boolean().describe("operation boot: a generation is staged for the next boot and not verified yet (health Progressing until the host has booted it)."),
+  held: ActionMark.nullable().optional().describe("Set while an operator holds this host on what it runs (`flotilla host hold`)."),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 
@@ -220,6 +246,10 @@ export const WaveStatus = z.strictObject({
   openedAt: Timestamp.nullable(),
   soakUntil: Timestamp.nullable(),
   reason: z.string().optional(),
+  approval: z
+    .strictObject({ state: z.enum(["required", "approved"]), by: ActionMark.optional() })
+    .optional()
+    .describe("Waves declared `approval: manual`: required until `flotilla rollout approve REV WAVE`, then approved (by whom, why)."),
 });
 
 export const RolloutStatus = z.strictObject({
@@ -231,6 +261,8 @@ export const RolloutStatus = z.strictObject({
   state: z.enum(["progressing", "complete", "halted", "superseded"]),
   reason: z.string().optional().describe("Why the rollout is halted when no wave says it (e.g. an unusable fleet file)."),
   waves: z.array(WaveStatus),
+  paused: ActionMark.nullable().optional().describe("Set while an operator has paused this rollout: no wave opens and no host starts it (hosts mid-deploy finish)."),
+  aborted: ActionMark.nullable().optional().describe("Set when an operator aborted this rollout (final: it is halted, no further host takes it)."),
   release: z
     .strictObject({
       state: z.enum(["built", "missing", "untrusted", "invalid"]),
@@ -256,7 +288,7 @@ export type StatusReport = z.infer<typeof StatusReport>;
 export const AuditEntry = z.strictObject({
   time: Timestamp,
   host: HostName.nullable(),
-  kind: z.enum(["event", "decision"]),
+  kind: z.enum(["event", "decision", "action"]).describe("event: an agent transition; decision: a rollout decision; action: an operator action (phase = the action, message = the operator's reason, actor = who)."),
   phase: z.string(),
   outcome: z.string(),
   reason: z.string(),
@@ -268,8 +300,42 @@ export const AuditEntry = z.strictObject({
   durations: z.record(z.string(), z.number()).nullable(),
   message: z.string().nullable(),
   skewedTime: Timestamp.optional().describe("The agent's own, refused timestamp when its clock ran ahead (`time` is then when it re-sent the event)."),
+  actor: z.string().optional().describe("kind action: the operator token's name."),
+  wave: z.string().optional().describe("kind action: the wave approved."),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export const AuditReport = z.strictObject({ generatedAt: Timestamp, entries: z.array(AuditEntry) }).describe("`flotilla audit --json`.");
 export type AuditReport = z.infer<typeof AuditReport>;
+
+// ---------------------------------------------------------------- operator actions
+
+export const OPERATOR_ACTIONS = ["pause", "resume", "abort", "approve", "retry", "hold", "release"] as const;
+export type OperatorActionKind = (typeof OPERATOR_ACTIONS)[number];
+
+/** Body of POST /api/v1/rollouts/{rev}/{pause,resume,abort,approve} and /api/v1/hosts/{host}/{retry,hold,release}. */
+export const ActionRequest = z
+  .strictObject({
+    reason: z.string().trim().min(1, { message: "a reason is required: say why (it is recorded in the audit)" }).max(2000),
+    wave: z.string().min(1).max(200).optional().describe("approve: the wave to open (declared approval: manual)."),
+    rev: z.string().regex(/^[0-9a-f]{4,40}$/, { message: "expected a commit id or an unambiguous prefix of it (hex)" }).optional().describe("retry: the failed revision (default: the host's latest failed revision)."),
+  })
+  .describe("An operator action's arguments.");
+export type ActionRequest = z.infer<typeof ActionRequest>;
+
+export const OperatorAction = z
+  .strictObject({
+    id: z.number().int().min(1),
+    action: z.enum(OPERATOR_ACTIONS),
+    rev: CommitSha.nullable().describe("The rollout acted on (pause, resume, abort, approve) or the revision to retry."),
+    wave: z.string().nullable().describe("approve: the wave approved."),
+    host: HostName.nullable().describe("retry, hold, release: the host."),
+    reason: z.string(),
+    actor: z.string().describe("The operator token's name."),
+    time: Timestamp,
+  })
+  .describe("One recorded operator action (the answer of every action endpoint).");
+export type OperatorAction = z.infer<typeof OperatorAction>;
+
+export const ActionList = z.strictObject({ actions: z.array(OperatorAction).describe("Newest first.") }).describe("GET /api/v1/actions.");
+export type ActionList = z.infer<typeof ActionList>;

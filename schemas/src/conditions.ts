@@ -37,6 +37,10 @@ export const REASONS = {
   GateWaiting: "GateWaiting",
   GateHalted: "GateHalted",
   ControllerUnreachable: "ControllerUnreachable",
+  OperatorHold: "OperatorHold", // an operator holds this host (flotilla host hold); it keeps what it runs
+  OperatorPaused: "OperatorPaused", // an operator paused the rollout of the head (flotilla rollout pause)
+  OperatorAborted: "OperatorAborted", // an operator aborted the rollout of the head (flotilla rollout abort)
+  OperatorRetry: "OperatorRetry", // an operator vouched for retrying a failed revision (flotilla host retry)
   BuildFailed: "BuildFailed",
   SecretsFailed: "SecretsFailed",
   PreDeployHookFailed: "PreDeployHookFailed",

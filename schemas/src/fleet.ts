@@ -129,6 +129,12 @@ export const Wave = z
       .describe(
         "Count a member whose `operation: boot` deploy is staged for the next boot but not verified yet (the agent reports `done` with `pendingReboot`) as healthy, so the next wave can open before the member reboots. Default false: such a member counts only once it has booted the generation and its checks passed there.",
       ),
+    approval: z
+      .enum(["auto", "manual"])
+      .optional()
+      .describe(
+        'manual: the wave opens for a revision only once an operator approved it (`flotilla rollout approve REV WAVE --reason …`) and the previous wave is promoted; its members then ask the controller even when first. Needs a controller. Default "auto".',
+      ),
   })
   .describe("A rollout stage. Waves open in order; hosts in no wave form an implicit last wave named \"rest\".");
 export type Wave = z.infer<typeof Wave>;

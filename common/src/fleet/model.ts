@@ -62,6 +62,8 @@ export interface WaveSpec {
   maxUnavailable: number;
   /** Count members staged for the next boot (operation boot, not verified yet) as healthy. */
   acceptPendingReboot: boolean;
+  /** manual: opens for a revision only after an operator approved it (wave approval). */
+  approval: "auto" | "manual";
   /** True for the implicit last wave of hosts that no wave names. */
   implicit: boolean;
 }

@@ -132,12 +132,13 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
       soakMs: ms(w.soak, "0"),
       maxUnavailable: resolveMaxUnavailable(w.maxUnavailable, members.length),
       acceptPendingReboot: w.acceptPendingReboot ?? false,
+      approval: w.approval ?? "auto",
       implicit: false,
     });
   });
   const unassigned = file.hosts.map((h) => h.name).filter((n, i, a) => !waveOf.has(n) && a.indexOf(n) === i);
   if (unassigned.length > 0) {
-    waves.push({ name: IMPLICIT_WAVE, index: waves.length, members: unassigned, soakMs: 0, maxUnavailable: 0, acceptPendingReboot: false, implicit: true });
+    waves.push({ name: IMPLICIT_WAVE, index: waves.length, members: unassigned, soakMs: 0, maxUnavailable: 0, acceptPendingReboot: false, approval: "auto", implicit: true });
   }
   const waveIndexOf = new Map<string, number>();
   for (const w of waves) for (const m of w.members) waveIndexOf.set(m, w.index);

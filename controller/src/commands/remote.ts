@@ -1,4 +1,4 @@
-/** Shared by `flotilla status` and `flotilla audit`: reaching the controller's read API. */
+/** Shared by `flotilla status`, `audit`, `rollout` and `host`: reaching the controller's API. */
 import type { z } from "zod";
 import { visible } from "../report/visible.js";
 
@@ -16,12 +16,26 @@ export class RemoteError extends Error {
 }
 
 /** GETs a read API path and validates the reply against its schema. */
-export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+export function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  return request(o, "GET", path, undefined, schema, env);
+}
+
+/** POSTs a JSON body (operator actions) and validates the reply against its schema. */
+export function postJson<T>(o: RemoteOptions, path: string, body: unknown, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  return request(o, "POST", path, body, schema, env);
+}
+
+async function request<T>(o: RemoteOptions, method: "GET" | "POST", path: string, body: unknown, schema: z.ZodType<T>, env: NodeJS.ProcessEnv): Promise<T> {
   const base = controllerUrl(o, env);
   const token = o.token ?? env.FLOTILLA_TOKEN;
   let res: Response;
   try {
-    res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(base + path, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch (cause) {
     throw new RemoteError(`cannot reach the controller at ${base}: ${(cause as Error).cause ?? (cause as Error).message}`, { cause });
   }

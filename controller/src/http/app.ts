@@ -17,6 +17,7 @@ import { verifyWebhookSignature } from "../github/webhook.js";
 import type { Metrics } from "../metrics.js";
 import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
+import { registerActionRoutes } from "./actions.js";
 import { bearer, OperatorAuth, roleAllows, TOKEN_COOKIE } from "./auth.js";
 import { enumParam, intParam, sinceParam } from "./query.js";
 
@@ -146,6 +147,7 @@ export function createApp(o: AppOptions): Hono {
     if (format === "markdown") return c.text(renderAuditMarkdown(report));
     return c.json(report);
   });
+  registerActionRoutes(app, { coordinator: o.coordinator, auth: o.auth, limit, read: operator });
   app.get("/metrics", operator, async (c) => {
     if (!o.metrics) throw new HttpError(404, "MetricsDisabled", "metrics are disabled");
     return c.text(await o.metrics.registry.metrics(), 200, { "content-type": o.metrics.registry.contentType });

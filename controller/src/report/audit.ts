@@ -4,7 +4,7 @@
  * (from GitHub when configured, else from git). Pure.
  */
 import type { AuditEntry, AuditReport, TransitionEvent } from "../../../schemas/src/api.js";
-import type { CommitRecord, DecisionRecord, StoredEvent } from "../store/types.js";
+import type { ActionRecord, CommitRecord, DecisionRecord, StoredEvent } from "../store/types.js";
 import { isoOf } from "./time.js";
 
 function commitFields(c: CommitRecord | undefined) {
@@ -18,8 +18,17 @@ function commitFields(c: CommitRecord | undefined) {
 
 const pascal = (s: string) => s.replace(/(^|[-_ ])(\w)/g, (_m, _p, ch: string) => ch.toUpperCase());
 
-export function buildAudit(input: { now: number; events: readonly StoredEvent[]; decisions: readonly DecisionRecord[]; commits: ReadonlyMap<string, CommitRecord>; host?: string; limit?: number }): AuditReport {
-  // order: the instant; tie: events (by host, seq) before decisions (by id) at the same instant.
+export function buildAudit(input: {
+  now: number;
+  events: readonly StoredEvent[];
+  decisions: readonly DecisionRecord[];
+  /** Operator actions (kind "action": who in `actor`, why in `message`). */
+  actions?: readonly ActionRecord[];
+  commits: ReadonlyMap<string, CommitRecord>;
+  host?: string;
+  limit?: number;
+}): AuditReport {
+  // order: the instant; tie: events (by host, seq), then decisions (by id), then actions (by id) at the same instant.
   const entries: (AuditEntry & { order: number; tie: [number, string, number] })[] = [];
   for (const e of input.events) {
     const m = JSON.parse(e.payload) as TransitionEvent;
@@ -56,6 +65,25 @@ export function buildAudit(input: { now: number; events: readonly StoredEvent[];
         message: d.reason,
       });
     }
+  }
+  for (const a of input.actions ?? []) {
+    if (input.host && a.host !== input.host) continue;
+    entries.push({
+      order: a.timeMs,
+      tie: [2, "", a.id],
+      time: isoOf(a.timeMs),
+      host: a.host,
+      kind: "action",
+      phase: a.action,
+      outcome: "recorded",
+      reason: `Operator${pascal(a.action)}`,
+      rev: a.rev,
+      ...commitFields(a.rev ? input.commits.get(a.rev) : undefined),
+      durations: null,
+      message: a.reason,
+      actor: a.actor,
+      ...(a.wave ? { wave: a.wave } : {}),
+    });
   }
   entries.sort((a, b) => a.order - b.order || a.tie[0] - b.tie[0] || (a.tie[1] < b.tie[1] ? -1 : a.tie[1] > b.tie[1] ? 1 : 0) || a.tie[2] - b.tie[2]);
   const kept = input.limit !== undefined && entries.length > input.limit ? entries.slice(entries.length - input.limit) : entries;

@@ -47,7 +47,8 @@ export function hostRow(h: HostStatus, now: number): string[] {
 export function rolloutTitle(r: RolloutStatus): string {
   const pr = r.pr ? ` PR #${r.pr.number} "${r.pr.title}" by ${r.pr.author ?? "?"}${r.pr.mergedBy ? `, merged by ${r.pr.mergedBy}` : ""}` : "";
   const rel = r.release ? `; release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.state !== "missing" && r.release.reason ? ` (${r.release.reason})` : ""}` : "";
-  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${rel}`;
+  const op = r.aborted ? `; ABORTED by ${r.aborted.actor}: ${r.aborted.reason}` : r.paused ? `; PAUSED by ${r.paused.actor}: ${r.paused.reason}` : "";
+  return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${op}${rel}`;
 }
 
 export function renderStatusText(s: StatusReport): string {
@@ -56,6 +57,7 @@ export function renderStatusText(s: StatusReport): string {
   out.push(table([["HOST", "WAVE", "PIN", "DESIRED", "CURRENT", "GENERATION", "PHASE", "HEALTH", "LAST SEEN", "SINCE", "DRIFT", "FAILED REVS", "REBOOT"], ...s.hosts.map((h) => hostRow(h, now))]));
   const reboot = s.hosts.filter((x) => x.needsReboot || x.pendingReboot);
   if (reboot.length) out.push(`  ${reboot.length} host(s) need a reboot: ${reboot.map((x) => `${visible(x.host)}${x.pendingReboot ? " (staged for boot, unverified)" : ""}`).join(", ")}`);
+  for (const h of s.hosts.filter((x) => x.held)) out.push(`  ${visible(h.host)}: HELD by ${visible(h.held!.actor)} since ${h.held!.time}: ${visible(h.held!.reason)}`);
   for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${visible(h.host)}: last error ${visible(h.lastError!.reason)}: ${visible(h.lastError!.message.split("\n")[0]!)}`);
   for (const r of s.rollouts) {
     out.push("", visible(rolloutTitle(r)));
@@ -84,7 +86,7 @@ function auditRow(e: AuditReport["entries"][number]): string[] {
   return [
     // An event whose agent clock ran ahead was re-timed on re-send: show both, honestly.
     e.skewedTime ? `${e.time} (agent clock ahead: ${e.skewedTime})` : e.time,
-    e.host ?? "(controller)",
+    e.host ?? (e.kind === "action" ? "(operator)" : "(controller)"),
     e.kind,
     e.phase,
     e.outcome,
@@ -95,7 +97,7 @@ function auditRow(e: AuditReport["entries"][number]): string[] {
     e.author ?? "-",
     e.mergedBy ?? "-",
     d || "-",
-    (e.message ?? "").split("\n")[0]!.slice(0, 120),
+    (e.kind === "action" ? `${e.actor ?? "?"}${e.wave ? ` (wave ${e.wave})` : ""}: ${e.message ?? ""}` : (e.message ?? "")).split("\n")[0]!.slice(0, 120),
   ];
 }
 

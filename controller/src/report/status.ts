@@ -4,10 +4,11 @@
  * PR and wave states) from the fleet at the head, host states and evaluated
  * rollouts. Pure.
  */
-import type { HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import type { ActionMark as ActionMarkJson, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
 import type { AgentPhase } from "../../../schemas/src/conditions.js";
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { RolloutDecision } from "../rollout/decide.js";
+import type { ActionMark } from "../rollout/operator.js";
 import type { HostState } from "../store/host-state.js";
 import type { CommitRecord } from "../store/types.js";
 import { isoOf } from "./time.js";
@@ -28,7 +29,11 @@ export interface StatusInput {
   /** Newest first; the first is the head. */
   rollouts: readonly EvaluatedRollout[];
   filter?: { host?: string; wave?: string };
+  /** Hosts an operator holds (rollout/operator.ts heldHosts). */
+  held?: ReadonlyMap<string, ActionMark>;
 }
+
+const markJson = (m: ActionMark): ActionMarkJson => ({ id: m.id, actor: m.actor, reason: m.reason, time: isoOf(m.timeMs) });
 
 const IN_FLIGHT = new Set(["fetched", "built", "activating", "verifying", "rollingBack", "selfUpdate"]);
 const iso = (ms: number | null | undefined) => (ms ? isoOf(ms) : null);
@@ -91,6 +96,7 @@ export function buildStatus(input: StatusInput): StatusReport {
       lastError: s?.lastError ?? null,
       needsReboot: s?.needsReboot ?? false,
       pendingReboot: s?.pendingReboot ?? false,
+      held: input.held?.has(spec.name) ? markJson(input.held.get(spec.name)!) : null,
     });
   }
   const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({
@@ -99,6 +105,8 @@ export function buildStatus(input: StatusInput): StatusReport {
     pr: r.commit.pr,
     state: r.decision ? r.decision.state : "halted",
     ...(r.decision ? {} : { reason: `fleet file unusable: ${r.error ?? "unknown error"}` }),
+    paused: r.decision?.paused ? markJson(r.decision.paused) : null,
+    aborted: r.decision?.aborted ? markJson(r.decision.aborted) : null,
     ...(r.decision?.release ? { release: { state: r.decision.release.state, ...(r.decision.release.reason ? { reason: r.decision.release.reason } : {}), hosts: [...r.decision.release.hosts] } } : {}),
     waves: (r.decision?.waves ?? [])
       .filter((w) => !input.filter?.wave || w.name === input.filter.wave)
@@ -111,6 +119,7 @@ export function buildStatus(input: StatusInput): StatusReport {
         openedAt: iso(w.openedAtMs),
         soakUntil: iso(w.soakUntilMs),
         reason: w.reason,
+        ...(w.approval ? { approval: { state: w.approval.state, ...(w.approval.by ? { by: markJson(w.approval.by) } : {}) } } : {}),
       })),
   }));
   return { generatedAt: new Date(now).toISOString(), branch: input.branch, head: input.head, hosts, rollouts };

@@ -8,6 +8,7 @@ import type { AgentPhase, Outcome, WaveState } from "../../../schemas/src/condit
 import type { HealthResult } from "../../../schemas/src/api.js";
 import type { Fleet, WaveSpec } from "../../../common/src/fleet/model.js";
 import { hostSpec } from "./host-index.js";
+import { afterPauses, describeMark, heldHosts, rolloutActions, type ActionFact, type ActionMark } from "./operator.js";
 
 /** A transition event as the engine sees it (agent timestamp in ms). */
 export interface ObservedEvent {
@@ -54,6 +55,11 @@ export interface DecideInput {
    * them; absent means missing.
    */
   release?: ReleaseInfo;
+  /**
+   * Operator actions: those about C (pause, resume, abort, approve) and every
+   * hold/release (hosts held). Like recorded decisions, facts with their own time.
+   */
+  actions?: readonly ActionFact[];
 }
 
 export interface ReleaseInfo {
@@ -86,6 +92,8 @@ export interface WaveDecision {
   reason: string;
   /** Set while the wave is held for the release of C (substitute-only members). */
   releaseHold?: string;
+  /** Waves with approval: manual: required until an operator approves the wave for C. */
+  approval?: { state: "required" | "approved"; by?: ActionMark };
 }
 
 export interface NewDecision {
@@ -106,6 +114,12 @@ export interface RolloutDecision {
   summary: string;
   warnings: string[];
   release?: ReleaseInfo;
+  /** An operator aborted C (final). */
+  aborted: ActionMark | null;
+  /** An operator paused C and has not resumed it. */
+  paused: ActionMark | null;
+  /** Hosts an operator holds on what they run (any revision). */
+  held: ReadonlyMap<string, ActionMark>;
 }
 
 export const ROLLOUT = "";
@@ -186,6 +200,8 @@ export function decide(input: DecideInput): RolloutDecision {
   const pinnedHosts = new Set(fleet.hosts.filter((h) => h.pin).map((h) => h.name));
   const unreachableAfter = fleet.policy.unreachableAfterMs;
   const warnings: string[] = [];
+  const ops = rolloutActions(input.actions ?? [], rev);
+  const held = heldHosts(input.actions ?? []);
 
   const waves: WaveDecision[] = [];
   let haltedAtMs: number | null = latched(ROLLOUT, "halted")?.effectiveMs ?? null;
@@ -219,12 +235,32 @@ export function decide(input: DecideInput): RolloutDecision {
       haltReason = `wave ${f.w.name}: ${f.failed.length} of ${f.counted.length} failed (${f.failed.join(", ")}), more than maxUnavailable ${f.w.maxUnavailable}`;
     }
   }
+  // An operator's abort halts C at its instant, unless a failure halted it before.
+  if (ops.aborted && (haltedAtMs === null || ops.aborted.timeMs < haltedAtMs)) {
+    haltedAtMs = ops.aborted.timeMs;
+    haltReason = describeMark("halted", ops.aborted);
+  }
 
   let prevPromotedAt: number | null = input.observedAtMs;
   let prevName = "";
   for (const f of facts) {
     const { w } = f;
     let openedAtMs = prevPromotedAt;
+    // approval: manual — the wave opens no earlier than an operator approved it for C.
+    let approval: WaveDecision["approval"];
+    let approvalHold: string | undefined;
+    if (w.approval === "manual") {
+      const by = ops.approvals.get(w.name);
+      approval = by ? { state: "approved", by } : { state: "required" };
+      if (!latched(w.name, "progressing") && openedAtMs !== null) {
+        if (!by) {
+          approvalHold = `waits for approval: flotilla rollout approve ${rev.slice(0, 12)} ${w.name} --reason …`;
+          openedAtMs = null;
+        } else {
+          openedAtMs = afterPauses(Math.max(openedAtMs, by.timeMs), ops.pauses);
+        }
+      }
+    }
     // Substitute-only members cannot build: hold the wave until the release covers them.
     let releaseHold: string | undefined;
     const subs = f.counted.filter((m) => fleet.delivery?.modes[m] === "substitute");
@@ -252,7 +288,9 @@ export function decide(input: DecideInput): RolloutDecision {
       completeSinceMs = Math.max(openedAtMs!, f.need === 0 ? openedAtMs! : since[f.need - 1]!);
       soakUntilMs = completeSinceMs + w.soakMs;
       const blockedByHalt = haltedAtMs !== null && soakUntilMs > haltedAtMs;
-      if (now >= soakUntilMs && !blockedByHalt && !input.supersededBy) promotedAtMs = soakUntilMs;
+      // Nothing is promoted while C is paused: a soak that ended during a pause promotes at the resume.
+      const promoteAt = afterPauses(soakUntilMs, ops.pauses);
+      if (promoteAt !== null && now >= promoteAt && !blockedByHalt && !input.supersededBy) promotedAtMs = promoteAt;
     }
 
     if (promotedAtMs !== null && completeSinceMs === null) {
@@ -275,16 +313,22 @@ export function decide(input: DecideInput): RolloutDecision {
     } else if (releaseHold) {
       state = "pending";
       reason = releaseHold;
+    } else if (approvalHold && prevPromotedAt !== null) {
+      state = "pending";
+      reason = approvalHold;
     } else if (openedAtMs === null) {
       state = "pending";
-      reason = `waits for ${prevName}`;
+      reason = ops.paused ? `${describeMark("paused", ops.paused)}; waits for ${prevName}` : `waits for ${prevName}`;
     } else if (completeSinceMs !== null) {
       state = "soaking";
       reason = `${tally}; soaking until ${new Date(soakUntilMs!).toISOString()}`;
     } else {
       state = "progressing";
       const extra = f.unreachable.length ? `, unreachable: ${f.unreachable.join(", ")}` : "";
-      reason = `${tally}, need ${f.need}${extra}`;
+      const heldHere = f.counted.filter((m) => held.has(m));
+      const holdText = heldHere.length ? `, held: ${heldHere.join(", ")}` : "";
+      const pauseText = ops.paused ? `; ${describeMark("paused", ops.paused)}` : "";
+      reason = `${tally}, need ${f.need}${extra}${holdText}${pauseText}`;
     }
     waves.push({
       name: w.name,
@@ -305,6 +349,7 @@ export function decide(input: DecideInput): RolloutDecision {
       promotedAtMs,
       reason,
       ...(releaseHold ? { releaseHold } : {}),
+      ...(approval ? { approval } : {}),
     });
     prevPromotedAt = promotedAtMs;
     prevName = w.name;
@@ -335,10 +380,14 @@ export function decide(input: DecideInput): RolloutDecision {
   const summary = waves
     .map((w) => `${w.name} ${w.healthy.length}/${w.counted.length} healthy${w.state === "halted" && w.failed.length ? ` (${w.failed.length} failed)` : ""}`)
     .join(", ");
-  return { rev, state, waves, transitions, summary: state === "halted" ? `halted: ${summary}` : summary, warnings, ...(input.release ? { release: input.release } : {}) };
+  return {
+    rev, state, waves, transitions, summary: state === "halted" ? `halted: ${summary}` : summary, warnings,
+    ...(input.release ? { release: input.release } : {}),
+    aborted: ops.aborted, paused: state === "progressing" ? ops.paused : null, held,
+  };
 }
 
-export type GateDecision = "open" | "wait" | "halted" | "superseded" | "pinned" | "unknown-revision";
+export type GateDecision = "open" | "wait" | "halted" | "superseded" | "pinned" | "unknown-revision" | "held" | "paused" | "aborted";
 
 export interface Gate {
   decision: GateDecision;
@@ -351,13 +400,19 @@ export interface Gate {
 export function gateFor(fleet: Fleet, decision: RolloutDecision, host: string, now: number): Gate {
   const spec = hostSpec(fleet, host);
   if (!spec) return { decision: "unknown-revision", wave: "", reason: `host "${host}" is not in the fleet at ${decision.rev.slice(0, 12)}`, retryAfterMs: 30_000 };
+  // Operator actions come first: every agent obeys them, also one that needs no gate (first wave, pinned).
+  const hold = decision.held.get(host);
+  if (hold) return { decision: "held", wave: spec.wave, reason: `${describeMark("held", hold)} (flotilla host release ${host})`, retryAfterMs: 60_000 };
   if (spec.pin) return { decision: "pinned", wave: spec.wave, reason: `pinned to ${spec.pin.slice(0, 12)}` };
   const wave = decision.waves.find((w) => w.name === spec.wave);
   if (!wave) return { decision: "unknown-revision", wave: spec.wave, reason: `wave "${spec.wave}" not found`, retryAfterMs: 30_000 };
+  if (decision.aborted) return { decision: "aborted", wave: wave.name, reason: `rollout of ${decision.rev.slice(0, 12)} ${describeMark("aborted", decision.aborted)}` };
   if (decision.state === "halted") return { decision: "halted", wave: wave.name, reason: wave.reason.startsWith("rollout halted") ? wave.reason : `rollout halted: ${wave.reason}` };
   if (decision.state === "superseded") return { decision: "superseded", wave: wave.name, reason: "a newer commit is the branch head; fetch it" };
+  if (decision.paused) return { decision: "paused", wave: wave.name, reason: `rollout of ${decision.rev.slice(0, 12)} ${describeMark("paused", decision.paused)}`, retryAfterMs: 60_000 };
   if (wave.openedAtMs !== null) return { decision: "open", wave: wave.name, reason: `wave ${wave.name} is open (${wave.state})` };
   if (wave.releaseHold) return { decision: "wait", wave: wave.name, reason: wave.releaseHold, retryAfterMs: 10_000 };
+  if (wave.approval?.state === "required" && wave.state === "pending" && wave.reason.startsWith("waits for approval")) return { decision: "wait", wave: wave.name, reason: `wave ${wave.name} ${wave.reason}`, retryAfterMs: 30_000 };
   const prev = decision.waves[wave.index - 1];
   let retryAfterMs = 5_000;
   if (prev?.state === "soaking" && prev.soakUntilMs !== null) retryAfterMs = Math.max(1_000, Math.min(prev.soakUntilMs - now, 300_000));

@@ -52,6 +52,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX gate_nonces_expires ON gate_nonces (expires_ms)`,
     ],
   },
+  {
+    version: 4,
+    name: "operator_actions: pause, resume, abort, approve, retry, hold, release with who, when and why",
+    sql: (d) => [
+      `CREATE TABLE operator_actions (
+        id ${d === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"},
+        action TEXT NOT NULL, rev TEXT, wave TEXT, host TEXT,
+        reason TEXT NOT NULL, actor TEXT NOT NULL, time_ms BIGINT NOT NULL)`,
+      `CREATE INDEX operator_actions_rev ON operator_actions (rev, id)`,
+      `CREATE INDEX operator_actions_host ON operator_actions (host, id)`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

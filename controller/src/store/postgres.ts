@@ -7,8 +7,8 @@
 import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
-import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 const BIGINT_OID = 20;
 const types = {
@@ -222,6 +222,26 @@ export class PostgresStore implements Store {
 
   async pruneNonces(nowMs: number): Promise<number> {
     return (await this.pool.query("DELETE FROM gate_nonces WHERE expires_ms < $1", [nowMs])).rowCount ?? 0;
+  }
+
+  async recordAction(a: NewActionRecord): Promise<ActionRecord> {
+    const r = await this.pool.query<ActionRow>(
+      "INSERT INTO operator_actions (action, rev, wave, host, reason, actor, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+      [a.action, a.rev, a.wave, a.host, a.reason, a.actor, a.timeMs],
+    );
+    return rowToAction(r.rows[0]!);
+  }
+
+  async actions(q: ActionQuery): Promise<ActionRecord[]> {
+    const { where, params } = actionFilter(q);
+    let n = 0;
+    const text = `SELECT * FROM operator_actions WHERE ${where.replace(/\?/g, () => `$${++n}`)} ORDER BY id DESC LIMIT $${n + 1}`;
+    return (await this.pool.query<ActionRow>(text, [...params, q.limit ?? 10_000])).rows.map(rowToAction);
+  }
+
+  async commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]> {
+    const p = prefix.toLowerCase().replace(/[^0-9a-f]/g, "");
+    return (await this.pool.query<CommitRow>("SELECT * FROM commits WHERE sha LIKE $1 ORDER BY position DESC LIMIT $2", [`${p}%`, limit])).rows.map(rowToCommit);
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -1,6 +1,6 @@
 /** Row ↔ record mapping shared by the SQLite and PostgreSQL stores. */
 import type { ObservedEvent } from "../rollout/decide.js";
-import type { CommitRecord, DecisionRecord } from "./types.js";
+import type { ActionQuery, ActionRecord, CommitRecord, DecisionRecord } from "./types.js";
 
 export interface CommitRow {
   sha: string;
@@ -44,4 +44,32 @@ export function verdictToObserved(rev: string, r: { host: string; verdict: strin
     host: r.host, seq: 0, timeMs: Number(r.t), rev, phase: healthy ? "done" : "failed", outcome: healthy ? "succeeded" : "failed",
     reason: healthy ? "Succeeded" : "Failed", generation: healthy ? "(verified at ingest)" : null,
   };
+}
+
+export interface ActionRow {
+  id: number | string;
+  action: string;
+  rev: string | null;
+  wave: string | null;
+  host: string | null;
+  reason: string;
+  actor: string;
+  time_ms: number | string;
+}
+
+export function rowToAction(r: ActionRow): ActionRecord {
+  return { id: Number(r.id), action: r.action as ActionRecord["action"], rev: r.rev, wave: r.wave, host: r.host, reason: r.reason, actor: r.actor, timeMs: Number(r.time_ms) };
+}
+
+/** The WHERE clause and parameters of an action query (`?` placeholders; PostgreSQL renumbers them). */
+export function actionFilter(q: ActionQuery): { where: string; params: unknown[] } {
+  const parts: string[] = ["time_ms >= ?"];
+  const params: unknown[] = [q.sinceMs ?? 0];
+  if (q.host) (parts.push("host = ?"), params.push(q.host));
+  if (q.rev) (parts.push("rev = ?"), params.push(q.rev));
+  if (q.actions && q.actions.length > 0) {
+    parts.push(`action IN (${q.actions.map(() => "?").join(", ")})`);
+    params.push(...q.actions);
+  }
+  return { where: parts.join(" AND "), params };
 }

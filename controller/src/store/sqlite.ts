@@ -9,8 +9,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
-import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
@@ -180,6 +180,23 @@ export class SqliteStore implements Store {
 
   async pruneNonces(nowMs: number): Promise<number> {
     return this.db.prepare("DELETE FROM gate_nonces WHERE expires_ms < ?").run(nowMs).changes;
+  }
+
+  async recordAction(a: NewActionRecord): Promise<ActionRecord> {
+    const r = this.db
+      .prepare("INSERT INTO operator_actions (action, rev, wave, host, reason, actor, time_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *")
+      .get(a.action, a.rev, a.wave, a.host, a.reason, a.actor, a.timeMs) as ActionRow;
+    return rowToAction(r);
+  }
+
+  async actions(q: ActionQuery): Promise<ActionRecord[]> {
+    const { where, params } = actionFilter(q);
+    return (this.db.prepare(`SELECT * FROM operator_actions WHERE ${where} ORDER BY id DESC LIMIT ?`).all(...params, q.limit ?? 10_000) as ActionRow[]).map(rowToAction);
+  }
+
+  async commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]> {
+    const p = prefix.toLowerCase().replace(/[^0-9a-f]/g, "");
+    return (this.db.prepare("SELECT * FROM commits WHERE sha LIKE ? ORDER BY position DESC LIMIT ?").all(`${p}%`, limit) as CommitRow[]).map(rowToCommit);
   }
 
   async getMeta(key: string): Promise<string | null> {

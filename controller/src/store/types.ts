@@ -3,7 +3,7 @@
  * per-host state, commits seen on the branch, recorded rollout decisions.
  * Two implementations share one schema: SQLite (default) and PostgreSQL.
  */
-import type { AgentMessage } from "../../../schemas/src/api.js";
+import type { AgentMessage, OperatorActionKind } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { HostState } from "./host-state.js";
 
@@ -69,6 +69,30 @@ export interface DecisionRecord {
 
 export type NewDecisionRecord = Omit<DecisionRecord, "id">;
 
+/** An operator action as stored (operator_actions). */
+export interface ActionRecord {
+  id: number;
+  action: OperatorActionKind;
+  rev: string | null;
+  wave: string | null;
+  host: string | null;
+  reason: string;
+  actor: string;
+  timeMs: number;
+}
+
+export type NewActionRecord = Omit<ActionRecord, "id">;
+
+export interface ActionQuery {
+  host?: string;
+  rev?: string;
+  /** Only these kinds. */
+  actions?: readonly OperatorActionKind[];
+  sinceMs?: number;
+  /** The newest this many (newest first). Default 10,000. */
+  limit?: number;
+}
+
 export interface StoredEvent {
   host: string;
   seq: number;
@@ -129,6 +153,12 @@ export interface Store {
   claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean>;
   /** Forgets nonces whose window closed before `nowMs`; returns how many. */
   pruneNonces(nowMs: number): Promise<number>;
+  /** Stores an operator action; returns it with its id (ids increase). */
+  recordAction(a: NewActionRecord): Promise<ActionRecord>;
+  /** Operator actions matching `q`, newest first (by id). */
+  actions(q: ActionQuery): Promise<ActionRecord[]>;
+  /** Recorded commits whose sha starts with `prefix` (at most `limit`). */
+  commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
   close(): Promise<void>;

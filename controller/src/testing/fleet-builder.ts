@@ -10,6 +10,7 @@ export interface WaveDraft {
   soakMs?: number;
   maxUnavailable?: number;
   acceptPendingReboot?: boolean;
+  approval?: "auto" | "manual";
 }
 
 export function buildFleet(waves: WaveDraft[], opts: { pins?: Record<string, string>; unreachableAfterMs?: number; hostKeys?: Record<string, string> } = {}): Fleet {
@@ -20,6 +21,7 @@ export function buildFleet(waves: WaveDraft[], opts: { pins?: Record<string, str
     soakMs: w.soakMs ?? 0,
     maxUnavailable: w.maxUnavailable ?? 0,
     acceptPendingReboot: w.acceptPendingReboot ?? false,
+    approval: w.approval ?? "auto",
     implicit: false,
   }));
   const hosts: HostSpec[] = specs.flatMap((w) =>

@@ -29,6 +29,8 @@ import { rollBack } from "./handlers/rolling-back.js";
 import { verify } from "./handlers/verifying.js";
 import { afterReboot } from "./reboot.js";
 import { initialState, type AgentState } from "./phases.js";
+import { applyDirective, applyRetry, wasApplied } from "./retry.js";
+import type { RetryDirective } from "../../../schemas/src/api.js";
 
 export type CycleCode = "ok" | "waiting" | "failed" | "stalled" | "error";
 
@@ -87,6 +89,8 @@ export class Driver {
   private dirty = false;
   /** Crash convergence ran for the state loaded from disk (it concerns a restart, so it runs once). */
   private recovered = false;
+  /** The newest operator retry directive the controller's watch delivered, applied at the next cycle. */
+  private directive: RetryDirective | null = null;
 
   constructor(private readonly deps: AgentDeps) {
     this.ctx = loopContext(deps);
@@ -99,6 +103,16 @@ export class Driver {
 
   current(): AgentState | null {
     return this.state;
+  }
+
+  /** An operator retry from the controller (a watch answer): applied at the next cycle, once per id. */
+  offerRetry(d: RetryDirective): void {
+    if (!this.directive || d.id > this.directive.id) this.directive = d;
+  }
+
+  /** Did this agent already apply the controller's retry directive `id`? */
+  applied(id: number): boolean {
+    return !!this.state && wasApplied(this.state, id);
   }
 
   private async commit(next: AgentState, events: EventDraft[]): Promise<AgentState> {
@@ -149,11 +163,8 @@ export class Driver {
   private async recover(state: AgentState): Promise<AgentState> {
     const retry = await this.deps.store.pendingRetry();
     if (retry) {
-      const failedRevs = retry.rev ? state.failedRevs.filter((f) => f.rev !== retry.rev) : [];
-      let cycle = state.cycle;
-      if (cycle.phase === "rollbackFailed") {
-        cycle = { ...cycle, phase: "rollingBack", blameTarget: false, attempt: 1, health: [], reach: { remote: cycle.target.remote, controller: false } };
-      }
+      const retried = applyRetry(state, retry.rev, nowIso(this.ctx));
+      const cycle = retried.cycle;
       this.deps.log.info("operator retry applied", { rev: retry.rev ?? "all", phase: cycle.phase });
       // --accept-rewrite: the operator vouches for a rewritten branch on this host,
       // so the next head is judged on its own fleet file (fast-forward and
@@ -161,11 +172,14 @@ export class Driver {
       const trusted = retry.acceptRewrite ? { trustedHead: null } : {};
       if (retry.acceptRewrite) this.deps.log.warn("operator accepted a rewritten history: the trusted head is forgotten", { was: state.trustedHead });
       const message = retry.acceptRewrite ? "operator retry, accepting a rewritten history" : "operator retry";
-      state = await this.commit({ ...state, ...trusted, failedRevs, cycle, lastHead: null, noticedHead: null, interruptions: null, updatedAt: nowIso(this.ctx) }, [
+      state = await this.commit({ ...retried, ...trusted }, [
         { phase: cycle.phase, outcome: "started", reason: REASONS.Progressing, rev: retry.rev, generation: null, message },
       ]);
       await this.deps.store.clearRetry();
     }
+    const directive = this.directive;
+    this.directive = null;
+    if (directive && !wasApplied(state, directive.id)) state = await this.commitDirective(state, directive);
     const c = state.cycle;
     // Only the state found on disk at start can be left by a restart. Later in
     // this process an unfinished cycle (a failed save, a handler's error) is
@@ -185,6 +199,15 @@ export class Driver {
     const rev = "target" in c && c.target ? c.target.rev : null;
     return this.commit({ ...state, updatedAt: nowIso(this.ctx) }, [
       { phase: c.phase, outcome: "started", reason: REASONS.Interrupted, rev, generation: "generation" in c ? c.generation : null, message: `resuming ${c.phase} after a restart` },
+    ]);
+  }
+
+  /** Applies a controller retry directive (recording its id) and reports it. */
+  private async commitDirective(state: AgentState, d: RetryDirective): Promise<AgentState> {
+    const next = applyDirective(state, d, nowIso(this.ctx));
+    this.deps.log.info("operator retry from the controller applied", { id: d.id, rev: d.rev, phase: next.cycle.phase });
+    return this.commit(next, [
+      { phase: next.cycle.phase, outcome: "started", reason: REASONS.OperatorRetry, rev: d.rev, generation: null, blamed: false, message: `operator retry #${d.id} from the controller: ${d.rev.slice(0, 12)} is no longer remembered as failed` },
     ]);
   }
 
@@ -208,8 +231,13 @@ export class Driver {
       if (rebooted) state = await this.drive(await this.commit(rebooted.state, rebooted.events), signal);
       if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
       if (signal?.aborted) return this.stopped(state, null);
-      const polled = await poll(this.ctx, state);
+      let polled = await poll(this.ctx, state);
       this.deps.metrics?.poll(polled.kind === "unchanged" ? "unchanged" : "changed");
+      if (polled.kind === "retry") {
+        // The gate answer carried an operator retry: apply it, then evaluate the head again at once.
+        state = await this.commitDirective(state, polled.directive);
+        polled = await poll(this.ctx, state);
+      }
       if (polled.kind === "step") {
         const changed = polled.step.state !== state;
         state = changed ? await this.commit(polled.step.state, polled.step.events) : state;

@@ -18,7 +18,7 @@
  * hosts get one) is immediate.
  */
 import type { Logger } from "../../../common/src/log.js";
-import type { Nudge } from "../../../schemas/src/api.js";
+import type { Nudge, RetryDirective } from "../../../schemas/src/api.js";
 import type { Clock, Watch } from "../ports.js";
 
 export interface NudgesOptions {
@@ -35,6 +35,10 @@ export interface NudgesOptions {
   spreadMs?: number;
   /** With no controller configured, look again this often. Default 60 s. */
   idleRecheckMs?: number;
+  /** An operator retry directive arrived with a watch answer (the driver applies each id once). */
+  onRetry?: (d: RetryDirective) => void;
+  /** Has this directive been applied already? (then it does not wake the loop) */
+  applied?: (id: number) => boolean;
 }
 
 /** A signal that aborts with `parent` or on `abort()`, detached from `parent` by `dispose()` (no listener left behind). */
@@ -92,8 +96,13 @@ export class Nudges {
         this.since = n.head;
         this.sinceFromController = true;
       }
-      if (n.gate) {
-        log.info("nudged: the wave gate opened", { head: n.head });
+      const retry = n.retry && !this.o.applied?.(n.retry.id) ? n.retry : null;
+      if (retry) {
+        log.info("nudged: an operator retry", { id: retry.id, rev: retry.rev });
+        this.o.onRetry?.(retry);
+        this.fire();
+      } else if (n.gate) {
+        log.info("nudged: the wave gate opened, or an operator acted", { head: n.head });
         this.fire();
       } else if (n.changed) {
         log.info("nudged: the controller saw a new head", { head: n.head });

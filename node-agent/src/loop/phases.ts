@@ -150,6 +150,13 @@ export interface AgentState {
   lastOutcome: LastOutcome | null;
   /** How many times an activation of `cycle.target` was interrupted (crash mid-switch). */
   interruptions: { rev: string; count: number } | null;
+  /**
+   * Ids of operator retry directives from the controller this agent applied
+   * (newest last, bounded): each is applied once, so a revision that fails
+   * again after a retry is not retried again by the same directive. Absent in
+   * states written before operator actions.
+   */
+  appliedActions?: number[];
   updatedAt: string;
 }
 

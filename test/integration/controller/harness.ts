@@ -9,7 +9,7 @@ import type { GateAnswer, Heartbeat, Nudge, ReportAck, SignedEnvelope, Transitio
 import { envelopeAuthorization, loadHostSigner, type HostSigner } from "../../../common/src/signing.js";
 import { memoryLogger } from "../../../common/src/log.js";
 import { resolveConfig, type ResolvedConfig } from "../../../controller/src/config.js";
-import { startController, type RunningController } from "../../../controller/src/server.js";
+import { startController, type RunningController, type StartOptions } from "../../../controller/src/server.js";
 import { makeFleetRepo, type FleetRepo } from "../../helpers/git-repo.js";
 import { makeTempDir } from "../../helpers/tmp.js";
 
@@ -31,7 +31,7 @@ export async function makeHostSigners(names: string[]): Promise<Record<string, H
 }
 
 export interface FleetDraft {
-  waves: { name: string; members: string[]; soak?: string; maxUnavailable?: number | string }[];
+  waves: { name: string; members: string[]; soak?: string; maxUnavailable?: number | string; approval?: "auto" | "manual" }[];
   pins?: Record<string, string>;
   unreachableAfter?: string;
   extraHosts?: string[];
@@ -43,7 +43,7 @@ export function fleetYaml(signers: Record<string, HostSigner>, d: FleetDraft): s
     version: 1,
     policy: { branch: "main", ...(d.unreachableAfter ? { unreachableAfter: d.unreachableAfter } : {}) },
     hosts: names.map((n) => ({ name: n, kind: "nixos", hostKey: signers[n]!.publicKeyLine, ...(d.pins?.[n] ? { pin: d.pins[n] } : {}) })),
-    waves: d.waves.map((w) => ({ name: w.name, members: w.members, ...(w.soak ? { soak: w.soak } : {}), ...(w.maxUnavailable !== undefined ? { maxUnavailable: w.maxUnavailable } : {}) })),
+    waves: d.waves.map((w) => ({ name: w.name, members: w.members, ...(w.soak ? { soak: w.soak } : {}), ...(w.maxUnavailable !== undefined ? { maxUnavailable: w.maxUnavailable } : {}), ...(w.approval ? { approval: w.approval } : {}) })),
   });
 }
 
@@ -55,6 +55,8 @@ export interface TestControllerOptions {
   extra?: Record<string, unknown>;
   controllerId?: string;
   pollInterval?: string;
+  /** Extra startController options (e.g. onOperatorAction). */
+  start?: Partial<StartOptions>;
 }
 
 export async function controllerConfig(o: TestControllerOptions): Promise<ResolvedConfig> {
@@ -78,7 +80,7 @@ export async function controllerConfig(o: TestControllerOptions): Promise<Resolv
 export async function startTestController(o: TestControllerOptions): Promise<RunningController & { log: ReturnType<typeof memoryLogger>; config: ResolvedConfig }> {
   const config = await controllerConfig(o);
   const log = memoryLogger("controller");
-  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}) });
+  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...o.start });
   return Object.assign(c, { log, config });
 }
 

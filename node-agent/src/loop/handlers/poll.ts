@@ -20,9 +20,15 @@ import {
 } from "../../errors.js";
 import type { EventDraft } from "../events.js";
 import type { AgentState, Target } from "../phases.js";
+import type { RetryDirective } from "../../../../schemas/src/api.js";
+import { wasApplied } from "../retry.js";
 import { elapsed, nowIso, step, type LoopContext, type Step } from "../context.js";
 
-export type PollResult = { kind: "unchanged"; head: string } | { kind: "step"; head: string; step: Step };
+export type PollResult =
+  | { kind: "unchanged"; head: string }
+  | { kind: "step"; head: string; step: Step }
+  /** The gate answer carried an operator retry this agent has not applied: apply it, then poll again. */
+  | { kind: "retry"; head: string; directive: RetryDirective };
 
 export async function poll(ctx: LoopContext, state: AgentState): Promise<PollResult> {
   const { deps } = ctx;
@@ -94,13 +100,18 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
   if (!host) return refuse(new HostNotInFleetError(`host "${deps.settings.host}" is not listed in fleet.yaml at ${head.slice(0, 12)}`));
 
   deps.reporter.setController(deps.settings.controller ?? fleet.policy.controller ?? null);
-  const gate = needsGate(fleet, host.name) ? await deps.gate.ask(head) : null;
+  // With a controller, every host asks, also one that needs no gate (first wave, pinned):
+  // operator actions (hold, pause, abort, retry) reach it in the answer. For such a host
+  // no answer still means "proceed" (resolveTarget), so pull resilience is kept.
+  const gate = needsGate(fleet, host.name) || deps.reporter.controller() ? await deps.gate.ask(head) : null;
+  if (gate?.retry && gate.rev === head && !wasApplied(state, gate.retry.id)) return { kind: "retry", head, directive: gate.retry };
   const resolved = resolveTarget(fleet, host.name, head, gate);
 
   if (resolved.kind === "not-in-fleet") return refuse(new HostNotInFleetError(resolved.reason));
   if (resolved.kind === "wait") {
     // Not final: the gate is asked again at the next poll, so lastHead stays.
-    const reason = gate ? (gate.decision === "halted" ? REASONS.GateHalted : REASONS.GateWaiting) : REASONS.ControllerUnreachable;
+    const operator: Record<string, string> = { held: REASONS.OperatorHold, paused: REASONS.OperatorPaused, aborted: REASONS.OperatorAborted, halted: REASONS.GateHalted };
+    const reason = gate ? (operator[gate.decision] ?? REASONS.GateWaiting) : REASONS.ControllerUnreachable;
     deps.log.info("waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
     const same = state.noticedHead === head && state.lastOutcome?.outcome === "waiting" && state.lastOutcome.message === resolved.reason;
     if (same) {
