@@ -16,6 +16,9 @@ import { OperatorAuth } from "./http/auth.js";
 import { ConnectionLimiter, openFilesLimit } from "./http/connections.js";
 import { VerifierPool } from "./ingest/verifier-pool.js";
 import { Metrics } from "./metrics.js";
+import { registerNotifyMetrics } from "./notify/metrics.js";
+import { Notifier } from "./notify/notifier.js";
+import { NotifySources } from "./notify/sources.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/types.js";
 
@@ -26,6 +29,9 @@ export interface RunningController {
   follower: Follower;
   coordinator: Coordinator;
   github: GitHubClient | null;
+  /** Notification sources (null without `notify:`); `notify.operatorAction(a)` is the operator-action hook. */
+  notify: NotifySources | null;
+  notifier: Notifier | null;
   app: ReturnType<typeof createApp>;
   connections: ConnectionLimiter;
   stop(): Promise<void>;
@@ -38,6 +44,8 @@ export interface StartOptions {
   tickMs?: number;
   controllerId?: string;
   maxReportAgeMs?: number;
+  /** First notification retry delay (default 1 s); tests shorten it. */
+  notifyMinBackoffMs?: number;
 }
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
@@ -76,13 +84,16 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
   const verifier = new VerifierPool();
+  const notifier = config.notify ? new Notifier({ options: { ...config.notify, ...(o.notifyMinBackoffMs ? { minBackoffMs: o.notifyMinBackoffMs } : {}) }, log: log.child("notify") }) : null;
+  const notify = notifier ? new NotifySources({ notifier, store, log: log.child("notify"), publicUrl: config.publicUrl }) : null;
   const coordinator = new Coordinator({
     verifier,
-    store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
+    store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, notify, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
   });
   let connections: ConnectionLimiter | null = null;
   const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);
+  if (notifier) registerNotifyMetrics(metrics.registry, notifier);
   coordinator.onIngest = (accepted, duplicates, lags) => {
     metrics.reports.inc({ result: "accepted" }, accepted);
     if (duplicates) metrics.reports.inc({ result: "duplicate" }, duplicates);
@@ -119,6 +130,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   }).catch(async (e: unknown) => {
     follower.stop();
     await coordinator.settle();
+    await notify?.settle();
+    await notifier?.stop(0);
     await store.close().catch(() => {});
     await verifier.close().catch(() => {});
     throw e;
@@ -140,7 +153,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   timer.unref();
 
   return {
-    url, port, store, follower, coordinator, github, app, connections: limiter,
+    url, port, store, follower, coordinator, github, notify, notifier, app, connections: limiter,
     async stop() {
       clearInterval(timer);
       follower.stop();
@@ -152,6 +165,9 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       stopping = true;
       while (ticking || prBusy) await new Promise((r) => setTimeout(r, 10));
       await coordinator.settle();
+      // Undelivered notifications get a short grace, then are dropped, counted and logged (memory only).
+      await notify?.settle();
+      await notifier?.stop(2_000);
       await store.close();
       await verifier.close();
     },
