@@ -3,6 +3,7 @@
  * metrics and HTTP server from a resolved config, and tears them down.
  */
 import { serve, type ServerType } from "@hono/node-server";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -84,12 +85,15 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
   const verifier = new VerifierPool();
-  const notifier = config.notify ? new Notifier({ options: { ...config.notify, ...(o.notifyMinBackoffMs ? { minBackoffMs: o.notifyMinBackoffMs } : {}) }, log: log.child("notify") }) : null;
+  const controllerId = o.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const notifier = config.notify
+    ? new Notifier({ options: { ...config.notify, ...(o.notifyMinBackoffMs ? { minBackoffMs: o.notifyMinBackoffMs } : {}) }, log: log.child("notify"), outbox: { store, owner: controllerId }, ...(o.now ? { now: o.now } : {}) })
+    : null;
   const notify = notifier ? new NotifySources({ notifier, store, log: log.child("notify"), publicUrl: config.publicUrl }) : null;
   const coordinator = new Coordinator({
     verifier,
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, notify, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
-    ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
+    ...(o.now ? { now: o.now } : {}), controllerId, ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
   });
   let connections: ConnectionLimiter | null = null;
   const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);
@@ -103,6 +107,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   // (every HttpError once, 413 and query errors included), and at the connection cap.
   connections = new ConnectionLimiter(config.maxConnections, () => metrics.rejected.inc({ code: "TooManyConnections" }));
   const limiter = connections;
+  // Resume what a previous run left undelivered, before new events queue behind it.
+  await notifier?.start();
   await follower.start();
 
   const app = createApp({

@@ -122,6 +122,35 @@ describe.each(BACKENDS)("notifications from a real controller (%s)", (_b, databa
   });
 });
 
+describe.each(BACKENDS)("undelivered notifications survive a restart (%s)", (_b, database) => {
+  it("the halt queued for a receiver that is down is delivered by the next start, once", { timeout: 180_000 }, async () => {
+    const r = await receiver();
+    await r.down(); // the port refuses connections
+    const repo = await newFleetRepo(signers, { waves: [{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1", "web-2"] }] });
+    const C = await repo.head();
+    const dataDir = await makeTempDir("flotilla-notify-outbox-");
+    const db = await database();
+    const first = await startTestController({ repo, dataDir, database: db, extra: notifyTo(r) });
+    const canary = new SimAgent(signers["canary-1"]!, first.url);
+    await canary.send(...canary.failed(C));
+    await waitFor(async () => first.log.lines.some((l) => /notification delivery failed.*ECONNREFUSED/.test(l)), "a refused delivery attempt");
+    await first.stop();
+    expect(first.log.lines.some((l) => /undelivered notifications left in the outbox for the next start count=1/.test(l))).toBe(true);
+    expect(first.log.lines.some((l) => /notification dropped/.test(l))).toBe(false);
+    await r.up();
+    const second = await startTestController({ repo, dataDir, database: db, extra: notifyTo(r) });
+    stops.push(second.stop);
+    await waitFor(async () => events(r, "rollout-halted").length > 0, "the halt, delivered after the restart");
+    expect(second.log.lines.some((l) => /resuming notifications from the outbox count=1/.test(l))).toBe(true);
+    await ticksPass(second);
+    const halts = events(r, "rollout-halted");
+    expect(halts).toHaveLength(1);
+    expect(halts[0]).toMatchObject({ rev: C, hosts: ["canary-1"] });
+    // Delivered: gone from the outbox (a third start sends nothing).
+    await waitFor(async () => (await second.store.outboxClaim("probe", Date.now() + 3_600_000, 0, 10)).length === 0, "the outbox to be empty");
+  });
+});
+
 describe("host-stale notifications", () => {
   it("once per staleness episode: not on every tick, not again after a restart, again after the host came back and went silent", { timeout: 180_000 }, async () => {
     const r = await receiver();
