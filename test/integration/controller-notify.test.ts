@@ -182,7 +182,7 @@ describe("host-stale notifications", () => {
 });
 
 describe("two controllers on one PostgreSQL database", () => {
-  it("notify a halt once between them", { timeout: 180_000 }, async () => {
+  it("notify a halt once between them", { timeout: 300_000 }, async () => {
     const r = await receiver();
     const repo = await newFleetRepo(signers, { waves: [{ name: "canary", members: ["canary-1"] }, { name: "web", members: ["web-1", "web-2"] }] });
     const C = await repo.head();
