@@ -40,7 +40,8 @@ export interface ControllerProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnController(remote: string, database?: string): Promise<ControllerProcess> {
+/** `extra`: more controller.yaml keys (e.g. `notify`). */
+export async function spawnController(remote: string, database?: string, extra: Record<string, unknown> = {}): Promise<ControllerProcess> {
   const dir = await makeTempDir("flotilla-bench-");
   const config = join(dir, "controller.yaml");
   await writeFile(config, stringify({
@@ -48,6 +49,7 @@ export async function spawnController(remote: string, database?: string): Promis
     fleet: { remotes: [remote], pollInterval: "1h" }, auth: { operatorTokens: [{ name: "bench", token: { value: TOKEN } }] },
     // Room for the 10,000 long-polling agents of controller-watch-memory.ts (the default cap is 4096).
     limits: { maxBodyBytes: 8 * 1024 * 1024, maxConnections: 20_000 },
+    ...extra,
   }));
   const proc = execa("node", ["--import", "tsx", CHILD, "serve", "--config", config], { reject: false, buffer: false });
   let out = "";

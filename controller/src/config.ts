@@ -11,6 +11,7 @@ import { parseDuration } from "../../schemas/src/duration.js";
 import { ConfigError, formatPath } from "./errors.js";
 import { locateConfigIssues } from "../../common/src/fleet/config-issues.js";
 import type { OperatorRole } from "./http/auth.js";
+import type { NotifyOptions } from "./notify/types.js";
 
 type SecretRef = { value: string } | { file: string } | { env: string };
 
@@ -32,6 +33,8 @@ export interface ResolvedConfig {
   requestTimeoutMs: number;
   /** Connections served normally; see http/connections.ts. */
   maxConnections: number;
+  /** Notification targets with their secrets resolved (notify/). Null: notifications off. */
+  notify: NotifyOptions | null;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
   logFormat?: "text" | "json";
@@ -101,9 +104,37 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
     clockSkewMs: parseDuration(c.limits?.clockSkew ?? "5m"),
     requestTimeoutMs: parseDuration(c.limits?.requestTimeout ?? "30s"),
     maxConnections: c.limits?.maxConnections ?? 4096,
+    notify: c.notify
+      ? {
+          maxAttempts: c.notify.maxAttempts ?? 10,
+          maxBackoffMs: parseDuration(c.notify.maxBackoff ?? "5m"),
+          queueSize: c.notify.queueSize ?? 1000,
+          targets: await Promise.all(
+            c.notify.targets.map(async (t, i) => {
+              const where = `notify.targets[${i}]`;
+              const url = typeof t.url === "string" ? t.url : (await resolveSecret(t.url, `${where}.url`, opts.baseDir, env))!;
+              // A URL from a secret is checked here; its text never goes into the message (it may carry a token).
+              if (!/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) throw new ConfigError(`${where}.url: the secret does not hold an http(s) URL`);
+              if (duplicateName(c.notify!.targets, i)) throw new ConfigError(`${where}.name: "${t.name}" is used by another target; names must be unique`);
+              return {
+                name: t.name,
+                url,
+                format: t.format ?? "webhook",
+                secret: await resolveSecret(t.secret, `${where}.secret`, opts.baseDir, env),
+                events: t.events ? [...t.events] : null,
+                timeoutMs: parseDuration(t.timeout ?? "10s"),
+              };
+            }),
+          ),
+        }
+      : null,
     logLevel: c.logLevel ?? "info",
     logFormat: c.logFormat,
   };
+}
+
+function duplicateName(targets: readonly { name: string }[], i: number): boolean {
+  return targets.findIndex((t) => t.name === targets[i]!.name) !== i;
 }
 
 export async function loadConfigFile(path: string, env?: NodeJS.ProcessEnv): Promise<ResolvedConfig> {

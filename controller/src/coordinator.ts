@@ -17,6 +17,7 @@ import { toNewMessage } from "./ingest/message.js";
 import { checkReportBatch, finishReportBatch, verifyGateQuery, verifyWatchQuery, type VerifyContext } from "./ingest/verify.js";
 import type { VerifierPool } from "./ingest/verifier-pool.js";
 import { KeyRefresh } from "./ingest/key-refresh.js";
+import type { NotifySources } from "./notify/sources.js";
 import { verifyEnvelope } from "../../common/src/signing.js";
 import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
 import { actOnHost, actOnRollout, HOST_ACTIONS, toOperatorAction, type HostActionKind, type RolloutActionKind } from "./actions/act.js";
@@ -44,6 +45,8 @@ export interface CoordinatorOptions {
   verifier?: VerifierPool | null;
   /** Called once for every operator action recorded (notifications are wired here); must not throw. */
   onOperatorAction?: ((action: OperatorAction) => void) | null;
+  /** Notifications (notify/): handed what was stored and decided; never blocks. */
+  notify?: NotifySources | null;
 }
 
 export interface IngestStats {
@@ -162,6 +165,8 @@ export class Coordinator {
     if (r.accepted > 0) {
       this.epoch++;
       this.hostsCache = null;
+      // The stored ones are the last `accepted` (ascending seq; duplicates are at or below the last seq).
+      this.opts.notify?.ingested(verified.host, verified.messages.slice(verified.messages.length - r.accepted).map((m) => m.message));
     }
     this.onIngest?.(r.accepted, r.duplicates, rows.map((m) => receivedMs - m.timeMs));
     return r;
@@ -399,6 +404,7 @@ export class Coordinator {
             if (w && w.index > 0) this.hub.gateChanged(new Set(w.members));
           }
         }
+        if (inserted.length > 0) this.opts.notify?.rolloutDecided(commit, inserted, decision);
         if (inserted.length > 0) await this.postStatus(commit, decision, true);
       }
       return { commit, fleet, decision } satisfies EvaluatedRollout;
@@ -430,6 +436,7 @@ export class Coordinator {
   async tick(): Promise<void> {
     const head = this.opts.fleet.head();
     if (head) await this.evaluate(head, { fresh: true });
+    if (this.opts.notify) this.opts.notify.hostsChecked(await this.hostStates(), this.opts.fleet.currentFleet(), this.now());
   }
 
   async recentRollouts(limit: number): Promise<EvaluatedRollout[]> {

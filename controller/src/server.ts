@@ -3,6 +3,7 @@
  * metrics and HTTP server from a resolved config, and tears them down.
  */
 import { serve, type ServerType } from "@hono/node-server";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -16,6 +17,9 @@ import { OperatorAuth } from "./http/auth.js";
 import { ConnectionLimiter, openFilesLimit } from "./http/connections.js";
 import { VerifierPool } from "./ingest/verifier-pool.js";
 import { Metrics } from "./metrics.js";
+import { registerNotifyMetrics } from "./notify/metrics.js";
+import { Notifier } from "./notify/notifier.js";
+import { NotifySources } from "./notify/sources.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/types.js";
 import type { OperatorAction } from "../../schemas/src/api.js";
@@ -27,6 +31,9 @@ export interface RunningController {
   follower: Follower;
   coordinator: Coordinator;
   github: GitHubClient | null;
+  /** Notification sources (null without `notify:`); `notify.operatorAction(a)` is the operator-action hook. */
+  notify: NotifySources | null;
+  notifier: Notifier | null;
   app: ReturnType<typeof createApp>;
   connections: ConnectionLimiter;
   stop(): Promise<void>;
@@ -41,6 +48,8 @@ export interface StartOptions {
   maxReportAgeMs?: number;
   /** Called once for every operator action this controller records (wire the notifier here); must not throw. */
   onOperatorAction?: (action: OperatorAction) => void;
+  /** First notification retry delay (default 1 s); tests shorten it. */
+  notifyMinBackoffMs?: number;
 }
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
@@ -79,14 +88,24 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
   const verifier = new VerifierPool();
+  const controllerId = o.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const notifier = config.notify
+    ? new Notifier({ options: { ...config.notify, ...(o.notifyMinBackoffMs ? { minBackoffMs: o.notifyMinBackoffMs } : {}) }, log: log.child("notify"), outbox: { store, owner: controllerId }, ...(o.now ? { now: o.now } : {}) })
+    : null;
+  const notify = notifier ? new NotifySources({ notifier, store, log: log.child("notify"), publicUrl: config.publicUrl }) : null;
   const coordinator = new Coordinator({
     verifier,
-    store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
-    ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
-    ...(o.onOperatorAction ? { onOperatorAction: o.onOperatorAction } : {}),
+    store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, notify, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
+    ...(o.now ? { now: o.now } : {}), controllerId, ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
+    // Every recorded operator action is notified (notify/), and handed to the caller's hook.
+    onOperatorAction: (a: OperatorAction) => {
+      notify?.operatorAction(a);
+      o.onOperatorAction?.(a);
+    },
   });
   let connections: ConnectionLimiter | null = null;
   const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);
+  if (notifier) registerNotifyMetrics(metrics.registry, notifier);
   coordinator.onIngest = (accepted, duplicates, lags) => {
     metrics.reports.inc({ result: "accepted" }, accepted);
     if (duplicates) metrics.reports.inc({ result: "duplicate" }, duplicates);
@@ -96,6 +115,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   // (every HttpError once, 413 and query errors included), and at the connection cap.
   connections = new ConnectionLimiter(config.maxConnections, () => metrics.rejected.inc({ code: "TooManyConnections" }));
   const limiter = connections;
+  // Resume what a previous run left undelivered, before new events queue behind it.
+  await notifier?.start();
   await follower.start();
 
   const app = createApp({
@@ -123,6 +144,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   }).catch(async (e: unknown) => {
     follower.stop();
     await coordinator.settle();
+    await notify?.settle();
+    await notifier?.stop(0);
     await store.close().catch(() => {});
     await verifier.close().catch(() => {});
     throw e;
@@ -144,7 +167,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   timer.unref();
 
   return {
-    url, port, store, follower, coordinator, github, app, connections: limiter,
+    url, port, store, follower, coordinator, github, notify, notifier, app, connections: limiter,
     async stop() {
       clearInterval(timer);
       follower.stop();
@@ -156,6 +179,9 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       stopping = true;
       while (ticking || prBusy) await new Promise((r) => setTimeout(r, 10));
       await coordinator.settle();
+      // Undelivered notifications get a short grace, then are dropped, counted and logged (memory only).
+      await notify?.settle();
+      await notifier?.stop(2_000);
       await store.close();
       await verifier.close();
     },

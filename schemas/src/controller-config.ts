@@ -12,6 +12,33 @@ export const SecretRef = z
   ])
   .describe("A secret given inline, read from a file, or read from an environment variable.");
 
+export const NOTIFY_EVENT_KINDS = ["rollout-halted", "rollout-complete", "host-stalled", "host-stale", "operator-action"] as const;
+
+export const NotifyTarget = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: "expected a short name (letters, digits, . _ -)" }).describe("Names the target in logs and metrics (the URL never appears there: a Slack webhook URL is itself a secret)."),
+    url: z
+      .union([z.url({ protocol: /^https?$/ }), SecretRef])
+      .describe('Where to POST: an http(s) URL, or a secret reference to one ({ file: … } / { env: … }) for URLs that carry a token, as Slack incoming webhooks do.'),
+    format: z
+      .enum(["webhook", "slack"])
+      .optional()
+      .describe('"webhook": the event as JSON, signed when `secret` is set. "slack": a Slack-compatible incoming-webhook body `{"text": …}` with a readable line. Default "webhook".'),
+    secret: SecretRef.optional().describe("HMAC-SHA256 key: each request carries `X-Flotilla-Signature-256: sha256=<hex of HMAC(secret, body)>`."),
+    events: z.array(z.enum(NOTIFY_EVENT_KINDS)).min(1).optional().describe("Only these event kinds go to this target. Default: all."),
+    timeout: durationAtMost("5m").optional().describe('Per request. Default "10s".'),
+  })
+  .describe("One notification target.");
+
+export const NotifyConfig = z
+  .strictObject({
+    targets: z.array(NotifyTarget).min(1),
+    maxAttempts: z.number().int().min(1).max(100).optional().describe("Delivery attempts per notification (backoff 1s, 2s, 4s … capped at maxBackoff) before it is dropped, counted and logged. Default 10."),
+    maxBackoff: durationAtMost("1h").optional().describe('Longest wait between two attempts. Default "5m".'),
+    queueSize: z.number().int().min(1).max(1_000_000).optional().describe("Notifications waiting per target; when full, the oldest is dropped (counted and logged). Default 1000."),
+  })
+  .describe("Notifications of rollout and host events to webhooks (docs/controller.md §7).");
+
 export const ControllerConfig = z
   .strictObject({
     listen: z.string().regex(/^[^\s]+:\d+$/, { message: 'expected "host:port"' }).optional().describe('Default "127.0.0.1:8480".'),
@@ -70,6 +97,7 @@ export const ControllerConfig = z
           ),
       })
       .optional(),
+    notify: NotifyConfig.optional(),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
     logFormat: z
       .enum(["text", "json"])

@@ -64,6 +64,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX operator_actions_host ON operator_actions (host, id)`,
     ],
   },
+  {
+    version: 8,
+    name: "notify_outbox: notifications not yet delivered, leased by the controller sending them (a restart or another controller resumes them)",
+    sql: (d) => [
+      `CREATE TABLE notify_outbox (
+        id ${d === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"},
+        target TEXT NOT NULL, event TEXT NOT NULL, created_ms BIGINT NOT NULL,
+        owner TEXT NOT NULL, lease_until_ms BIGINT NOT NULL)`,
+      `CREATE INDEX notify_outbox_lease ON notify_outbox (lease_until_ms)`,
+      `CREATE INDEX notify_outbox_owner ON notify_outbox (owner)`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -8,7 +8,7 @@ import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
 import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
-import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 const BIGINT_OID = 20;
 const types = {
@@ -242,6 +242,34 @@ export class PostgresStore implements Store {
   async commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]> {
     const p = prefix.toLowerCase().replace(/[^0-9a-f]/g, "");
     return (await this.pool.query<CommitRow>("SELECT * FROM commits WHERE sha LIKE $1 ORDER BY position DESC LIMIT $2", [`${p}%`, limit])).rows.map(rowToCommit);
+  }
+
+  async outboxAdd(rows: readonly { target: string; event: string }[], owner: string, nowMs: number, leaseUntilMs: number): Promise<number[]> {
+    if (rows.length === 0) return [];
+    const r = await this.pool.query<{ id: number }>(
+      "INSERT INTO notify_outbox (target, event, created_ms, owner, lease_until_ms) SELECT t, e, $3, $4, $5 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(t, e, n) ORDER BY n RETURNING id",
+      [rows.map((x) => x.target), rows.map((x) => x.event), nowMs, owner, leaseUntilMs],
+    );
+    // BIGSERIAL values follow the insert order (ORDER BY n).
+    return r.rows.map((x) => x.id).sort((a, b) => a - b);
+  }
+
+  async outboxRemove(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query("DELETE FROM notify_outbox WHERE id = ANY($1::bigint[])", [ids]);
+  }
+
+  async outboxRenew(owner: string, leaseUntilMs: number): Promise<void> {
+    await this.pool.query("UPDATE notify_outbox SET lease_until_ms = $2 WHERE owner = $1", [owner, leaseUntilMs]);
+  }
+
+  async outboxClaim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<OutboxRow[]> {
+    // SKIP LOCKED: two controllers claiming at once take disjoint rows.
+    const r = await this.pool.query<OutboxRow>(
+      "UPDATE notify_outbox SET owner = $1, lease_until_ms = $3 WHERE id IN (SELECT id FROM notify_outbox WHERE lease_until_ms < $2 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, target, event",
+      [owner, nowMs, leaseUntilMs, limit],
+    );
+    return r.rows.sort((a, b) => a.id - b.id);
   }
 
   async getMeta(key: string): Promise<string | null> {

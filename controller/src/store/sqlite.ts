@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
 import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
-import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
@@ -197,6 +197,33 @@ export class SqliteStore implements Store {
   async commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]> {
     const p = prefix.toLowerCase().replace(/[^0-9a-f]/g, "");
     return (this.db.prepare("SELECT * FROM commits WHERE sha LIKE ? ORDER BY position DESC LIMIT ?").all(`${p}%`, limit) as CommitRow[]).map(rowToCommit);
+  }
+
+  async outboxAdd(rows: readonly { target: string; event: string }[], owner: string, nowMs: number, leaseUntilMs: number): Promise<number[]> {
+    if (rows.length === 0) return [];
+    return this.db.transaction(() => {
+      const insert = this.db.prepare("INSERT INTO notify_outbox (target, event, created_ms, owner, lease_until_ms) VALUES (?, ?, ?, ?, ?)");
+      return rows.map((r) => Number(insert.run(r.target, r.event, nowMs, owner, leaseUntilMs).lastInsertRowid));
+    }).immediate();
+  }
+
+  async outboxRemove(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    const del = this.db.prepare("DELETE FROM notify_outbox WHERE id = ?");
+    this.db.transaction(() => ids.forEach((id) => del.run(id))).immediate();
+  }
+
+  async outboxRenew(owner: string, leaseUntilMs: number): Promise<void> {
+    this.db.prepare("UPDATE notify_outbox SET lease_until_ms = ? WHERE owner = ?").run(leaseUntilMs, owner);
+  }
+
+  async outboxClaim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<OutboxRow[]> {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare("SELECT id, target, event FROM notify_outbox WHERE lease_until_ms < ? ORDER BY id LIMIT ?").all(nowMs, limit) as OutboxRow[];
+      const take = this.db.prepare("UPDATE notify_outbox SET owner = ?, lease_until_ms = ? WHERE id = ?");
+      for (const r of rows) take.run(owner, leaseUntilMs, r.id);
+      return rows.map((r) => ({ id: Number(r.id), target: r.target, event: r.event }));
+    }).immediate();
   }
 
   async getMeta(key: string): Promise<string | null> {

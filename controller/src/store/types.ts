@@ -101,6 +101,14 @@ export interface StoredEvent {
   payload: string;
 }
 
+/** A notification waiting in the outbox (notify/outbox.ts). */
+export interface OutboxRow {
+  id: number;
+  target: string;
+  /** The NotifyEvent as JSON. */
+  event: string;
+}
+
 export interface AuditQuery {
   sinceMs?: number;
   host?: string;
@@ -159,6 +167,14 @@ export interface Store {
   actions(q: ActionQuery): Promise<ActionRecord[]>;
   /** Recorded commits whose sha starts with `prefix` (at most `limit`). */
   commitsByPrefix(prefix: string, limit: number): Promise<CommitRecord[]>;
+  /** Stores notifications to deliver, leased to `owner` until `leaseUntilMs`; returns their ids in order. */
+  outboxAdd(rows: readonly { target: string; event: string }[], owner: string, nowMs: number, leaseUntilMs: number): Promise<number[]>;
+  /** Forgets delivered (or given up) notifications. */
+  outboxRemove(ids: readonly number[]): Promise<void>;
+  /** Extends (or, with 0, releases) the lease on every row `owner` holds. */
+  outboxRenew(owner: string, leaseUntilMs: number): Promise<void>;
+  /** Takes over up to `limit` rows whose lease ran out before `nowMs` (a stopped or dead controller's), oldest first. */
+  outboxClaim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<OutboxRow[]>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
   close(): Promise<void>;
