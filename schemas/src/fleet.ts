@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { CommitSha, durationAtMost, HostName, Selector, SshEd25519PublicKey, Tag } from "./common.js";
+import { MaintenanceWindow, RebootPolicy, WindowGroup } from "./fleet-windows.js";
 import { BodyMatch, GitBranch, PosixName, SecretName, SecretPath, SignerPrincipal, SystemdUnitName } from "./fleet-names.js";
 
 export const FLEET_FILE_VERSION = 1;
@@ -129,6 +130,7 @@ export const Wave = z
       .describe(
         "Count a member whose `operation: boot` deploy is staged for the next boot but not verified yet (the agent reports `done` with `pendingReboot`) as healthy, so the next wave can open before the member reboots. Default false: such a member counts only once it has booted the generation and its checks passed there.",
       ),
+    window: MaintenanceWindow.optional().describe("Members start deploys (and reboots) only inside this window, unless `windows` gives them their own. Default: always open."),
   })
   .describe("A rollout stage. Waves open in order; hosts in no wave form an implicit last wave named \"rest\".");
 export type Wave = z.infer<typeof Wave>;
@@ -253,6 +255,8 @@ export const FleetFile = z
     checks: z.array(CheckGroup).optional(),
     secrets: z.array(SecretEntry).optional(),
     delivery: Delivery.optional(),
+    windows: z.array(WindowGroup).optional().describe("Maintenance windows per tag or host (they beat the wave's window)."),
+    reboot: RebootPolicy.optional(),
   })
   .describe("Flotilla fleet file (fleet.yaml).");
 export type FleetFile = z.infer<typeof FleetFile>;
