@@ -4,13 +4,15 @@
  * PR and wave states) from the fleet at the head, host states and evaluated
  * rollouts. Pure.
  */
-import type { HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import type { HostRebootStatus, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
 import type { AgentPhase } from "../../../schemas/src/conditions.js";
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { RolloutDecision } from "../rollout/decide.js";
 import type { HostState } from "../store/host-state.js";
 import type { CommitRecord } from "../store/types.js";
 import { isoOf } from "./time.js";
+import { windowState, type WindowSpec } from "../../../common/src/window/window.js";
+import type { WindowStatus } from "../../../schemas/src/api.js";
 
 export interface EvaluatedRollout {
   commit: CommitRecord;
@@ -28,6 +30,23 @@ export interface StatusInput {
   /** Newest first; the first is the head. */
   rollouts: readonly EvaluatedRollout[];
   filter?: { host?: string; wave?: string };
+  /** Reboot coordination per host (controller/src/reboot/), when any. */
+  reboots?: ReadonlyMap<string, HostRebootStatus>;
+}
+
+const hostMaps = new WeakMap<Fleet, Map<string, Fleet["hosts"][number]>>();
+
+/** A wave's window (its own, else "open" when every member is), and which counted members are outside theirs. */
+function waveWindow(fleet: Fleet | null, wave: string, counted: readonly string[], windowOf: (w: WindowSpec | undefined) => WindowStatus | undefined): { window?: WindowStatus & { waiting: string[] } } {
+  if (!fleet) return {};
+  const own = fleet.waves.find((w) => w.name === wave)?.window;
+  let specs = hostMaps.get(fleet);
+  if (!specs) hostMaps.set(fleet, (specs = new Map(fleet.hosts.map((h) => [h.name, h]))));
+  const waiting = counted.filter((m) => windowOf(specs.get(m)?.window)?.open === false);
+  const anyWindow = own || counted.some((m) => specs.get(m)?.window);
+  if (!anyWindow) return {};
+  const base = own ? windowOf(own)! : { open: waiting.length < counted.length, nextOpen: null, source: "members' windows" };
+  return { window: { ...base, waiting } };
 }
 
 const IN_FLIGHT = new Set(["fetched", "built", "activating", "verifying", "rollingBack", "selfUpdate"]);
@@ -56,8 +75,24 @@ function desiredRev(host: string, pin: string | undefined, open: ReturnType<type
   return null;
 }
 
+/** Window states at `now`, computed once per window (10,000 hosts usually share a handful). */
+function windowStates(now: number): (w: WindowSpec | undefined) => WindowStatus | undefined {
+  const seen = new Map<WindowSpec, WindowStatus>();
+  return (w) => {
+    if (!w) return undefined;
+    let v = seen.get(w);
+    if (!v) {
+      const st = windowState(w, now);
+      v = { open: st.open, nextOpen: st.nextOpenMs === null ? null : isoOf(st.nextOpenMs), source: w.source };
+      seen.set(w, v);
+    }
+    return v;
+  };
+}
+
 export function buildStatus(input: StatusInput): StatusReport {
   const { fleet, now } = input;
+  const windowOf = windowStates(now);
   const states = new Map(input.hosts.map((h) => [h.host, h]));
   const unreachableAfter = fleet?.policy.unreachableAfterMs ?? 300_000;
   const headRollout = input.rollouts[0]?.commit.sha === input.head ? input.rollouts[0] : undefined;
@@ -91,6 +126,8 @@ export function buildStatus(input: StatusInput): StatusReport {
       lastError: s?.lastError ?? null,
       needsReboot: s?.needsReboot ?? false,
       pendingReboot: s?.pendingReboot ?? false,
+      ...(spec.window && !spec.pin ? { window: windowOf(spec.window)! } : {}),
+      ...(input.reboots?.get(spec.name) ? { reboot: input.reboots.get(spec.name)! } : {}),
     });
   }
   const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({
@@ -111,6 +148,7 @@ export function buildStatus(input: StatusInput): StatusReport {
         openedAt: iso(w.openedAtMs),
         soakUntil: iso(w.soakUntilMs),
         reason: w.reason,
+        ...waveWindow(r.fleet, w.name, w.counted, windowOf),
       })),
   }));
   return { generatedAt: new Date(now).toISOString(), branch: input.branch, head: input.head, hosts, rollouts };

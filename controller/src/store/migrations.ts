@@ -52,6 +52,11 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX gate_nonces_expires ON gate_nonces (expires_ms)`,
     ],
   },
+  {
+    version: 5,
+    name: "reboot_leases: the fleet-wide reboot semaphore (one lease per host, with owner generation and expiry)",
+    sql: () => [`CREATE TABLE reboot_leases (host TEXT PRIMARY KEY, generation TEXT NOT NULL, acquired_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, booted TEXT)`],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -7,7 +7,8 @@
 import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { commitInfoJson, leaseOf, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 const BIGINT_OID = 20;
@@ -222,6 +223,21 @@ export class PostgresStore implements Store {
 
   async pruneNonces(nowMs: number): Promise<number> {
     return (await this.pool.query("DELETE FROM gate_nonces WHERE expires_ms < $1", [nowMs])).rowCount ?? 0;
+  }
+
+  async rebootLeases(): Promise<RebootLease[]> {
+    return (await this.pool.query<LeaseRow>("SELECT host, generation, acquired_ms, expires_ms, booted FROM reboot_leases ORDER BY host")).rows.map(leaseOf);
+  }
+
+  async putRebootLease(l: RebootLease): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO reboot_leases (host, generation, acquired_ms, expires_ms, booted) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host) DO UPDATE SET generation = excluded.generation, acquired_ms = excluded.acquired_ms, expires_ms = excluded.expires_ms, booted = excluded.booted",
+      [l.host, l.generation, l.acquiredMs, l.expiresMs, l.booted],
+    );
+  }
+
+  async deleteRebootLease(host: string): Promise<boolean> {
+    return (await this.pool.query("DELETE FROM reboot_leases WHERE host = $1", [host])).rowCount === 1;
   }
 
   async getMeta(key: string): Promise<string | null> {

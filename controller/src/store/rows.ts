@@ -1,5 +1,6 @@
 /** Row ↔ record mapping shared by the SQLite and PostgreSQL stores. */
 import type { ObservedEvent } from "../rollout/decide.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 import type { CommitRecord, DecisionRecord } from "./types.js";
 
 export interface CommitRow {
@@ -44,4 +45,16 @@ export function verdictToObserved(rev: string, r: { host: string; verdict: strin
     host: r.host, seq: 0, timeMs: Number(r.t), rev, phase: healthy ? "done" : "failed", outcome: healthy ? "succeeded" : "failed",
     reason: healthy ? "Succeeded" : "Failed", generation: healthy ? "(verified at ingest)" : null,
   };
+}
+
+export interface LeaseRow {
+  host: string;
+  generation: string;
+  acquired_ms: number | string;
+  expires_ms: number | string;
+  booted: string | null;
+}
+
+export function leaseOf(r: LeaseRow): RebootLease {
+  return { host: r.host, generation: r.generation, acquiredMs: Number(r.acquired_ms), expiresMs: Number(r.expires_ms), booted: r.booted };
 }

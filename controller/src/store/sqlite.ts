@@ -9,7 +9,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
+import { commitInfoJson, leaseOf, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
 
 export class SqliteStore implements Store {
@@ -180,6 +181,20 @@ export class SqliteStore implements Store {
 
   async pruneNonces(nowMs: number): Promise<number> {
     return this.db.prepare("DELETE FROM gate_nonces WHERE expires_ms < ?").run(nowMs).changes;
+  }
+
+  async rebootLeases(): Promise<RebootLease[]> {
+    return (this.db.prepare("SELECT host, generation, acquired_ms, expires_ms, booted FROM reboot_leases ORDER BY host").all() as LeaseRow[]).map(leaseOf);
+  }
+
+  async putRebootLease(l: RebootLease): Promise<void> {
+    this.db
+      .prepare("INSERT INTO reboot_leases (host, generation, acquired_ms, expires_ms, booted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET generation = excluded.generation, acquired_ms = excluded.acquired_ms, expires_ms = excluded.expires_ms, booted = excluded.booted")
+      .run(l.host, l.generation, l.acquiredMs, l.expiresMs, l.booted);
+  }
+
+  async deleteRebootLease(host: string): Promise<boolean> {
+    return this.db.prepare("DELETE FROM reboot_leases WHERE host = ?").run(host).changes === 1;
   }
 
   async getMeta(key: string): Promise<string | null> {

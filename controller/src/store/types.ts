@@ -3,6 +3,7 @@
  * per-host state, commits seen on the branch, recorded rollout decisions.
  * Two implementations share one schema: SQLite (default) and PostgreSQL.
  */
+import type { RebootLease } from "../reboot/semaphore.js";
 import type { AgentMessage } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { HostState } from "./host-state.js";
@@ -131,6 +132,12 @@ export interface Store {
   pruneNonces(nowMs: number): Promise<number>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Reboot leases (controller/src/reboot/semaphore.ts); read and changed under withLock("reboot-leases"). */
+  rebootLeases(): Promise<RebootLease[]>;
+  /** Inserts or replaces the host's lease. */
+  putRebootLease(lease: RebootLease): Promise<void>;
+  /** Ends the host's lease; false when it held none. */
+  deleteRebootLease(host: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
