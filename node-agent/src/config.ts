@@ -19,7 +19,7 @@ export interface ResolvedConfig {
   stateDir: string;
   hostKeyPath: string;
   controller: string | null;
-  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[] };
+  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[]; reboot: string[] };
   profile: string;
   activation: "nixos-rebuild" | "direct";
   secretsRoot: string;
@@ -62,6 +62,7 @@ export function resolveConfig(data: unknown, source?: { text: string; file: stri
       nixosRebuild: c.commands?.nixosRebuild ?? "nixos-rebuild",
       systemctl: c.commands?.systemctl ?? "systemctl",
       runAs: c.commands?.runAs ?? ["runuser", "-u", "{user}", "--"],
+      reboot: c.commands?.reboot ?? ["systemctl", "reboot"],
     },
     profile: c.profile ?? "/nix/var/nix/profiles/system",
     activation: c.activation ?? "nixos-rebuild",
