@@ -6,7 +6,8 @@
  * the status and audit reports.
  */
 import { randomBytes } from "node:crypto";
-import type { AuditReport, GateAnswer, GateQuery, Nudge, OperatorAction, ReportAck, RetryDirective, StatusReport, WatchQuery } from "../../schemas/src/api.js";
+import type { AuditReport, GateAnswer, GateQuery, Nudge, OperatorAction, RebootLeaseAnswer, ReportAck, RetryDirective, StatusReport, WatchQuery } from "../../schemas/src/api.js";
+import { RebootLeases } from "./reboot/leases.js";
 import type { Logger } from "../../common/src/log.js";
 import type { Fleet } from "../../common/src/fleet/model.js";
 import { HttpError } from "./errors.js";
@@ -14,7 +15,7 @@ import type { FleetView } from "./follower/follower.js";
 import type { CommitState, GitHubPort } from "./github/port.js";
 import { WatchHub } from "./http/watch-hub.js";
 import { toNewMessage } from "./ingest/message.js";
-import { checkReportBatch, finishReportBatch, verifyGateQuery, verifyWatchQuery, type VerifyContext } from "./ingest/verify.js";
+import { checkReportBatch, finishReportBatch, verifyGateQuery, verifyRebootLeaseRequest, verifyWatchQuery, type VerifyContext } from "./ingest/verify.js";
 import type { VerifierPool } from "./ingest/verifier-pool.js";
 import { KeyRefresh } from "./ingest/key-refresh.js";
 import type { NotifySources } from "./notify/sources.js";
@@ -23,6 +24,7 @@ import { decide, gateFor, type RolloutDecision } from "./rollout/decide.js";
 import { actOnHost, actOnRollout, HOST_ACTIONS, toOperatorAction, type HostActionKind, type RolloutActionKind } from "./actions/act.js";
 import { describeMark, heldHosts, latestRetry } from "./rollout/operator.js";
 import { hostSpec } from "./rollout/host-index.js";
+import { windowHold, windowRetryAfterMs } from "../../common/src/plan/window-hold.js";
 import { buildAudit } from "./report/audit.js";
 import { buildStatus, type EvaluatedRollout } from "./report/status.js";
 import type { HostState } from "./store/host-state.js";
@@ -70,6 +72,7 @@ const RETRY_TTL_MS = 2_000;
 export class Coordinator {
   readonly hub: WatchHub;
   readonly id: string;
+  readonly reboots: RebootLeases;
   private readonly now: () => number;
   private readonly decisionCache = new Map<string, { at: number; epoch: number; value: EvaluatedRollout }>();
   /**
@@ -94,6 +97,7 @@ export class Coordinator {
     this.id = opts.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.hub = new WatchHub(() => opts.fleet.head());
     this.keyRefresh = new KeyRefresh({ fleet: opts.fleet, now: this.now });
+    this.reboots = new RebootLeases({ store: opts.store, now: this.now, log: opts.log.child("reboot") });
     // Wake at once the hosts that deploy a new head without a gate (first wave) and
     // pinned hosts (a pin may have changed), judged by the fleet we know; once the
     // head's own fleet is loaded, also those it moved or added. Later waves are
@@ -208,7 +212,22 @@ export class Coordinator {
     const ev = await this.evaluate(q.rev);
     if (!ev?.decision || !ev.fleet) return answer("halted", "", `the fleet file at ${q.rev.slice(0, 12)} is unusable: ${ev?.error ?? "unknown error"}`);
     const g = gateFor(ev.fleet, ev.decision, q.host, this.now());
+    // An open wave still waits for the host's maintenance window (pins are never held).
+    const held = g.decision === "open" ? windowHold(hostSpec(ev.fleet, q.host), this.now()) : null;
+    if (held) return answer("wait", g.wave, `wave ${g.wave} is open; the host is ${held.reason}`, windowRetryAfterMs(held, this.now()));
     return answer(g.decision, g.wave, g.reason, g.retryAfterMs);
+  }
+
+  /** POST /api/v1/reboot-lease: a host takes or releases its reboot lease (signed and single-use like a gate question). */
+  async rebootLease(body: unknown): Promise<RebootLeaseAnswer> {
+    let q;
+    try {
+      q = verifyRebootLeaseRequest(body, this.verifyContext());
+    } catch (e) {
+      this.reject(e);
+    }
+    await this.checkNonce(q);
+    return this.reboots.request(q, this.opts.fleet.currentFleet());
   }
 
   /**
@@ -236,7 +255,7 @@ export class Coordinator {
    * check refuses the question anyway. Stored, so a restart or another
    * controller on the same PostgreSQL database refuses the replay too.
    */
-  private async checkNonce(q: GateQuery): Promise<void> {
+  private async checkNonce(q: Pick<GateQuery, "host" | "nonce" | "time">): Promise<void> {
     const now = this.now();
     const skew = this.opts.clockSkewMs ?? 300_000;
     const expiresMs = Math.max(Date.parse(q.time), now) + skew;
@@ -450,9 +469,9 @@ export class Coordinator {
   }
 
   async status(filter: { host?: string; wave?: string } = {}): Promise<StatusReport> {
-    const [rollouts, hosts] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates()]);
+    const [rollouts, hosts, reboots] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates(), this.reboots.statuses(this.opts.fleet.currentFleet())]);
     const held = heldHosts(await this.opts.store.actions({ actions: ["hold", "release"] }));
-    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter, held });
+    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter, held, reboots });
   }
 
   async audit(q: { sinceMs?: number; host?: string; limit?: number }): Promise<AuditReport> {

@@ -33,7 +33,7 @@ export interface ResolvedConfig {
   stateDir: string;
   hostKeyPath: string;
   controller: string | null;
-  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[] };
+  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[]; reboot: string[] };
   profile: string;
   activation: "nixos-rebuild" | "direct";
   secretsRoot: string;
@@ -82,6 +82,7 @@ export async function resolveConfig(data: unknown, source?: { text: string; file
       nixosRebuild: c.commands?.nixosRebuild ?? "nixos-rebuild",
       systemctl: c.commands?.systemctl ?? "systemctl",
       runAs: c.commands?.runAs ?? ["runuser", "-u", "{user}", "--"],
+      reboot: c.commands?.reboot ?? ["systemctl", "reboot"],
     },
     profile: c.profile ?? "/nix/var/nix/profiles/system",
     activation: c.activation ?? "nixos-rebuild",

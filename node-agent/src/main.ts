@@ -14,6 +14,7 @@ import type { Server } from "node:http";
 import { createLogger, envLogFormat, journalPrefix, type Logger } from "../../common/src/log.js";
 import { commandRunner } from "./adapters/exec.js";
 import { systemClock } from "./adapters/clock.js";
+import { CommandRebooter, HttpRebootLease } from "./adapters/reboot.js";
 import { HttpGate } from "./adapters/gate.js";
 import { GitSource } from "./adapters/git.js";
 import { CommandHooks } from "./adapters/hooks.js";
@@ -159,6 +160,10 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
     health: new CheckRunner({ run, clock, systemctl: config.commands.systemctl }),
     reporter,
     gate: new HttpGate({ signer, controller: () => reporter.controller(), clock, log: log.child("gate") }),
+    reboots: {
+      lease: new HttpRebootLease({ signer, controller: () => reporter.controller(), clock, log: log.child("reboot") }),
+      rebooter: new CommandRebooter({ run, argv: config.commands.reboot }),
+    },
     secrets:
       o.secrets ??
       new SopsSecretsAdapter({

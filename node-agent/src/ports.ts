@@ -3,7 +3,7 @@
  * sees only this file (and pure helpers from common/); `adapters/` implement
  * it against git, nix, HTTP and the file system; `main.ts` wires them.
  */
-import type { GateAnswer, HealthResult, Nudge } from "../../schemas/src/api.js";
+import type { GateAnswer, HealthResult, Nudge, RebootLeaseAnswer } from "../../schemas/src/api.js";
 import type { CheckSpec, Fleet, HookSpec, HostSpec } from "../../common/src/fleet/model.js";
 import type { Logger } from "../../common/src/log.js";
 import type { AgentState, Phase, Previous } from "./loop/phases.js";
@@ -148,6 +148,17 @@ export interface Reporter {
   controller(): string | null;
 }
 
+/** Reboot coordination: the controller's lease semaphore (POST /api/v1/reboot-lease). */
+export interface RebootLeaseClient {
+  /** The controller's answer, or null when it cannot be asked or does not answer (then: do not reboot). */
+  request(action: "take" | "release", generation: string, booted?: string): Promise<RebootLeaseAnswer | null>;
+}
+
+/** Reboots the machine (default `systemctl reboot`); returns once the command has been accepted. */
+export interface Rebooter {
+  reboot(): Promise<void>;
+}
+
 export interface Gate {
   /** The controller's gate answer for (host, rev), or null when it cannot be asked or does not answer. */
   ask(rev: string): Promise<GateAnswer | null>;
@@ -210,6 +221,8 @@ export interface AgentDeps {
   health: Health;
   reporter: Reporter;
   gate: Gate;
+  /** Reboot coordination (fleet `reboot: {policy: auto}`); absent: the agent never reboots the host. */
+  reboots?: { lease: RebootLeaseClient; rebooter: Rebooter };
   secrets: Secrets;
   /** Substitute mode (delivery: substitute); absent: every host builds. */
   delivery?: Delivery;

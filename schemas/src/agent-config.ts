@@ -24,6 +24,7 @@ export const AgentConfig = z
         nixEnv: z.string().min(1).optional().describe('Default "nix-env".'),
         nixosRebuild: z.string().min(1).optional(),
         systemctl: z.string().min(1).optional(),
+        reboot: z.array(z.string().min(1)).min(1).optional().describe('argv that reboots the machine when the fleet\'s reboot policy is auto (docs/operations.md, "Reboots"). Default ["systemctl", "reboot"].'),
         runAs: z.array(z.string()).optional().describe('Prefix to run a command as the deploy user; "{user}" is replaced. Default ["runuser", "-u", "{user}", "--"].'),
       })
       .optional()

@@ -178,6 +178,31 @@ export const GateAnswer = z
   .describe("Controller → agent: the wave gate for one host and revision.");
 export type GateAnswer = z.infer<typeof GateAnswer>;
 
+/** POST {API_PREFIX}/reboot-lease with a SignedEnvelope whose payload is a RebootLeaseRequest (FleetLock-style semaphore). */
+export const RebootLeaseRequest = z
+  .strictObject({
+    type: z.literal("reboot-lease"),
+    host: HostName,
+    action: z.enum(["take", "release"]).describe("take: before rebooting; release: after booting, with what was booted."),
+    generation: z.string().min(1).max(1000).describe("The generation the host must boot (take), or was expected to boot (release)."),
+    booted: z.string().min(1).max(1000).optional().describe("release: the generation the host booted. A release whose `booted` is not `generation` keeps the lease (blocked)."),
+    time: Timestamp,
+    nonce: z.string().min(8).max(64),
+  })
+  .describe("Agent → controller: take or release this host's reboot lease. Signed like a gate question; answered, never stored as a report.");
+export type RebootLeaseRequest = z.infer<typeof RebootLeaseRequest>;
+
+export const RebootLeaseAnswer = z
+  .strictObject({
+    host: HostName,
+    granted: z.boolean().describe("take: the host holds the lease and may reboot now. release: the lease is gone."),
+    reason: z.string(),
+    expiresAt: Timestamp.nullable().describe("take, granted: the lease's expiry."),
+    retryAfterMs: z.number().int().min(0).optional(),
+  })
+  .describe("Controller → agent: the reboot lease answer.");
+export type RebootLeaseAnswer = z.infer<typeof RebootLeaseAnswer>;
+
 /** GET {API_PREFIX}/watch?host=H&since=<sha>&timeoutMs=N with a signed WatchQuery (Authorization: Flotilla …): long-poll nudge. */
 export const Nudge = z
   .strictObject({
@@ -209,6 +234,22 @@ export type ApiError = z.infer<typeof ApiError>;
 /** Who did an operator action, when and why (status marks). */
 export const ActionMark = z.strictObject({ id: z.number().int().min(1), actor: z.string(), reason: z.string(), time: Timestamp });
 export type ActionMark = z.infer<typeof ActionMark>;
+export const WindowStatus = z.strictObject({
+  open: z.boolean().describe("Open at report time: the host may start a deploy or a reboot."),
+  nextOpen: Timestamp.nullable().describe("When closed: the next opening (null when open, or when it does not open within 9 days)."),
+  source: z.string().describe('Where the window is declared: `wave "web"` or `windows[0]`.'),
+});
+export type WindowStatus = z.infer<typeof WindowStatus>;
+
+export const HostRebootStatus = z.strictObject({
+  policy: z.enum(["never", "auto"]),
+  state: z
+    .enum(["none", "holding", "blocked"])
+    .describe("none: holds no lease; holding: holds the reboot lease (rebooting, until it is back on the expected generation); blocked: its lease expired before it came back on the expected generation, which blocks further reboots fleet-wide until it recovers or an operator releases the lease."),
+  expectedGeneration: z.string().nullable().describe("The generation the host must boot (while holding or blocked)."),
+  leaseExpires: Timestamp.nullable(),
+});
+export type HostRebootStatus = z.infer<typeof HostRebootStatus>;
 
 export const HostStatus = z.strictObject({
   host: HostName,
@@ -234,6 +275,8 @@ export const HostStatus = z.strictObject({
   needsReboot: z.boolean().describe("NixOS: what the host runs (or has staged) needs a reboot to fully apply: its kernel, initrd or kernel modules differ from the booted system's."),
   pendingReboot: z.boolean().describe("operation boot: a generation is staged for the next boot and not verified yet (health Progressing until the host has booted it)."),
   held: ActionMark.nullable().optional().describe("Set while an operator holds this host on what it runs (`flotilla host hold`)."),
+  window: WindowStatus.optional().describe("The host's maintenance window at report time; absent when it has none (always open)."),
+  reboot: HostRebootStatus.optional().describe("Reboot coordination (fleet `reboot:`); absent when the host's policy is never and it holds no lease."),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 
@@ -250,6 +293,11 @@ export const WaveStatus = z.strictObject({
     .strictObject({ state: z.enum(["required", "approved"]), by: ActionMark.optional() })
     .optional()
     .describe("Waves declared `approval: manual`: required until `flotilla rollout approve REV WAVE`, then approved (by whom, why)."),
+  window: WindowStatus.extend({
+    waiting: z.array(HostName).describe("Counted members whose own window is closed now: the wave waits for them (not halted)."),
+  })
+    .optional()
+    .describe("The wave's `window`, or, when members have their own, which of them are outside theirs; absent when no member has a window."),
 });
 
 export const RolloutStatus = z.strictObject({

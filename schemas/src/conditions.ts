@@ -75,6 +75,12 @@ export const REASONS = {
   CachePathMissing: "CachePathMissing", // no configured cache has the out path
   CacheUnreachable: "CacheUnreachable", // no configured cache answered
   SubstituteMismatch: "SubstituteMismatch", // the realised path is not the manifest's out path
+  // Maintenance windows and reboot coordination (docs/operations.md).
+  OutsideWindow: "OutsideWindow", // the host's maintenance window is closed: it starts no deploy or reboot until it opens
+  RebootLeaseWaiting: "RebootLeaseWaiting", // reboot wanted, but the controller's lease is held by others (or blocked)
+  Rebooting: "Rebooting", // lease taken; the reboot command runs
+  RebootVerified: "RebootVerified", // back up on the expected generation; lease released
+  RebootUnexpectedGeneration: "RebootUnexpectedGeneration", // back up, but not on the expected generation: the lease stays and blocks further reboots
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { CommitSha, durationAtMost, HostName, Selector, SshEd25519PublicKey, Tag } from "./common.js";
+import { MaintenanceWindow, RebootPolicy, WindowGroup } from "./fleet-windows.js";
 import { BodyMatch, GitBranch, PosixName, SecretName, SecretPath, SignerPrincipal, SystemdUnitName } from "./fleet-names.js";
 
 export const FLEET_FILE_VERSION = 1;
@@ -135,6 +136,7 @@ export const Wave = z
       .describe(
         'manual: the wave opens for a revision only once an operator approved it (`flotilla rollout approve REV WAVE --reason …`) and the previous wave is promoted; its members then ask the controller even when first. Needs a controller. Default "auto".',
       ),
+    window: MaintenanceWindow.optional().describe("Members start deploys (and reboots) only inside this window, unless `windows` gives them their own. Default: always open."),
   })
   .describe("A rollout stage. Waves open in order; hosts in no wave form an implicit last wave named \"rest\".");
 export type Wave = z.infer<typeof Wave>;
@@ -259,6 +261,8 @@ export const FleetFile = z
     checks: z.array(CheckGroup).optional(),
     secrets: z.array(SecretEntry).optional(),
     delivery: Delivery.optional(),
+    windows: z.array(WindowGroup).optional().describe("Maintenance windows per tag or host (they beat the wave's window)."),
+    reboot: RebootPolicy.optional(),
   })
   .describe("Flotilla fleet file (fleet.yaml).");
 export type FleetFile = z.infer<typeof FleetFile>;

@@ -5,6 +5,7 @@
 export * from "./common.js";
 export * from "./duration.js";
 export * from "./fleet.js";
+export * from "./fleet-windows.js";
 export * from "./agent-config.js";
 export * from "./controller-config.js";
 export * from "./api.js";

@@ -116,6 +116,23 @@ describe.each(backends)("store contract (%s)", (_name, make) => {
     await s.close();
   });
 
+  it("keeps reboot leases (migration 5): one per host, replaced in place", async () => {
+    const s = await make();
+    await s.migrate();
+    expect(await s.rebootLeases()).toEqual([]);
+    await s.putRebootLease({ host: "web-2", generation: "/nix/store/b", acquiredMs: 1000, expiresMs: 901_000, booted: null });
+    await s.putRebootLease({ host: "web-1", generation: "/nix/store/a", acquiredMs: 2000, expiresMs: 902_000, booted: null });
+    await s.putRebootLease({ host: "web-1", generation: "/nix/store/a", acquiredMs: 2000, expiresMs: 902_000, booted: "/nix/store/old" });
+    expect(await s.rebootLeases()).toEqual([
+      { host: "web-1", generation: "/nix/store/a", acquiredMs: 2000, expiresMs: 902_000, booted: "/nix/store/old" },
+      { host: "web-2", generation: "/nix/store/b", acquiredMs: 1000, expiresMs: 901_000, booted: null },
+    ]);
+    expect(await s.deleteRebootLease("web-2")).toBe(true);
+    expect(await s.deleteRebootLease("web-2")).toBe(false);
+    expect((await s.rebootLeases()).map((l) => l.host)).toEqual(["web-1"]);
+    await s.close();
+  });
+
   it("serialises withLock sections", async () => {
     const s = await make();
     await s.migrate();

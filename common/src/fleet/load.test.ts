@@ -57,7 +57,7 @@ describe("loadFleetText", () => {
 
   it("lists the accepted keys when nothing is close", async () => {
     const r = await loadFleetText(VALID.replace("version: 1\n", "version: 1\nfrobnicate: {}\n"), "f.yaml");
-    expect(r.issues[0]!.message).toMatch(/^unknown key "frobnicate"; expected one of version, policy, agent, hooks, hosts, waves, checks, secrets, delivery$/);
+    expect(r.issues[0]!.message).toMatch(/^unknown key "frobnicate"; expected one of version, policy, agent, hooks, hosts, waves, checks, secrets, delivery, windows, reboot$/);
     expect(r.issues[0]!.line).toBe(2);
   });
 

@@ -5,6 +5,8 @@
  */
 import type { HealthCheck } from "../../../schemas/src/fleet.js";
 import type { DeliverySpec } from "./delivery.js";
+import type { WindowSpec } from "../window/window.js";
+import type { RebootSpec } from "./windows.js";
 
 export type CheckSpec = HealthCheck & {
   name: string;
@@ -36,6 +38,8 @@ interface HostBase {
   wave: string;
   waveIndex: number;
   description?: string;
+  /** Maintenance window (fleet/windows.ts precedence); absent = always open. */
+  window?: WindowSpec;
 }
 
 export interface NixosHostSpec extends HostBase {
@@ -66,6 +70,8 @@ export interface WaveSpec {
   approval: "auto" | "manual";
   /** True for the implicit last wave of hosts that no wave names. */
   implicit: boolean;
+  /** The wave's own `window` (members may have their own from `windows`). */
+  window?: WindowSpec;
 }
 
 export interface SecretSpec {
@@ -114,6 +120,8 @@ export interface Fleet {
   secrets: SecretSpec[];
   /** Build once, substitute everywhere: modes, caches, builders (fleet/delivery.ts). */
   delivery?: DeliverySpec;
+  /** Reboot coordination (fleet/windows.ts); absent = no host reboots itself. */
+  reboot?: RebootSpec;
 }
 
 /** A problem found in a fleet file; `path` points inside the file's data. */

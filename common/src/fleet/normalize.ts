@@ -11,6 +11,7 @@ import type { CheckSpec, Fleet, FleetIssue, HookSpec, HostHooks, HostSpec, Secre
 import { isTagSelector, resolveSelector, resolveSelectors, type Selectable } from "./selectors.js";
 import { decodeSshEd25519PublicKey } from "./ssh-public-key.js";
 import { normalizeDelivery } from "./delivery.js";
+import { normalizeReboot, normalizeWindows } from "./windows.js";
 
 export interface NormalizeResult {
   fleet?: Fleet;
@@ -194,6 +195,16 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
     warn(["agent", "selfUpdate", "source"], "the agent source is not pinned to a 40-hex revision; every agent may build a different version");
   }
 
+  const windows = normalizeWindows(
+    file.windows,
+    (file.waves ?? []).map((w, wi) => ({ wave: w.name, index: wi, members: waves[wi]?.members ?? [], window: w.window })),
+    selectable,
+    error,
+  );
+  for (const w of waves) {
+    const own = w.implicit ? undefined : windows.waves.get(w.index);
+    if (own) w.window = own;
+  }
   const fleetHooks: HostHooks = { preDeploy: hookSpec(file.hooks?.preDeploy), postDeploy: hookSpec(file.hooks?.postDeploy) };
   const hosts: HostSpec[] = file.hosts.map((h) => {
     const waveIndex = waveIndexOf.get(h.name) ?? waves.length - 1;
@@ -207,6 +218,7 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
       wave: waves[waveIndex]?.name ?? IMPLICIT_WAVE,
       waveIndex,
       ...(h.description ? { description: h.description } : {}),
+      ...(windows.hosts.has(h.name) ? { window: windows.hosts.get(h.name)! } : {}),
     };
     if (h.kind === "nixos") {
       return { ...base, kind: "nixos", attribute: h.attribute ?? `nixosConfigurations.${h.name}`, operation: h.operation ?? "switch" };
@@ -227,6 +239,7 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
   }
 
   const delivery = normalizeDelivery(file.delivery, selectable, error);
+  const reboot = file.reboot ? normalizeReboot(file.reboot, selectable, error) : undefined;
 
   if (issues.some((i) => i.severity === "error")) return { issues };
   const fleet: Fleet = {
@@ -259,6 +272,7 @@ export function normalizeFleet(file: FleetFile, opts: NormalizeOptions = {}): No
     waves,
     secrets,
     delivery,
+    ...(reboot ? { reboot } : {}),
   };
   return { fleet, issues };
 }

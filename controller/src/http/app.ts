@@ -101,6 +101,7 @@ export function createApp(o: AppOptions): Hono {
   // ---- agent API (signed)
   app.post(`${API_PREFIX}/reports`, limit, async (c) => c.json(await o.coordinator.ingest(await jsonBody(c))));
   app.post(`${API_PREFIX}/gate`, limit, async (c) => c.json(await o.coordinator.gate(await jsonBody(c))));
+  app.post(`${API_PREFIX}/reboot-lease`, limit, async (c) => c.json(await o.coordinator.rebootLease(await jsonBody(c))));
   app.get(`${API_PREFIX}/watch`, async (c) => {
     const host = c.req.query("host");
     const since = c.req.query("since") ?? null;
@@ -132,6 +133,13 @@ export function createApp(o: AppOptions): Hono {
   });
 
   // ---- operator API
+  // An operator ends a host's reboot lease (docs/operations.md, "Reboots"): needs the operate role and a reason.
+  app.post(`${API_PREFIX}/hosts/:host/reboot-lease/release`, operator, async (c) => {
+    const body = (await jsonBody(c)) as { reason?: unknown } | null;
+    const reason = typeof body?.reason === "string" ? body.reason.trim() : "";
+    if (!reason) throw new HttpError(400, "InvalidBody", 'reason: expected a non-empty string saying why the lease is released, e.g. {"reason": "web-1 repaired by hand"}', "reason");
+    return c.json(await o.coordinator.reboots.operatorRelease(c.req.param("host") ?? "", reason));
+  });
   app.get(`${API_PREFIX}/status`, operator, async (c) => {
     const format = enumParam(c.req.query("format"), "format", FORMATS);
     const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });

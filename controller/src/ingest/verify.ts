@@ -5,7 +5,7 @@
  * Any failure rejects the whole request with a 4xx naming the place; nothing
  * is stored. Pure apart from the signature check.
  */
-import { AgentMessage, GateQuery, ReportBatch, SignedEnvelope, WatchQuery, type SignedEnvelope as Envelope } from "../../../schemas/src/api.js";
+import { AgentMessage, GateQuery, RebootLeaseRequest, ReportBatch, SignedEnvelope, WatchQuery, type SignedEnvelope as Envelope } from "../../../schemas/src/api.js";
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import { envelopeFromAuthorization, verifyEnvelope } from "../../../common/src/signing.js";
 import { generateKeyPairSync } from "node:crypto";
@@ -150,5 +150,18 @@ export function verifyWatchQuery(authorization: string | undefined, query: { hos
   }
   if (q.data.since !== query.since) throw new HttpError(400, "InvalidQuery", `since: ${query.since ?? "(empty)"} is not the signed since ${q.data.since ?? "(null)"}`, "since");
   checkTime(q.data.time, ctx, ctx.clockSkewMs, "Authorization.payload.time");
+  return q.data;
+}
+
+/** POST /api/v1/reboot-lease: verified like a gate question (signature, own host only, fresh time). */
+export function verifyRebootLeaseRequest(body: unknown, ctx: VerifyContext): RebootLeaseRequest {
+  const env = SignedEnvelope.safeParse(body);
+  if (!env.success) throw schemaError(env.error, "", "invalid reboot-lease request");
+  const key = hostKeyOf(ctx, env.data.host, "host");
+  checkSignature(env.data, key, "sig");
+  const q = RebootLeaseRequest.safeParse(parsePayload(env.data, "payload"));
+  if (!q.success) throw schemaError(q.error, "payload", "invalid reboot-lease request");
+  if (q.data.host !== env.data.host) throw new HttpError(403, "HostMismatch", `a host may only take or release its own reboot lease: payload names "${q.data.host}", signed by "${env.data.host}"`, "payload.host");
+  checkTime(q.data.time, ctx, ctx.clockSkewMs, "payload.time");
   return q.data;
 }

@@ -58,10 +58,15 @@ export function renderStatusText(s: StatusReport): string {
   const reboot = s.hosts.filter((x) => x.needsReboot || x.pendingReboot);
   if (reboot.length) out.push(`  ${reboot.length} host(s) need a reboot: ${reboot.map((x) => `${visible(x.host)}${x.pendingReboot ? " (staged for boot, unverified)" : ""}`).join(", ")}`);
   for (const h of s.hosts.filter((x) => x.held)) out.push(`  ${visible(h.host)}: HELD by ${visible(h.held!.actor)} since ${h.held!.time}: ${visible(h.held!.reason)}`);
+  const closed = s.hosts.filter((x) => x.window && !x.window.open);
+  if (closed.length) out.push(`  ${closed.length} host(s) outside their maintenance window: ${closed.map((x) => `${visible(x.host)} (${x.window!.nextOpen ? `opens ${x.window!.nextOpen}` : "not within 9 days"})`).join(", ")}`);
+  for (const h of s.hosts.filter((x) => x.reboot && x.reboot.state !== "none")) {
+    out.push(`  ${visible(h.host)}: reboot lease ${h.reboot!.state === "blocked" ? "BLOCKED (did not come back on the expected generation; blocks further reboots)" : "held (rebooting)"}, expecting ${visible(h.reboot!.expectedGeneration ?? "-")}`);
+  }
   for (const h of s.hosts.filter((x) => x.lastError)) out.push(`  ${visible(h.host)}: last error ${visible(h.lastError!.reason)}: ${visible(h.lastError!.message.split("\n")[0]!)}`);
   for (const r of s.rollouts) {
     out.push("", visible(rolloutTitle(r)));
-    out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy${w.pinned?.length ? ` (+${w.pinned.length} pinned)` : ""}`, w.reason ?? ""])));
+    out.push(table(r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy${w.pinned?.length ? ` (+${w.pinned.length} pinned)` : ""}${w.window?.waiting.length ? `, ${w.window.waiting.length} outside window` : ""}`, w.reason ?? ""])));
   }
   return visibleLines(out.join("\n") + "\n");
 }

@@ -4,7 +4,7 @@
  * PR and wave states) from the fleet at the head, host states and evaluated
  * rollouts. Pure.
  */
-import type { ActionMark as ActionMarkJson, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import type { ActionMark as ActionMarkJson, HostRebootStatus, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
 import type { AgentPhase } from "../../../schemas/src/conditions.js";
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import type { RolloutDecision } from "../rollout/decide.js";
@@ -12,6 +12,8 @@ import type { ActionMark } from "../rollout/operator.js";
 import type { HostState } from "../store/host-state.js";
 import type { CommitRecord } from "../store/types.js";
 import { isoOf } from "./time.js";
+import { windowState, type WindowSpec } from "../../../common/src/window/window.js";
+import type { WindowStatus } from "../../../schemas/src/api.js";
 
 export interface EvaluatedRollout {
   commit: CommitRecord;
@@ -31,6 +33,23 @@ export interface StatusInput {
   filter?: { host?: string; wave?: string };
   /** Hosts an operator holds (rollout/operator.ts heldHosts). */
   held?: ReadonlyMap<string, ActionMark>;
+  /** Reboot coordination per host (controller/src/reboot/), when any. */
+  reboots?: ReadonlyMap<string, HostRebootStatus>;
+}
+
+const hostMaps = new WeakMap<Fleet, Map<string, Fleet["hosts"][number]>>();
+
+/** A wave's window (its own, else "open" when every member is), and which counted members are outside theirs. */
+function waveWindow(fleet: Fleet | null, wave: string, counted: readonly string[], windowOf: (w: WindowSpec | undefined) => WindowStatus | undefined): { window?: WindowStatus & { waiting: string[] } } {
+  if (!fleet) return {};
+  const own = fleet.waves.find((w) => w.name === wave)?.window;
+  let specs = hostMaps.get(fleet);
+  if (!specs) hostMaps.set(fleet, (specs = new Map(fleet.hosts.map((h) => [h.name, h]))));
+  const waiting = counted.filter((m) => windowOf(specs.get(m)?.window)?.open === false);
+  const anyWindow = own || counted.some((m) => specs.get(m)?.window);
+  if (!anyWindow) return {};
+  const base = own ? windowOf(own)! : { open: waiting.length < counted.length, nextOpen: null, source: "members' windows" };
+  return { window: { ...base, waiting } };
 }
 
 const markJson = (m: ActionMark): ActionMarkJson => ({ id: m.id, actor: m.actor, reason: m.reason, time: isoOf(m.timeMs) });
@@ -61,8 +80,24 @@ function desiredRev(host: string, pin: string | undefined, open: ReturnType<type
   return null;
 }
 
+/** Window states at `now`, computed once per window (10,000 hosts usually share a handful). */
+function windowStates(now: number): (w: WindowSpec | undefined) => WindowStatus | undefined {
+  const seen = new Map<WindowSpec, WindowStatus>();
+  return (w) => {
+    if (!w) return undefined;
+    let v = seen.get(w);
+    if (!v) {
+      const st = windowState(w, now);
+      v = { open: st.open, nextOpen: st.nextOpenMs === null ? null : isoOf(st.nextOpenMs), source: w.source };
+      seen.set(w, v);
+    }
+    return v;
+  };
+}
+
 export function buildStatus(input: StatusInput): StatusReport {
   const { fleet, now } = input;
+  const windowOf = windowStates(now);
   const states = new Map(input.hosts.map((h) => [h.host, h]));
   const unreachableAfter = fleet?.policy.unreachableAfterMs ?? 300_000;
   const headRollout = input.rollouts[0]?.commit.sha === input.head ? input.rollouts[0] : undefined;
@@ -97,6 +132,8 @@ export function buildStatus(input: StatusInput): StatusReport {
       needsReboot: s?.needsReboot ?? false,
       pendingReboot: s?.pendingReboot ?? false,
       held: input.held?.has(spec.name) ? markJson(input.held.get(spec.name)!) : null,
+      ...(spec.window && !spec.pin ? { window: windowOf(spec.window)! } : {}),
+      ...(input.reboots?.get(spec.name) ? { reboot: input.reboots.get(spec.name)! } : {}),
     });
   }
   const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({
@@ -120,6 +157,7 @@ export function buildStatus(input: StatusInput): StatusReport {
         soakUntil: iso(w.soakUntilMs),
         reason: w.reason,
         ...(w.approval ? { approval: { state: w.approval.state, ...(w.approval.by ? { by: markJson(w.approval.by) } : {}) } } : {}),
+        ...waveWindow(r.fleet, w.name, w.counted, windowOf),
       })),
   }));
   return { generatedAt: new Date(now).toISOString(), branch: input.branch, head: input.head, hosts, rollouts };

@@ -65,6 +65,11 @@ export const MIGRATIONS: Migration[] = [
     ],
   },
   {
+    version: 5,
+    name: "reboot_leases: the fleet-wide reboot semaphore (one lease per host, with owner generation and expiry)",
+    sql: () => [`CREATE TABLE reboot_leases (host TEXT PRIMARY KEY, generation TEXT NOT NULL, acquired_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, booted TEXT)`],
+  },
+  {
     version: 8,
     name: "notify_outbox: notifications not yet delivered, leased by the controller sending them (a restart or another controller resumes them)",
     sql: (d) => [

@@ -7,8 +7,9 @@
 import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
+import { actionFilter, commitInfoJson, leaseOf, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
 import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 
 const BIGINT_OID = 20;
 const types = {
@@ -270,6 +271,21 @@ export class PostgresStore implements Store {
       [owner, nowMs, leaseUntilMs, limit],
     );
     return r.rows.sort((a, b) => a.id - b.id);
+  }
+
+  async rebootLeases(): Promise<RebootLease[]> {
+    return (await this.pool.query<LeaseRow>("SELECT host, generation, acquired_ms, expires_ms, booted FROM reboot_leases ORDER BY host")).rows.map(leaseOf);
+  }
+
+  async putRebootLease(l: RebootLease): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO reboot_leases (host, generation, acquired_ms, expires_ms, booted) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host) DO UPDATE SET generation = excluded.generation, acquired_ms = excluded.acquired_ms, expires_ms = excluded.expires_ms, booted = excluded.booted",
+      [l.host, l.generation, l.acquiredMs, l.expiresMs, l.booted],
+    );
+  }
+
+  async deleteRebootLease(host: string): Promise<boolean> {
+    return (await this.pool.query("DELETE FROM reboot_leases WHERE host = $1", [host])).rowCount === 1;
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -1,6 +1,7 @@
 /** Row ↔ record mapping shared by the SQLite and PostgreSQL stores. */
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { ActionQuery, ActionRecord, CommitRecord, DecisionRecord } from "./types.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 
 export interface CommitRow {
   sha: string;
@@ -72,4 +73,16 @@ export function actionFilter(q: ActionQuery): { where: string; params: unknown[]
     params.push(...q.actions);
   }
   return { where: parts.join(" AND "), params };
+}
+
+export interface LeaseRow {
+  host: string;
+  generation: string;
+  acquired_ms: number | string;
+  expires_ms: number | string;
+  booted: string | null;
+}
+
+export function leaseOf(r: LeaseRow): RebootLease {
+  return { host: r.host, generation: r.generation, acquiredMs: Number(r.acquired_ms), expiresMs: Number(r.expires_ms), booted: r.booted };
 }

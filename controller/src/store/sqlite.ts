@@ -9,8 +9,9 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
-import { actionFilter, commitInfoJson, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow } from "./rows.js";
+import { actionFilter, commitInfoJson, leaseOf, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
 import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
@@ -224,6 +225,20 @@ export class SqliteStore implements Store {
       for (const r of rows) take.run(owner, leaseUntilMs, r.id);
       return rows.map((r) => ({ id: Number(r.id), target: r.target, event: r.event }));
     }).immediate();
+  }
+
+  async rebootLeases(): Promise<RebootLease[]> {
+    return (this.db.prepare("SELECT host, generation, acquired_ms, expires_ms, booted FROM reboot_leases ORDER BY host").all() as LeaseRow[]).map(leaseOf);
+  }
+
+  async putRebootLease(l: RebootLease): Promise<void> {
+    this.db
+      .prepare("INSERT INTO reboot_leases (host, generation, acquired_ms, expires_ms, booted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET generation = excluded.generation, acquired_ms = excluded.acquired_ms, expires_ms = excluded.expires_ms, booted = excluded.booted")
+      .run(l.host, l.generation, l.acquiredMs, l.expiresMs, l.booted);
+  }
+
+  async deleteRebootLease(host: string): Promise<boolean> {
+    return this.db.prepare("DELETE FROM reboot_leases WHERE host = ?").run(host).changes === 1;
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -4,6 +4,7 @@
  * Two implementations share one schema: SQLite (default) and PostgreSQL.
  */
 import type { AgentMessage, OperatorActionKind } from "../../../schemas/src/api.js";
+import type { RebootLease } from "../reboot/semaphore.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { HostState } from "./host-state.js";
 
@@ -177,6 +178,12 @@ export interface Store {
   outboxClaim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<OutboxRow[]>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Reboot leases (controller/src/reboot/semaphore.ts); read and changed under withLock("reboot-leases"). */
+  rebootLeases(): Promise<RebootLease[]>;
+  /** Inserts or replaces the host's lease. */
+  putRebootLease(lease: RebootLease): Promise<void>;
+  /** Ends the host's lease; false when it held none. */
+  deleteRebootLease(host: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

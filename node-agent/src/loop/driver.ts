@@ -227,8 +227,12 @@ export class Driver {
       state = await this.recover(state);
       state = await this.drive(state, signal);
       // A reboot may have made a staged (operation boot) generation verifiable, or cleared needsReboot.
-      const rebooted = await afterReboot(this.ctx, state);
-      if (rebooted) state = await this.drive(await this.commit(rebooted.state, rebooted.events), signal);
+      // Reboot coordination takes a lease, then (saved) runs the reboot: up to two steps.
+      for (let i = 0; i < 2; i++) {
+        const rebooted = await afterReboot(this.ctx, state);
+        if (!rebooted) break;
+        state = await this.drive(await this.commit(rebooted.state, rebooted.events), signal);
+      }
       if (state.cycle.phase === "rollbackFailed") return this.summarize(state, null);
       if (signal?.aborted) return this.stopped(state, null);
       let polled = await poll(this.ctx, state);

@@ -88,6 +88,8 @@ export type Cycle =
       pendingReboot?: boolean;
       /** The generation needs a reboot to fully apply (kernel, initrd or modules differ from the booted system's). */
       needsReboot?: boolean;
+      /** Reboot coordination (loop/reboot.ts): the lease is held and the reboot command ran; `failed` once it booted something else. */
+      reboot?: { generation: string; bootedBefore: string | null; issued?: boolean; failed?: boolean };
     } & InCycle)
   | ({
       phase: "rollingBack";

@@ -12,10 +12,11 @@
 import { REASONS } from "../../../schemas/src/conditions.js";
 import { step, type LoopContext, type Step } from "./context.js";
 import type { AgentState } from "./phases.js";
+import { coordinateReboot } from "./reboot-coordination.js";
 
 export async function afterReboot(ctx: LoopContext, state: AgentState): Promise<Step | null> {
   const c = state.cycle;
-  if (c.phase !== "done" || c.target.kind !== "nixos" || (!c.pendingReboot && !c.needsReboot)) return null;
+  if (c.phase !== "done" || c.target.kind !== "nixos" || (!c.pendingReboot && !c.needsReboot && !c.reboot)) return null;
   const { deps } = ctx;
   const nixos = deps.systems.nixos;
   const rev = c.target.rev;
@@ -30,7 +31,9 @@ export async function afterReboot(ctx: LoopContext, state: AgentState): Promise<
       [{ phase: "verifying", outcome: "started", reason: REASONS.Progressing, rev, generation: c.generation, message: `the host booted ${c.generation}; verifying it` }],
     );
   }
-  if ((await nixos.needsReboot?.(c.generation)) !== false) return null;
+  const coordinated = await coordinateReboot(ctx, state, c);
+  if (coordinated !== undefined) return coordinated;
+  if (!c.needsReboot || (await nixos.needsReboot?.(c.generation)) !== false) return null;
   deps.log.info("the booted system has this generation's kernel now; no reboot needed", { rev, generation: c.generation });
   return step(ctx, state, { ...c, needsReboot: false }, [
     { phase: "done", outcome: "succeeded", reason: REASONS.Succeeded, rev, generation: c.generation, health: c.health, needsReboot: false, message: "rebooted: the booted system has this generation's kernel, initrd and modules" },

@@ -8,6 +8,7 @@
  * or a wait is reported once per head; the host keeps what it runs.
  */
 import { needsGate, resolveTarget } from "../../../../common/src/plan/resolve.js";
+import { windowHold } from "../../../../common/src/plan/window-hold.js";
 import type { Fleet } from "../../../../common/src/fleet/model.js";
 import { REASONS } from "../../../../schemas/src/conditions.js";
 import {
@@ -105,14 +106,18 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
   // no answer still means "proceed" (resolveTarget), so pull resilience is kept.
   const gate = needsGate(fleet, host.name) || deps.reporter.controller() ? await deps.gate.ask(head) : null;
   if (gate?.retry && gate.rev === head && !wasApplied(state, gate.retry.id)) return { kind: "retry", head, directive: gate.retry };
-  const resolved = resolveTarget(fleet, host.name, head, gate);
+  let resolved = resolveTarget(fleet, host.name, head, gate);
+  // The agent applies its maintenance window itself: first-wave hosts need no
+  // gate, and a host must keep to its window without a controller.
+  const held = (resolved.kind === "head" || resolved.kind === "gate-open") && state.current?.rev !== resolved.rev ? windowHold(host, deps.clock.now().getTime()) : null;
+  if (held) resolved = { kind: "wait", rev: null, wave: host.wave, reason: held.reason };
 
   if (resolved.kind === "not-in-fleet") return refuse(new HostNotInFleetError(resolved.reason));
   if (resolved.kind === "wait") {
     // Not final: the gate is asked again at the next poll, so lastHead stays.
     const operator: Record<string, string> = { held: REASONS.OperatorHold, paused: REASONS.OperatorPaused, aborted: REASONS.OperatorAborted, halted: REASONS.GateHalted };
-    const reason = gate ? (operator[gate.decision] ?? REASONS.GateWaiting) : REASONS.ControllerUnreachable;
-    deps.log.info("waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
+    const reason = held ? REASONS.OutsideWindow : gate ? (operator[gate.decision] ?? REASONS.GateWaiting) : REASONS.ControllerUnreachable;
+    deps.log.info(held ? "waiting for the maintenance window" : "waiting for the wave gate", { head, wave: resolved.wave, reason: resolved.reason });
     const same = state.noticedHead === head && state.lastOutcome?.outcome === "waiting" && state.lastOutcome.message === resolved.reason;
     if (same) {
       // Nothing new to say: hand back the same state object, so the driver does not

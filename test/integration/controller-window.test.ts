@@ -1,0 +1,132 @@
+// Maintenance windows end to end, with injected clocks: a real controller
+// (SQLite, `now` injected) and two built `flotilla-agent run` daemons under
+// libfaketime sharing one clock offset. The web wave's window is 02:00–03:00
+// UTC; the fleet starts at 01:00. The canary (no window) deploys; the web
+// wave opens but web-1 waits (gate `wait` naming the window, status says
+// when it opens; the rollout progresses, not halted). Moving the clocks to
+// 02:00 lets web-1 deploy and the rollout complete.
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
+import { memoryLogger } from "../../common/src/log.js";
+import { startController } from "../../controller/src/server.js";
+import { cleanupTempDirs, makeTempDir } from "../helpers/tmp.js";
+import { api, controllerConfig } from "./controller/harness.js";
+import { buildAgent, waitFor, World } from "./agent/helpers.js";
+
+const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const DAEMON = { pollInterval: "1s", jitter: "0", heartbeatInterval: "2s" };
+
+beforeAll(async () => {
+  await buildAgent();
+}, 300_000);
+afterAll(async () => {
+  await cleanupTempDirs();
+});
+
+describe("maintenance windows with real agents and an injected clock", () => {
+  it("a host outside its window waits (rollout progressing) and deploys when the window opens", async () => {
+    if (!existsSync(FAKETIME_LIB)) throw new Error(`${FAKETIME_LIB} is missing: install the Debian package "faketime"`);
+    // The fleet's clock: the next 01:00:00 UTC after now, moved later to 02:00:05.
+    const real = Date.now();
+    const day = Math.floor(real / 86_400_000) * 86_400_000;
+    let offsetMs = day + 86_400_000 + 3_600_000 - real;
+    const clockDir = await makeTempDir("flotilla-window-clock-");
+    const clockFile = join(clockDir, "faketime");
+    const setOffset = async (ms: number) => {
+      offsetMs = ms;
+      await writeFile(clockFile, `+${Math.round(ms / 1000)}\n`);
+    };
+    await setOffset(offsetMs);
+    const fake = { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: "1", FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+
+    const canary = await World.create({ host: "canary-1" });
+    const web = await World.create({ host: "web-1" });
+    // The fixture's checks with a deadline that a loaded machine (and libfaketime) cannot miss.
+    const slowChecks = canary.defaultChecks("canary-1").map((c) => ({ ...(c as object), deadline: "60s" }));
+    const waves = [
+      { name: "canary", members: ["canary-1"] },
+      { name: "web", members: ["web-1"], window: { timeZone: "UTC", ranges: [{ from: "02:00", to: "03:00" }] } },
+    ];
+    const fleet = JSON.parse(canary.fleet({ hosts: [{ name: "canary-1", checks: slowChecks }, { name: "web-1" }], waves })) as Record<string, unknown>;
+    const c1 = await canary.commit({ "fleet.yaml": JSON.stringify(fleet, null, 2) }, "c1: web deploys only 02:00-03:00 UTC");
+    const config = await controllerConfig({ repo: canary.repo, pollInterval: "1s" });
+    const ctl = await startController(config, { log: memoryLogger("controller"), tickMs: 100, now: () => Date.now() + offsetMs });
+    const url = ctl.url;
+    await canary.writeConfig({ ...DAEMON, controller: url });
+    await web.writeConfig({ ...DAEMON, controller: url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
+    const daemons = [canary.spawnBuilt(["run"], fake), web.spawnBuilt(["run"], fake)];
+    const status = async () => (await api<StatusReport>(url, "/api/v1/status")).body;
+    try {
+      await waitFor("the web wave opened and web-1 said it waits for its window", async () => {
+        const s = await status();
+        const events = (await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent);
+        return s.rollouts[0]?.waves[1]?.state === "progressing" && events.some((e) => e.outcome === "waiting" && e.rev === c1 && e.message?.includes("outside its maintenance window"));
+      }, 90_000, 200);
+      await new Promise((r) => setTimeout(r, 3_000)); // a few more polls: still waiting
+      const s1 = await status();
+      const opens = new Date(day + 86_400_000 + 2 * 3_600_000).toISOString();
+      expect(s1.rollouts[0]!.state).toBe("progressing");
+      expect(s1.rollouts[0]!.waves[1]).toMatchObject({ name: "web", state: "progressing", window: { open: false, nextOpen: opens, source: 'wave "web"', waiting: ["web-1"] } });
+      expect(s1.hosts.find((h) => h.host === "canary-1")).toMatchObject({ currentRev: c1, health: "Healthy" });
+      expect(s1.hosts.find((h) => h.host === "web-1")).toMatchObject({ currentRev: null, window: { open: false, nextOpen: opens } });
+      const waiting = (await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).filter((e) => e.outcome === "waiting");
+      // The controller's gate answered `wait`, naming the window and its opening.
+      const byWindow = waiting.find((e) => e.message?.includes("outside its maintenance window"));
+      expect(byWindow).toMatchObject({ reason: "GateWaiting" });
+      expect(byWindow!.message).toContain(`wave web is open; the host is outside its maintenance window (wave "web"); opens at ${opens}`);
+      expect((await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).some((e) => e.phase === "activating")).toBe(false);
+
+      await setOffset(offsetMs + 3_600_000 + 5_000); // 02:00:05 UTC
+      await waitFor("c1 complete once the window opened", async () => (await status()).rollouts[0]?.state === "complete", 180_000, 200);
+      const s2 = await status();
+      expect(s2.hosts.find((h) => h.host === "web-1")).toMatchObject({ currentRev: c1, health: "Healthy", window: { open: true, nextOpen: null } });
+      const start = (await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).find((e) => e.phase === "activating");
+      expect(Date.parse(start!.time)).toBeGreaterThanOrEqual(Date.parse(opens));
+    } catch (e) {
+      const s = await status().catch(() => null);
+      throw new Error(`${(e as Error).message}\nstatus: ${JSON.stringify(s, null, 1)?.slice(0, 4000)}\ncanary: ${daemons[0]!.output().slice(-2500)}\nweb: ${daemons[1]!.output().slice(-2500)}`, { cause: e });
+    } finally {
+      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
+      await ctl.stop();
+      await canary.close();
+      await web.close();
+    }
+  }, 400_000);
+
+  it("a first-wave host keeps to its window with no controller at all, by its own clock", async () => {
+    const clockDir = await makeTempDir("flotilla-window-clock-");
+    const clockFile = join(clockDir, "faketime");
+    const setClock = (iso: string) => writeFile(clockFile, `+${Math.round((Date.parse(iso) - Date.now()) / 1000)}\n`);
+    const fake = { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: "1", FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+    const w = await World.create({ host: "canary-1" });
+    try {
+      // Saturday and Sunday 22:00-04:00 Europe/Berlin, across midnight.
+      const fleet = JSON.parse(w.fleet()) as Record<string, unknown>;
+      fleet.windows = [{ on: ["canary-1"], timeZone: "Europe/Berlin", ranges: [{ days: ["sat", "sun"], from: "22:00", to: "04:00" }] }];
+      const c1 = await w.commit({ "fleet.yaml": JSON.stringify(fleet, null, 2) }, "c1: weekend nights only");
+      await w.writeConfig({});
+      const once = async () => {
+        const child = w.spawnBuilt(["once"], fake);
+        const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+        return { code, out: child.output() };
+      };
+      await setClock("2026-12-04T20:00:00Z"); // Friday 21:00 in Berlin
+      const first = await once();
+      expect(first.code, first.out).toBe(3); // waiting
+      const waited = (await w.events()).filter((e) => e.outcome === "waiting");
+      expect(waited.at(-1)).toMatchObject({ reason: "OutsideWindow", rev: c1 });
+      expect(waited.at(-1)!.message).toBe("outside its maintenance window (windows[0]); opens at 2026-12-05T21:00:00.000Z (Sat, 05/12/2026, 22:00 Europe/Berlin)");
+      expect(await w.activeGeneration()).toBeNull();
+
+      await setClock("2026-12-06T02:30:00Z"); // Sunday 03:30 in Berlin: inside Saturday's range
+      const second = await once();
+      expect(second.code, second.out).toBe(0);
+      expect((await w.state()).cycle).toMatchObject({ phase: "done", target: { rev: c1 } });
+    } finally {
+      await w.close();
+    }
+  }, 400_000);
+});
