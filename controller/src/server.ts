@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../../common/src/log.js";
 import type { ResolvedConfig } from "./config.js";
 import { Coordinator } from "./coordinator.js";
+import { ControllerBuilder } from "./build/controller-builder.js";
 import { Follower } from "./follower/follower.js";
 import { GitHubClient } from "./github/client.js";
 import { createApp } from "./http/app.js";
@@ -21,6 +22,8 @@ import type { Store } from "./store/types.js";
 
 export interface RunningController {
   url: string;
+  /** The controller's builder (controller.yaml `builder`), or null. */
+  builder: ControllerBuilder | null;
   port: number;
   store: Store;
   follower: Follower;
@@ -38,6 +41,8 @@ export interface StartOptions {
   tickMs?: number;
   controllerId?: string;
   maxReportAgeMs?: number;
+  /** Environment of the builder's nix (default: the process's). */
+  builderEnv?: Record<string, string | undefined>;
 }
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
@@ -75,8 +80,22 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     },
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
+  // Controller as builder: one build at a time, the newest head first (build/controller-builder.ts).
+  const builder = config.builder
+    ? new ControllerBuilder({
+        gitDir: join(config.dataDir, "fleet.git"),
+        ...config.builder,
+        fleetAt: (rev) => follower.fleetAt(rev),
+        isBuilt: async (rev) => (await follower.releaseAt(rev)).state === "built",
+        onPublished: () => void follower.poke("release published").catch(() => undefined),
+        log: log.child("builder"),
+        ...(o.builderEnv ? { env: o.builderEnv } : {}),
+        ...(o.now ? { now: o.now } : {}),
+      })
+    : null;
   const verifier = new VerifierPool();
   const coordinator = new Coordinator({
+    builds: builder,
     verifier,
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
@@ -93,6 +112,11 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   connections = new ConnectionLimiter(config.maxConnections, () => metrics.rejected.inc({ code: "TooManyConnections" }));
   const limiter = connections;
   await follower.start();
+  if (builder) {
+    follower.onHeadChange((head) => builder.request(head));
+    const head = follower.head();
+    if (head) builder.request(head);
+  }
 
   const app = createApp({
     coordinator, fleet: follower, auth: new OperatorAuth(config.operatorTokens, config.allowAnonymousRead), metrics, log: log.child("http"),
@@ -118,6 +142,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     s.once("error", onError);
   }).catch(async (e: unknown) => {
     follower.stop();
+    await builder?.stop();
     await coordinator.settle();
     await store.close().catch(() => {});
     await verifier.close().catch(() => {});
@@ -140,10 +165,11 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   timer.unref();
 
   return {
-    url, port, store, follower, coordinator, github, app, connections: limiter,
+    url, port, store, follower, coordinator, github, app, connections: limiter, builder,
     async stop() {
       clearInterval(timer);
       follower.stop();
+      await builder?.stop();
       coordinator.hub.closeAll();
       await new Promise<void>((resolve) => {
         http.closeAllConnections?.();

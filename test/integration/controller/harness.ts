@@ -55,6 +55,8 @@ export interface TestControllerOptions {
   extra?: Record<string, unknown>;
   controllerId?: string;
   pollInterval?: string;
+  /** Environment of the controller builder's nix (controller.yaml builder). */
+  builderEnv?: Record<string, string | undefined>;
 }
 
 export async function controllerConfig(o: TestControllerOptions): Promise<ResolvedConfig> {
@@ -78,7 +80,7 @@ export async function controllerConfig(o: TestControllerOptions): Promise<Resolv
 export async function startTestController(o: TestControllerOptions): Promise<RunningController & { log: ReturnType<typeof memoryLogger>; config: ResolvedConfig }> {
   const config = await controllerConfig(o);
   const log = memoryLogger("controller");
-  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}) });
+  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.builderEnv ? { builderEnv: o.builderEnv } : {}) });
   return Object.assign(c, { log, config });
 }
 
