@@ -103,7 +103,7 @@ describe("flotilla plan --closures", () => {
     } finally {
       await ctl.stop();
     }
-  });
+  }, 300_000); // four plans, two releases and a local build on real nix
 
   it("--controller without --closures is a usage error", async () => {
     const r = await execa(process.execPath, [BIN, "plan", w.repo.dir, "--controller", "http://x"], { reject: false });
