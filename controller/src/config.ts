@@ -4,6 +4,8 @@
  * problem is reported with its path.
  */
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { ed25519FromOpenSsh } from "../../common/src/signing.js";
 import { resolve, dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ControllerConfig } from "../../schemas/src/controller-config.js";
@@ -35,9 +37,21 @@ export interface ResolvedConfig {
   maxConnections: number;
   /** Notification targets with their secrets resolved (notify/). Null: notifications off. */
   notify: NotifyOptions | null;
+  /** Controller as builder (absent: the controller never builds). */
+  builder: BuilderConfig | null;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
   logFormat?: "text" | "json";
+}
+
+export interface BuilderConfig {
+  caches: string[];
+  /** Absolute paths. */
+  signingKeyFile: string;
+  builderKeyFile: string;
+  name: string;
+  remote: string;
+  timeoutMs: number;
 }
 
 async function resolveSecret(ref: SecretRef | undefined, where: string, baseDir: string, env: NodeJS.ProcessEnv): Promise<string | null> {
@@ -78,6 +92,27 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
   })();
   const dataDir = resolve(opts.baseDir, c.dataDir ?? "/var/lib/flotilla-controller");
   const gh = c.github;
+  if (c.builder) {
+    // Read both keys now: a controller that cannot sign should not start and fail every build later.
+    const where = opts.label ?? "controller config";
+    for (const [field, file] of [["builder.signingKey", c.builder.signingKey], ["builder.builderKey", c.builder.builderKey]] as const) {
+      let text: Buffer;
+      try {
+        text = await readFile(resolve(opts.baseDir, file));
+      } catch (cause) {
+        throw new ConfigError(`${where}: ${field}: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
+      }
+      if (field === "builder.builderKey") {
+        try {
+          ed25519FromOpenSsh(text, file);
+        } catch (cause) {
+          throw new ConfigError(`${where}: ${field}: ${(cause as Error).message}`, { cause });
+        }
+      } else if (!/^[^:\s]+:[A-Za-z0-9+/=]+\s*$/.test(text.toString("utf8"))) {
+        throw new ConfigError(`${where}: ${field}: ${file} is not a Nix secret key (expected "name:base64", from nix key generate-secret)`);
+      }
+    }
+  }
   return {
     listenHost: host,
     listenPort: port,
@@ -126,6 +161,16 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
               };
             }),
           ),
+        }
+      : null,
+    builder: c.builder
+      ? {
+          caches: c.builder.caches,
+          signingKeyFile: resolve(opts.baseDir, c.builder.signingKey),
+          builderKeyFile: resolve(opts.baseDir, c.builder.builderKey),
+          name: c.builder.name ?? `controller@${hostname()}`,
+          remote: c.builder.remote ?? c.fleet.remotes[0]!,
+          timeoutMs: parseDuration(c.builder.timeout ?? "2h"),
         }
       : null,
     logLevel: c.logLevel ?? "info",

@@ -12,6 +12,7 @@ import type { Logger } from "../../common/src/log.js";
 import type { Fleet } from "../../common/src/fleet/model.js";
 import { HttpError } from "./errors.js";
 import type { FleetView } from "./follower/follower.js";
+import { briefBuildError, withBuild, type BuildInfo } from "./follower/release.js";
 import type { CommitState, GitHubPort } from "./github/port.js";
 import { WatchHub } from "./http/watch-hub.js";
 import { toNewMessage } from "./ingest/message.js";
@@ -49,6 +50,8 @@ export interface CoordinatorOptions {
   onOperatorAction?: ((action: OperatorAction) => void) | null;
   /** Notifications (notify/): handed what was stored and decided; never blocks. */
   notify?: NotifySources | null;
+  /** The controller's own builder (controller.yaml `builder`): building / failed per commit. */
+  builds?: { stateOf(rev: string): BuildInfo | undefined } | null;
 }
 
 export interface IngestStats {
@@ -412,7 +415,9 @@ export class Coordinator {
       ]);
       const lastSeenMs: Record<string, number> = {};
       for (const [host, v] of versions) lastSeenMs[host] = v.lastSeenMs;
-      const release = this.opts.fleet.releaseAt ? await this.opts.fleet.releaseAt(rev) : undefined;
+      const view = this.opts.fleet.releaseAt ? await this.opts.fleet.releaseAt(rev) : undefined;
+      const build = this.opts.builds?.stateOf(rev);
+      const release = view ? withBuild(view, build, now) : undefined;
       const decision = decide({ fleet, rev, observedAtMs: commit.observedMs, supersededBy: head && head !== rev ? head : null, events, lastSeenMs, decisions, now, actions: [...revActions, ...holdActions], ...(release ? { release } : {}) });
       if (decision.transitions.length > 0) {
         const inserted = await this.opts.store.recordDecisions(decision.transitions.map((t) => ({ ...t, recordedMs: now, controller: this.id })));
@@ -436,8 +441,12 @@ export class Coordinator {
   private async postStatus(commit: CommitRecord, d: RolloutDecision, force: boolean): Promise<void> {
     const gh = this.opts.github;
     if (!gh) return;
-    const state: CommitState = d.state === "complete" ? "success" : d.state === "halted" ? "failure" : d.state === "superseded" ? "error" : "pending";
-    const text = d.state === "superseded" ? `superseded before completing: ${d.summary}` : d.summary;
+    const rel = d.release;
+    // A failed release build holding a wave stops the rollout until a newer commit: say so as a failure.
+    const buildFailed = rel?.state === "failed" && d.state === "progressing" && d.waves.some((w) => w.releaseHold);
+    const state: CommitState = d.state === "complete" ? "success" : d.state === "halted" || buildFailed ? "failure" : d.state === "superseded" ? "error" : "pending";
+    const building = rel?.state === "building" ? "release building; " : rel?.state === "failed" ? `release build failed: ${briefBuildError(rel.reason ?? "")}; ` : "";
+    const text = d.state === "superseded" ? `superseded before completing: ${d.summary}` : `${building}${d.summary}`;
     const description = text.length > 140 ? text.slice(0, 139) + "…" : text;
     const key = `${state}\u0000${description}`;
     if (!force && this.postedStatus.get(commit.sha) === key) return;

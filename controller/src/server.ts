@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../../common/src/log.js";
 import type { ResolvedConfig } from "./config.js";
 import { Coordinator } from "./coordinator.js";
+import { ControllerBuilder } from "./build/controller-builder.js";
 import { Follower } from "./follower/follower.js";
 import { GitHubClient } from "./github/client.js";
 import { createApp } from "./http/app.js";
@@ -26,6 +27,8 @@ import type { OperatorAction } from "../../schemas/src/api.js";
 
 export interface RunningController {
   url: string;
+  /** The controller's builder (controller.yaml `builder`), or null. */
+  builder: ControllerBuilder | null;
   port: number;
   store: Store;
   follower: Follower;
@@ -50,6 +53,8 @@ export interface StartOptions {
   onOperatorAction?: (action: OperatorAction) => void;
   /** First notification retry delay (default 1 s); tests shorten it. */
   notifyMinBackoffMs?: number;
+  /** Environment of the builder's nix (default: the process's). */
+  builderEnv?: Record<string, string | undefined>;
 }
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
@@ -87,6 +92,19 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     },
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
+  // Controller as builder: one build at a time, the newest head first (build/controller-builder.ts).
+  const builder = config.builder
+    ? new ControllerBuilder({
+        gitDir: join(config.dataDir, "fleet.git"),
+        ...config.builder,
+        fleetAt: (rev) => follower.fleetAt(rev),
+        isBuilt: async (rev) => (await follower.releaseAt(rev)).state === "built",
+        onPublished: () => void follower.poke("release published").catch(() => undefined),
+        log: log.child("builder"),
+        ...(o.builderEnv ? { env: o.builderEnv } : {}),
+        ...(o.now ? { now: o.now } : {}),
+      })
+    : null;
   const verifier = new VerifierPool();
   const controllerId = o.controllerId ?? `controller-${process.pid}-${randomBytes(3).toString("hex")}`;
   const notifier = config.notify
@@ -94,6 +112,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     : null;
   const notify = notifier ? new NotifySources({ notifier, store, log: log.child("notify"), publicUrl: config.publicUrl }) : null;
   const coordinator = new Coordinator({
+    builds: builder,
     verifier,
     store, fleet: follower, log: log.child("rollout"), branch: config.branch, github, notify, publicUrl: config.publicUrl, clockSkewMs: config.clockSkewMs,
     ...(o.now ? { now: o.now } : {}), controllerId, ...(o.maxReportAgeMs ? { maxReportAgeMs: o.maxReportAgeMs } : {}),
@@ -118,6 +137,11 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   // Resume what a previous run left undelivered, before new events queue behind it.
   await notifier?.start();
   await follower.start();
+  if (builder) {
+    follower.onHeadChange((head) => builder.request(head));
+    const head = follower.head();
+    if (head) builder.request(head);
+  }
 
   const app = createApp({
     coordinator, fleet: follower, auth: new OperatorAuth(config.operatorTokens, config.allowAnonymousRead), metrics, log: log.child("http"),
@@ -143,6 +167,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     s.once("error", onError);
   }).catch(async (e: unknown) => {
     follower.stop();
+    await builder?.stop();
     await coordinator.settle();
     await notify?.settle();
     await notifier?.stop(0);
@@ -167,10 +192,11 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   timer.unref();
 
   return {
-    url, port, store, follower, coordinator, github, notify, notifier, app, connections: limiter,
+    url, port, store, follower, coordinator, github, notify, notifier, app, connections: limiter, builder,
     async stop() {
       clearInterval(timer);
       follower.stop();
+      await builder?.stop();
       coordinator.hub.closeAll();
       await new Promise<void>((resolve) => {
         http.closeAllConnections?.();

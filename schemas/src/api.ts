@@ -313,7 +313,9 @@ export const RolloutStatus = z.strictObject({
   aborted: ActionMark.nullable().optional().describe("Set when an operator aborted this rollout (final: it is halted, no further host takes it)."),
   release: z
     .strictObject({
-      state: z.enum(["built", "missing", "untrusted", "invalid"]),
+      state: z
+        .enum(["built", "missing", "untrusted", "invalid", "building", "failed"])
+        .describe("built: a verified release covers this commit; missing: none yet; untrusted / invalid: the published one is refused; building: the controller's builder is building it; failed: the controller's build failed (reason: the builder's error, redacted and capped)."),
       reason: z.string().optional(),
       hosts: z.array(z.string()).describe("Hosts the verified manifest covers."),
     })

@@ -98,6 +98,20 @@ export const ControllerConfig = z
       })
       .optional(),
     notify: NotifyConfig.optional(),
+    builder: z
+      .strictObject({
+        caches: z
+          .array(z.string().min(1))
+          .min(1)
+          .describe("Nix store URLs the closures are copied to (`nix copy --to`): file:///srv/cache, http(s)://host (PUT), s3://bucket?region=…, ssh://host. Hosts substitute from fleet.yaml delivery.caches, which may be another URL of the same cache."),
+        signingKey: z.string().min(1).describe("File with the Nix secret key (`nix key generate-secret`) that signs every store path; its public half goes in delivery.caches[].publicKey. Relative to the config file."),
+        builderKey: z.string().min(1).describe("File with the OpenSSH ed25519 private key that signs release manifests; its public key must be in delivery.builders of the trusted fleet file. Relative to the config file."),
+        name: z.string().min(1).max(200).optional().describe('Builder name recorded in manifests. Default "controller@<hostname>".'),
+        remote: z.string().min(1).optional().describe("Where release refs are pushed (where the agents look). Default: the first of fleet.remotes."),
+        timeout: durationAtMost("1d").optional().describe('A build running longer is cancelled and reported failed. Default "2h".'),
+      })
+      .optional()
+      .describe("Controller as builder, for teams without CI: on each new head the controller runs `flotilla build` itself (every host, sign, copy to the caches, publish the release ref), one build at a time; a newer head cancels an older build. docs/delivery.md."),
     logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
     logFormat: z
       .enum(["text", "json"])

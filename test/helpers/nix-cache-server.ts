@@ -13,12 +13,15 @@ export interface CacheServer {
   dir: string;
   /** Requests seen, as "METHOD /path status". */
   requests: string[];
+  /** Body bytes sent (GET) and received (PUT) so far. */
+  bytes: { out: number; in: number };
   close(): Promise<void>;
 }
 
 export async function startCacheServer(dir: string): Promise<CacheServer> {
   await mkdir(dir, { recursive: true });
   const requests: string[] = [];
+  const bytes = { out: 0, in: 0 };
   const server: Server = createServer((req, res) => {
     const path = normalize(decodeURIComponent((req.url ?? "/").split("?")[0]!));
     const file = join(dir, path);
@@ -33,6 +36,7 @@ export async function startCacheServer(dir: string): Promise<CacheServer> {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
+        bytes.in += chunks.reduce((n, c) => n + c.length, 0);
         void mkdir(dirname(file), { recursive: true })
           .then(() => writeFile(file, Buffer.concat(chunks)))
           .then(() => {
@@ -55,7 +59,10 @@ export async function startCacheServer(dir: string): Promise<CacheServer> {
         res.writeHead(200, { "content-length": s.size });
         done(200);
         if (req.method === "HEAD") res.end();
-        else createReadStream(file).pipe(res);
+        else {
+          bytes.out += s.size;
+          createReadStream(file).pipe(res);
+        }
       },
       () => {
         res.writeHead(404).end();
@@ -69,6 +76,7 @@ export async function startCacheServer(dir: string): Promise<CacheServer> {
     url: `http://127.0.0.1:${port}`,
     dir,
     requests,
+    bytes,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -17,72 +17,23 @@ import { startCacheServer, type CacheServer } from "../helpers/nix-cache-server.
 import { nixEnv } from "../helpers/nix-env.js";
 import { cleanupTempDirs, makeTempDir } from "../helpers/tmp.js";
 import { makeBareRemote } from "../helpers/git-repo.js";
-import { makeKey, REPO_ROOT, World } from "./agent/helpers.js";
+import { World } from "./agent/helpers.js";
+import { BIN, deleteFromStore, fleetWith, flotillaBuild as flotillaBuild_, releaseKeys, substituteDelivery as substituteDelivery_, type ReleaseKeys } from "./agent/release-helpers.js";
 
 const log = createLogger({ component: "test", level: "error" });
-const BIN = join(REPO_ROOT, "bin", "flotilla.js");
 
-interface Keys {
-  dir: string;
-  secret: string;
-  publicKey: string;
-  builder: { path: string; pub: string };
-  forger: { path: string; pub: string };
-}
-
-let keys: Keys;
-
-async function nixKeys(dir: string, name: string): Promise<{ secret: string; publicKey: string }> {
-  const secret = join(dir, `${name}.sec`);
-  const s = await execa("nix", ["key", "generate-secret", "--key-name", name], { env: nixEnv(), extendEnv: false });
-  await writeFile(secret, s.stdout);
-  const p = await execa("nix", ["key", "convert-secret-to-public"], { env: nixEnv(), extendEnv: false, input: s.stdout });
-  return { secret, publicKey: p.stdout.trim() };
-}
+let keys: ReleaseKeys;
 
 beforeAll(async () => {
-  const dir = await makeTempDir("flotilla-keys-");
-  const nk = await nixKeys(dir, "flotilla-test-cache-1");
-  keys = { dir, secret: nk.secret, publicKey: nk.publicKey, builder: makeKey(dir, "builder"), forger: makeKey(dir, "forger") };
+  keys = await releaseKeys();
 });
 
 afterAll(async () => {
   await cleanupTempDirs();
 });
 
-function fleetWith(w: World, delivery: Record<string, unknown>): string {
-  const f = JSON.parse(w.fleet()) as Record<string, unknown>;
-  return JSON.stringify({ ...f, delivery }, null, 2);
-}
-
-function substituteDelivery(caches: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    mode: "substitute",
-    wait: "1s",
-    caches: caches.map((url) => ({ url, publicKey: keys.publicKey })),
-    builders: [{ name: "ci", key: keys.builder.pub }],
-    ...extra,
-  };
-}
-
-async function flotillaBuild(w: World, rev: string, caches: string[], extra: string[] = []) {
-  const r = await execa(process.execPath, [BIN, "build", w.repo.dir, "--rev", rev, ...caches.flatMap((c) => ["--cache", c]), "--signing-key", keys.secret, "--builder-key", keys.builder.path, "--builder-name", "ci", "--json", ...extra], {
-    env: nixEnv(),
-    extendEnv: false,
-    reject: false,
-  });
-  expect(r.exitCode, r.stderr).toBe(0);
-  const signed = SignedRelease.parse(JSON.parse(r.stdout));
-  const manifest = ReleaseManifest.parse(JSON.parse(signed.payload));
-  return { manifest, stderr: r.stderr, out: manifest.hosts[w.host]!.outPath };
-}
-
-async function deleteFromStore(path: string): Promise<void> {
-  const r = await execa("nix", ["store", "delete", path], { env: nixEnv(), extendEnv: false, reject: false });
-  expect(r.exitCode, r.stderr).toBe(0);
-  const gone = await execa("nix", ["path-info", path], { env: nixEnv(), extendEnv: false, reject: false });
-  expect(gone.exitCode).not.toBe(0);
-}
+const substituteDelivery = (caches: string[], extra: Record<string, unknown> = {}) => substituteDelivery_(keys, caches, extra);
+const flotillaBuild = (w: World, rev: string, caches: string[], extra: string[] = []) => flotillaBuild_(keys, w, rev, caches, extra);
 
 function ranNixEvalOrBuild(agentLog: string): boolean {
   return /ran cmd="nix (build|eval)|ran cmd="nixos-rebuild/.test(agentLog);
@@ -312,8 +263,12 @@ describe("flotilla releases", () => {
       [c1, "built", "ci"],
       [await w.repo.git(["rev-parse", `${c1}^`]), "missing", undefined], // the template's commit, no fleet.yaml yet
     ]);
-    expect(doc.closures).toEqual([{ host: w.host, from: b1.out, to: b2.out, diff: expect.stringMatching(/^nixos-system-canary: \S+ → \S+$/) }]);
+    expect(doc.closures).toEqual([
+      { host: w.host, from: b1.out, to: b2.out, diff: expect.stringMatching(/^nixos-system-canary: \S+ → \S+$/), fromSize: b1.manifest.hosts[w.host]!.closureSize, toSize: b2.manifest.hosts[w.host]!.closureSize, sizeDelta: expect.any(Number) },
+    ]);
 
+    const withSizes = await cli(["--closures", "--rev", c2]);
+    expect(withSizes.stdout).toMatch(/^  closure \d+(\.\d)? (B|KiB|MiB) → \d+(\.\d)? (B|KiB|MiB) \((\+|-|±)/m);
     const text = await cli([]);
     expect(text.stdout.split("\n")[0]).toBe(`${c3.slice(0, 12)}  missing    c3; waiting for it: ${w.host}`);
     expect(text.stdout).toMatch(new RegExp(`^${c2.slice(0, 12)}  built      c2 by ci at \\S+ \\(1 host\\(s\\)\\)$`, "m"));

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { execa } from "execa";
+import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFleetDir } from "../../common/src/fleet/load.js";
 import { makeFleetRepo } from "../helpers/git-repo.js";
@@ -40,6 +41,20 @@ describe("fleet-example", () => {
     const kinds = new Set(r.fleet!.hosts.flatMap((h) => h.checks.map((c) => c.type)));
     expect([...kinds].sort()).toEqual(["command", "http", "systemd", "tcp"]);
     expect(r.fleet!.hosts.find((h) => h.name === "shop-legacy")!.hooks.preDeploy!.command).toEqual(["nix", "run", ".#dump-db"]);
+    // Build once: CI builds, web-2 only substitutes, shop-legacy falls back to building.
+    expect(r.fleet!.delivery).toMatchObject({
+      modes: { "web-1": "build", "web-2": "substitute", "db-1": "build", "shop-legacy": "substitute-or-build" },
+      caches: [{ url: "https://cache.example.com" }],
+      builders: [{ name: "github-actions" }],
+    });
+  });
+
+  it("ships the CI workflow that builds and publishes releases: validate, build, push to the cache, publish", () => {
+    const wf = parse(readFileSync(join(EXAMPLE, ".github/workflows/flotilla-build.yml"), "utf8")) as { jobs: { build: { steps: { name?: string; run?: string }[] } } };
+    const runs = wf.jobs.build.steps.map((s) => s.run ?? "").join("\n");
+    expect(runs).toMatch(/\$FLOTILLA validate \./);
+    expect(runs).toMatch(/\$FLOTILLA plan \. --closures/);
+    expect(runs).toMatch(/\$FLOTILLA build \. --rev "\$GITHUB_SHA" \\\n\s+--cache "s3:\/\/[^"]+" \\\n\s+--signing-key [^\n]+\n\s+--builder-key [^\n]+--builder-name github-actions \\\n\s+--publish --remote origin/);
   });
 
   it("a git copy validates as committed (the CLI, with the git and SOPS checks), and with signing turned on only once HEAD is signed", async () => {

@@ -26,11 +26,53 @@ export interface NixRun {
   (args: string[], o?: { cmd?: string; timeoutMs?: number }): Promise<string>;
 }
 
-/** Runs nix (or `o.cmd`) with `env`; throws BuildStepError with the command and the tail of stderr. */
-export function nixRunner(env: Record<string, string | undefined>, nix = "nix"): NixRun {
+export class BuildCancelledError extends Error {
+  override name = "BuildCancelledError";
+}
+
+/**
+ * Runs nix (or `o.cmd`) with `env`; throws BuildStepError with the command and
+ * the tail of stderr. With `signal`, each command runs in its own process group
+ * (detached), and an abort kills that whole group (SIGTERM, SIGKILL after
+ * `killGraceMs`): nix and whatever it started; the call then throws
+ * BuildCancelledError, and no later command starts.
+ */
+export function nixRunner(env: Record<string, string | undefined>, nix = "nix", opts: { signal?: AbortSignal; killGraceMs?: number } = {}): NixRun {
+  const { signal } = opts;
   return async (args, o = {}) => {
     const cmd = o.cmd ?? nix;
-    const r = await execa(cmd, args, { env, extendEnv: false, reject: false, stdin: "ignore", timeout: o.timeoutMs ?? 3_600_000, maxBuffer: 256 * 1024 * 1024 });
+    if (signal?.aborted) throw new BuildCancelledError(`cancelled before ${cmd} ${args[0] ?? ""}`);
+    const child = execa(cmd, args, { env, extendEnv: false, reject: false, stdin: "ignore", timeout: o.timeoutMs ?? 3_600_000, maxBuffer: 256 * 1024 * 1024, detached: !!signal });
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      const kill = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, sig);
+        } catch {
+          // the group is gone already
+        }
+      };
+      kill("SIGTERM");
+      killTimer = setTimeout(() => kill("SIGKILL"), opts.killGraceMs ?? 5_000);
+      killTimer.unref();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let r;
+    try {
+      r = await child;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    if (signal?.aborted) {
+      // Make sure nothing of the group outlives the cancelled command.
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+      if (killTimer) clearTimeout(killTimer);
+      throw new BuildCancelledError(`cancelled during ${cmd} ${args.slice(0, 2).join(" ")}`);
+    }
     if (r.exitCode !== 0) {
       const tail = String(r.stderr ?? "").trim().split("\n").slice(-12).join("\n");
       throw new BuildStepError(`${cmd} ${args.join(" ")} failed (${r.timedOut ? "timed out" : `exit ${r.exitCode}`})${tail ? `:\n${tail}` : ""}`);
@@ -65,7 +107,7 @@ async function currentSystem(nix: NixRun): Promise<string> {
   return (await nix(["eval", "--impure", "--raw", "--expr", "builtins.currentSystem"])).trim();
 }
 
-async function buildNixos(o: BuilderOptions, host: Extract<HostSpec, { kind: "nixos" }>): Promise<{ outPath: string; generation: string; attribute: string }> {
+async function buildNixos(o: Pick<BuilderOptions, "nix" | "flakeRef">, host: Extract<HostSpec, { kind: "nixos" }>): Promise<{ outPath: string; generation: string; attribute: string }> {
   const attribute = `${host.attribute}.config.system.build.toplevel`;
   const stdout = await o.nix(["build", "--no-link", "--json", `${o.flakeRef}#${attribute}`]);
   const out = (JSON.parse(stdout) as Array<{ outputs: Record<string, string> }>)[0]?.outputs.out;
@@ -73,7 +115,7 @@ async function buildNixos(o: BuilderOptions, host: Extract<HostSpec, { kind: "ni
   return { outPath: out, generation: out, attribute };
 }
 
-async function buildLegacy(o: BuilderOptions, host: Extract<HostSpec, { kind: "legacy" }>, system: string): Promise<{ outPath: string; generation: string; attribute: string }> {
+async function buildLegacy(o: Pick<BuilderOptions, "nix" | "flakeRef">, host: Extract<HostSpec, { kind: "legacy" }>, system: string): Promise<{ outPath: string; generation: string; attribute: string }> {
   const attribute = `apps.${system}.${host.app}.program`;
   const stdout = await o.nix(["eval", "--json", `${o.flakeRef}#${attribute}`, "--apply", "p: { program = p; drvs = builtins.attrNames (builtins.getContext p); }"]);
   const { program, drvs } = JSON.parse(stdout) as { program: string; drvs: string[] };
@@ -81,8 +123,28 @@ async function buildLegacy(o: BuilderOptions, host: Extract<HostSpec, { kind: "l
   return { outPath: storePathOf(program), generation: program, attribute };
 }
 
-async function closureSize(nix: NixRun, path: string): Promise<number> {
-  const info = JSON.parse(await nix(["path-info", "--json", "--closure-size", path])) as Array<{ closureSize?: number }>;
+/**
+ * Evaluates and builds one host's system (no signing, no copying): the NixOS
+ * toplevel, or the store path of a legacy host's app. `system` is asked of nix
+ * once, for legacy hosts.
+ */
+export async function buildHostSystem(
+  o: Pick<BuilderOptions, "nix" | "flakeRef">,
+  host: HostSpec,
+  system: () => Promise<string>,
+): Promise<{ outPath: string; generation: string; attribute: string }> {
+  try {
+    if (host.kind === "nixos") return await buildNixos(o, host);
+    return await buildLegacy(o, host, await system());
+  } catch (e) {
+    if (e instanceof BuildCancelledError) throw e;
+    throw new BuildStepError(`host ${host.name}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Sum of the narSize of every path in the closure of `path` (nix path-info --closure-size). */
+export async function closureSize(nix: NixRun, path: string): Promise<number> {
+  const info = JSON.parse(await nix(["--extra-experimental-features", "nix-command", "path-info", "--json", "--closure-size", path])) as Array<{ closureSize?: number }>;
   return info[0]?.closureSize ?? 0;
 }
 
@@ -90,18 +152,12 @@ async function closureSize(nix: NixRun, path: string): Promise<number> {
 export async function buildFleet(fleet: Fleet, o: BuilderOptions): Promise<BuildHostResult[]> {
   const out: BuildHostResult[] = [];
   const total = fleet.hosts.length;
-  let system: string | null = null;
+  let system: Promise<string> | null = null;
   for (const [i, host] of fleet.hosts.entries()) {
     const t0 = Date.now();
     const index = i + 1;
     o.progress?.({ host: host.name, index, total, stage: "build" });
-    let built: { outPath: string; generation: string; attribute: string };
-    try {
-      if (host.kind === "nixos") built = await buildNixos(o, host);
-      else built = await buildLegacy(o, host, (system ??= await currentSystem(o.nix)));
-    } catch (e) {
-      throw new BuildStepError(`host ${host.name}: ${(e as Error).message}`, { cause: e });
-    }
+    const built = await buildHostSystem(o, host, () => (system ??= currentSystem(o.nix)));
     o.progress?.({ host: host.name, index, total, stage: "sign", detail: built.outPath });
     await o.nix(["store", "sign", "--key-file", o.signingKeyFile, "--recursive", built.outPath]);
     for (const cache of o.caches) {

@@ -1,9 +1,11 @@
 /**
- * `flotilla plan [DIR] [--rev REV] [--json]`: reads fleet.yaml as committed at
- * REV (default HEAD) in the git repo DIR (default: the current directory) and
- * shows, per host, its wave and the revision it should run; then what
- * fleet.yaml changed since REV's first parent. Reads through git only, so
- * uncommitted edits do not count (use `flotilla validate` for those).
+ * `flotilla plan [DIR] [--rev REV] [--json] [--closures]`: reads fleet.yaml as
+ * committed at REV (default HEAD) in the git repo DIR (default: the current
+ * directory) and shows, per host, its wave and the revision it should run;
+ * then what fleet.yaml changed since REV's first parent; with --closures, per
+ * host the closure diff between what it runs now and what REV would run
+ * (plan-closures.ts). Reads through git only, so uncommitted edits do not
+ * count (use `flotilla validate` for those).
  */
 import { resolve } from "node:path";
 import { formatIssue, hasErrors, loadFleetAtRev, type LoadResult } from "../../../common/src/fleet/load.js";
@@ -12,19 +14,36 @@ import { gitSaid, spawnCollect } from "../../../common/src/git/run.js";
 import { createLogger } from "../../../common/src/log.js";
 import { diffFleets, formatFleetDiff, type FleetDiff } from "../../../common/src/plan/diff.js";
 import { planRollout } from "../../../common/src/plan/plan.js";
+import { StatusReport } from "../../../schemas/src/api.js";
+import { nixRunner } from "../build/builder.js";
 import { parseCommandArgs, UsageError } from "./args.js";
+import { formatPlanClosures, planClosures, type HostClosurePlan } from "./plan-closures.js";
+import { fetchReport } from "./remote.js";
 import type { CommandIO } from "./io.js";
 
 const HELP = `usage: flotilla plan [DIR] [--rev REV] [--json]
+                     [--closures [--controller URL] [--token T]]
 
 For the fleet repo DIR (a git work tree; default: the current directory),
 reads fleet.yaml at REV (default HEAD) and prints each host's wave and the
 revision it should run, then what fleet.yaml changed since REV's first parent.
 
+With --closures, also per host the closure diff (nix store diff-closures,
+with closure sizes) between what the host runs now and what REV would run:
+"now" is the generation the controller reports (when it answers), else the
+release of the host's current revision (REV's parent without a controller),
+else unknown; "would run" is the release of REV (refs/flotilla/releases/REV,
+fetch them first) or, without one, the system built here with nix. Paths not
+in the local store are fetched from the fleet's delivery.caches.
+
 options:
-  --rev REV  a commit, branch or tag (default HEAD)
-  --json     print one JSON document instead
-  -h, --help this text
+  --rev REV         a commit, branch or tag (default HEAD)
+  --json            print one JSON document instead
+  --closures        per-host closure diffs (runs nix)
+  --controller URL  the controller to ask what hosts run (default
+                    $FLOTILLA_CONTROLLER or http://127.0.0.1:8480)
+  --token T         operator token (default $FLOTILLA_TOKEN)
+  -h, --help        this text
 
 exit status: 0 ok, 1 fleet.yaml invalid at REV or not a git repo, 2 bad usage
 `;
@@ -51,6 +70,10 @@ async function git(cwd: string, args: string[]): Promise<string> {
 
 interface Repo {
   mirror: GitMirror;
+  gitDir: string;
+  /** The work tree's top directory and DIR's path inside it ("" or "sub/"). */
+  top: string;
+  prefix: string;
   /** Path of fleet.yaml from the repo root (DIR may be a subdirectory). */
   fleetPath: string;
 }
@@ -62,8 +85,9 @@ async function openRepo(dir: string): Promise<Repo> {
   }
   const gitDir = await git(dir, ["rev-parse", "--absolute-git-dir"]);
   const prefix = await git(dir, ["rev-parse", "--show-prefix"]);
+  const top = await git(dir, ["rev-parse", "--show-toplevel"]);
   const log = createLogger({ component: "plan", level: "warn" });
-  return { mirror: new GitMirror({ dir: gitDir, remotes: [], branch: "main", log }), fleetPath: `${prefix}fleet.yaml` };
+  return { mirror: new GitMirror({ dir: gitDir, remotes: [], branch: "main", log }), gitDir, top, prefix, fleetPath: `${prefix}fleet.yaml` };
 }
 
 async function resolveRev(dir: string, rev: string): Promise<string> {
@@ -76,13 +100,23 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const parsed = parseCommandArgs({
       args: argv,
       allowPositionals: true,
-      options: { rev: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        rev: { type: "string" },
+        json: { type: "boolean" },
+        closures: { type: "boolean" },
+        controller: { type: "string" },
+        token: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     }, "plan");
   if (parsed.values.help) {
     io.stdout.write(HELP);
     return 0;
   }
   if (parsed.positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${parsed.positionals.length}`, "plan");
+  if (!parsed.values.closures && (parsed.values.controller !== undefined || parsed.values.token !== undefined)) {
+    throw new UsageError("--controller and --token only go with --closures", "plan");
+  }
   const dir = resolve(io.cwd, parsed.positionals[0] ?? ".");
   try {
     const repo = await openRepo(dir);
@@ -122,9 +156,30 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       diff = diffFleets(undefined, current.fleet);
     }
 
+    let closures: HostClosurePlan[] | undefined;
+    if (parsed.values.closures) {
+      const controller = await fetchReport({ controller: parsed.values.controller, token: parsed.values.token }, "/api/v1/status", StatusReport).then(
+        (status) => ({ status }),
+        (e: Error) => ({ error: e.message }),
+      );
+      const log = createLogger({ component: "plan", level: "warn", write: (l) => io.stderr.write(`${l}\n`) });
+      const sub = repo.prefix ? `&dir=${encodeURIComponent(repo.prefix.replace(/\/$/, ""))}` : "";
+      closures = await planClosures({
+        fleet: current.fleet,
+        rev,
+        ...(parent ? { parent: { rev: parent, fleet: previous?.fleet && !hasErrors(previous.issues) ? previous.fleet : undefined } } : {}),
+        gitDir: repo.gitDir,
+        flakeRef: (r) => `git+file://${repo.top}?rev=${r}${sub}`,
+        nix: nixRunner(process.env),
+        log,
+        controller,
+        progress: (l) => io.stderr.write(`${l}\n`),
+      });
+    }
+
     if (parsed.values.json) {
       io.stdout.write(
-        JSON.stringify({ rev, subject: info.subject, parent: parent ?? null, plan, diff: diff ?? null, diffNote: diffNote ?? null, issues: current.issues, warnings }, null, 2) + "\n",
+        JSON.stringify({ rev, subject: info.subject, parent: parent ?? null, plan, diff: diff ?? null, diffNote: diffNote ?? null, issues: current.issues, warnings, ...(closures ? { closures } : {}) }, null, 2) + "\n",
       );
       return 0;
     }
@@ -145,6 +200,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       out.push(parent ? `changes to ${repo.fleetPath} since ${parent.slice(0, 12)}:` : "changes (root commit):");
       out.push(...(lines.length ? lines.map((l) => `  ${l}`) : ["  none"]));
     }
+    if (closures) out.push("", ...formatPlanClosures(rev, closures));
     io.stdout.write(out.join("\n") + "\n");
     return 0;
   } catch (e) {

@@ -6,7 +6,8 @@
  * untrusted — and which hosts of that commit substitute (and so cannot
  * deploy it until it is built). With --closures, `nix store diff-closures`
  * per host between the releases of REV's first parent and REV (both closures
- * must be in the local store, as on the builder).
+ * must be in the local store, as on the builder), with closure sizes
+ * (build/closures.ts; `flotilla plan --closures` diffs against what hosts run).
  */
 import { resolve } from "node:path";
 import { execa } from "execa";
@@ -18,6 +19,8 @@ import { createLogger } from "../../../common/src/log.js";
 import { checkRelease } from "../../../common/src/release/manifest.js";
 import { readRelease } from "../../../common/src/release/refs.js";
 import { ReleaseManifest, SignedRelease } from "../../../schemas/src/release.js";
+import { nixRunner } from "../build/builder.js";
+import { diffClosures, formatClosureDiff, releaseHosts, type ClosureDiff } from "../build/closures.js";
 import { parseCommandArgs, UsageError } from "./args.js";
 import type { CommandIO } from "./io.js";
 
@@ -33,7 +36,9 @@ options:
   --rev REV    a commit, branch or tag (default HEAD)
   -n N         how many commits (default 10)
   --closures   nix store diff-closures per host between the releases of REV's
-               first parent and REV (closures must be in the local store)
+               first parent and REV, with closure sizes (closures must be in
+               the local store; flotilla plan --closures diffs against what
+               each host runs now)
   --json       one JSON document
   -h, --help   this text
 
@@ -113,27 +118,22 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     rows.push(row);
   }
 
-  const closures: { host: string; from: string; to: string; diff: string }[] = [];
+  const closures: ClosureDiff[] = [];
   if (v.closures) {
-    const outPaths = async (rev: string | undefined): Promise<Record<string, string> | undefined> => {
-      const text = rev ? await readRelease({ gitDir, rev, log }) : null;
-      if (!text) return undefined;
-      try {
-        const m = ReleaseManifest.parse(JSON.parse(SignedRelease.parse(JSON.parse(text)).payload));
-        return Object.fromEntries(Object.entries(m.hosts).map(([h, e]) => [h, e.outPath]));
-      } catch {
-        return undefined;
-      }
-    };
+    const nix = nixRunner(process.env);
+    const outPaths = async (rev: string | undefined) => (rev ? await releaseHosts({ gitDir, rev, log }) : undefined);
     const to = await outPaths(revs[0]);
     const from = await outPaths((await mirror.commitInfo(revs[0]!)).parents[0]);
     if (!to || !from) io.stderr.write("flotilla releases: --closures needs readable releases of both REV and its first parent\n");
     else {
-      for (const [host, toPath] of Object.entries(to)) {
-        const fromPath = from[host];
-        if (!fromPath) continue;
-        const r = await execa("nix", ["--extra-experimental-features", "nix-command", "store", "diff-closures", fromPath, toPath], { reject: false });
-        closures.push({ host, from: fromPath, to: toPath, diff: r.exitCode === 0 ? String(r.stdout).trim() : `(cannot diff: ${String(r.stderr).trim().split("\n").pop()})` });
+      for (const [host, toEntry] of Object.entries(to)) {
+        const fromEntry = from[host];
+        if (!fromEntry) continue;
+        closures.push(
+          await diffClosures(nix, host, fromEntry.outPath, toEntry.outPath).catch((e: Error) => ({
+            host, from: fromEntry.outPath, to: toEntry.outPath, diff: `(cannot diff: ${e.message.split("\n").pop()})`, fromSize: null, toSize: null, sizeDelta: null,
+          })),
+        );
       }
     }
   }
@@ -148,9 +148,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     const wait = r.status !== "built" && r.substituting.length ? `; waiting for it: ${r.substituting.join(", ")}` : "";
     out.push(`${r.rev.slice(0, 12)}  ${r.status.padEnd(9)}  ${r.subject}${who}${r.status === "built" ? ` (${r.detail})` : r.status !== "missing" ? `: ${r.detail}` : ""}${wait}`);
   }
-  for (const c of closures) {
-    out.push("", `${c.host}: ${c.from} → ${c.to}`, ...(c.diff ? c.diff.split("\n").map((l) => `  ${l}`) : ["  no changes"]));
-  }
+  for (const c of closures) out.push("", ...formatClosureDiff(c));
   io.stdout.write(out.join("\n") + "\n");
   return 0;
 }

@@ -4,6 +4,7 @@
  * through visible() (no raw control characters, no line breaks inside a
  * cell), and the finished document once more, line by line.
  */
+import { briefBuildError } from "../follower/release.js";
 import type { AuditReport, HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
 import { msOf } from "./time.js";
 import { visible, visibleLines } from "./visible.js";
@@ -46,7 +47,9 @@ export function hostRow(h: HostStatus, now: number): string[] {
 
 export function rolloutTitle(r: RolloutStatus): string {
   const pr = r.pr ? ` PR #${r.pr.number} "${r.pr.title}" by ${r.pr.author ?? "?"}${r.pr.mergedBy ? `, merged by ${r.pr.mergedBy}` : ""}` : "";
-  const rel = r.release ? `; release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.state !== "missing" && r.release.reason ? ` (${r.release.reason})` : ""}` : "";
+  const rel = r.release
+    ? `; release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.state === "failed" ? ` (${briefBuildError(r.release.reason ?? "")})` : r.release.state !== "missing" && r.release.reason ? ` (${r.release.reason})` : ""}`
+    : "";
   const op = r.aborted ? `; ABORTED by ${r.aborted.actor}: ${r.aborted.reason}` : r.paused ? `; PAUSED by ${r.paused.actor}: ${r.paused.reason}` : "";
   return `rollout ${short(r.rev)}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${op}${rel}`;
 }

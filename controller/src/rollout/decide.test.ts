@@ -185,6 +185,13 @@ describe("decide: release gating (delivery: substitute)", () => {
     expect(partial).toMatchObject({ decision: "wait", reason: expect.stringContaining("does not list canary-1") });
   });
 
+  it("holds it while the controller's builder is building or after its build failed, and says which", () => {
+    const building = gateFor(subFleet, decide(base({ release: { state: "building", reason: "building since 3s: 0/2 hosts", hosts: [] } })), "canary-1", T0);
+    expect(building).toMatchObject({ decision: "wait", reason: expect.stringContaining("; the controller is building it (building since 3s: 0/2 hosts)") });
+    const failed = gateFor(subFleet, decide(base({ release: { state: "failed", reason: "host canary-1: nix build … failed (exit 1):\nerror: builder failed", hosts: [] } })), "canary-1", T0);
+    expect(failed).toMatchObject({ decision: "wait", reason: expect.stringMatching(/; the controller's build failed: host canary-1: nix build … failed \(exit 1\):$/) });
+  });
+
   it("opens the wave once the release is built and lists its hosts, no earlier than it was published", () => {
     const d = decide(base({ release: { state: "built", hosts: ["canary-1"], atMs: T0 + 5_000 }, now: T0 + 6_000 }));
     expect(d.waves[0]).toMatchObject({ state: "progressing", openedAtMs: T0 + 5_000 });

@@ -63,7 +63,7 @@ export interface DecideInput {
 }
 
 export interface ReleaseInfo {
-  state: "built" | "missing" | "untrusted" | "invalid";
+  state: "built" | "missing" | "untrusted" | "invalid" | "building" | "failed";
   reason?: string;
   hosts: readonly string[];
   /** When it was published; a held wave opens no earlier. */
@@ -268,7 +268,16 @@ export function decide(input: DecideInput): RolloutDecision {
       const rel = input.release;
       const uncovered = rel?.state === "built" ? subs.filter((m) => !rel.hosts.includes(m)) : subs;
       if (uncovered.length > 0) {
-        const what = !rel || rel.state === "missing" ? "" : rel.state === "built" ? `; it does not list ${uncovered.join(", ")}` : `; the published one is ${rel.state}: ${rel.reason ?? ""}`;
+        const what =
+          !rel || rel.state === "missing"
+            ? ""
+            : rel.state === "built"
+              ? `; it does not list ${uncovered.join(", ")}`
+              : rel.state === "building"
+                ? `; the controller is building it (${rel.reason ?? ""})`
+                : rel.state === "failed"
+                  ? `; the controller's build failed: ${(rel.reason ?? "").split("\n")[0]}`
+                  : `; the published one is ${rel.state}: ${rel.reason ?? ""}`;
         releaseHold = `waiting for the release of ${rev.slice(0, 12)} (flotilla build --publish)${what}`;
         openedAtMs = null;
       } else if (rel?.atMs !== undefined) {

@@ -57,6 +57,8 @@ export interface TestControllerOptions {
   pollInterval?: string;
   /** Extra startController options (e.g. onOperatorAction). */
   start?: Partial<StartOptions>;
+  /** Environment of the controller builder's nix (controller.yaml builder). */
+  builderEnv?: Record<string, string | undefined>;
 }
 
 export async function controllerConfig(o: TestControllerOptions): Promise<ResolvedConfig> {
@@ -80,7 +82,7 @@ export async function controllerConfig(o: TestControllerOptions): Promise<Resolv
 export async function startTestController(o: TestControllerOptions): Promise<RunningController & { log: ReturnType<typeof memoryLogger>; config: ResolvedConfig }> {
   const config = await controllerConfig(o);
   const log = memoryLogger("controller");
-  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...o.start });
+  const c = await startController(config, { log, tickMs: 100, ...(o.controllerId ? { controllerId: o.controllerId } : {}), ...(o.builderEnv ? { builderEnv: o.builderEnv } : {}), ...o.start });
   return Object.assign(c, { log, config });
 }
 
