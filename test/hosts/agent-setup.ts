@@ -129,30 +129,29 @@ export async function unitProcesses(h: Host, unit: string, user?: string): Promi
 }
 
 /**
- * Waits until the agent is activating `rev` and the slow step of that
- * activation (the `sleep` of the fixture's slow-switch/slow-legacy marker)
- * runs in its unit. (`status` starts a node process in the host, seconds
- * under load, so the cgroup is polled on its own, quickly.)
+ * Waits until the slow step of an activation (the `sleep` of the fixture's
+ * slow-switch/slow-legacy marker) runs in the agent's unit, polling the
+ * cgroup quickly (`flotilla-agent status` starts a node process in the host,
+ * seconds under load, longer than the step may last). The caller checks the
+ * state afterwards (status: `activating` `rev`).
  */
-export async function waitForSlowActivation(h: Host, o: { statusOf: () => Promise<AgentStatus>; rev: string; user?: string }): Promise<void> {
-  await waitFor(`the agent activating ${o.rev.slice(0, 12)}`, async () => {
-    const s = await o.statusOf();
-    return s.phase === "activating" && s.target?.rev === o.rev;
-  });
-  await waitFor("the activation's slow step running in flotilla-agent.service", async () => (await unitProcesses(h, "flotilla-agent.service", o.user)).includes("sleep"), 60_000, 100);
+export async function waitForSlowActivation(h: Host, o: { user?: string }): Promise<void> {
+  await waitFor("the activation's slow step running in flotilla-agent.service", async () => (await unitProcesses(h, "flotilla-agent.service", o.user)).includes("sleep"), 180_000, 100);
 }
 
 /**
  * Freezes the agent (SIGSTOP to its main process only) once the slow step of
- * an activation (a `sleep` of the fixture's slow-switch/slow-legacy marker)
- * runs in its unit, so the activation goes on while the agent cannot save
- * what came of it. `killAgent` then SIGKILLs the frozen main process: an agent
- * that died after the switch completed and before it recorded it.
+ * an activation runs in its unit, so the activation goes on while the agent
+ * cannot save what came of it. `killAgent` then SIGKILLs the frozen main
+ * process: an agent that died after the switch completed and before it
+ * recorded it.
  */
 export async function freezeAgentDuringActivation(h: Host, o: { statusOf: () => Promise<AgentStatus>; rev: string; user?: string }): Promise<void> {
   await waitForSlowActivation(h, o);
   const r = await systemctl(h, ["kill", "-s", "SIGSTOP", "--kill-who=main", "flotilla-agent.service"], o.user);
   if (r.code !== 0) throw new Error(`SIGSTOP to the agent failed: ${r.stderr}`);
+  const s = await o.statusOf();
+  if (s.phase !== "activating" || s.target?.rev !== o.rev) throw new Error(`froze the agent in ${s.phase} of ${s.target?.rev ?? "nothing"}, not activating ${o.rev}`);
 }
 
 export async function killAgent(h: Host, user?: string): Promise<void> {

@@ -168,7 +168,7 @@ describe("legacy host with a real systemd", () => {
     const starts = (await fixture("app-starts")).split("\n").length;
     const calls = (await fixture("../calls.jsonl")).split("\n").length;
     const c5 = await repo.commit({ "markers/legacy-1/slow-legacy": "10" }, "a slow deploy");
-    await waitForSlowActivation(h, { statusOf: () => agentStatus(h, inst), rev: c5, user: "deploy" });
+    await waitForSlowActivation(h, { user: "deploy" });
     // KillMode=mixed: SIGTERM to the agent only; it lets build-legacy finish, records it, then exits.
     await h.exec(["systemctl", "--user", "stop", "flotilla-agent.service"], { user: "deploy", timeoutMs: 300_000 });
     expect(await fixture("current-revision")).toBe(c5);

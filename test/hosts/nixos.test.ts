@@ -173,7 +173,7 @@ describe("NixOS-style host with a real systemd", () => {
     const starts = (await fixture("app-starts")).split("\n").length;
     const calls = (await fixture("../calls.jsonl")).split("\n").length;
     const c5 = await repo.commit({ "markers/web-1/slow-switch": "10" }, "a slow switch");
-    await waitForSlowActivation(h, { statusOf: agentStatusCmd, rev: c5 });
+    await waitForSlowActivation(h, {});
     // KillMode=mixed: SIGTERM to the agent only; it lets switch-to-configuration finish, records it, then exits.
     await h.exec(["systemctl", "stop", "flotilla-agent.service"], { timeoutMs: 300_000 });
     expect(await fixture("current-revision")).toBe(c5);
