@@ -88,6 +88,7 @@ fallback_profile="$profile_dir/flotilla-agent-installed"
 libexec_dir="$HOME/.local/libexec/flotilla"
 unit_dir="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
 unit="$unit_dir/flotilla-agent.service"
+secrets_unit="$unit_dir/flotilla-secrets.service"
 bin_dir="$HOME/bin/flotilla"
 config="$config_dir/agent.yaml"
 env_file="$config_dir/agent.env"
@@ -209,6 +210,8 @@ cat >"$unit.tmp" <<UNIT
 [Unit]
 Description=Flotilla agent (legacy host, user $user)
 StartLimitIntervalSec=0
+Wants=flotilla-secrets.service
+After=flotilla-secrets.service
 
 [Service]
 Type=exec
@@ -220,9 +223,6 @@ Environment=FLOTILLA_STATE_DIR=$state_dir
 Environment=FLOTILLA_AGENT_UNIT_FILE=$unit
 Environment=PATH=$HOME/.nix-profile/bin:$profile/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin
 EnvironmentFile=-$env_file
-# After a reboot the secrets root (a tmpfs) is empty: re-install the current
-# revision's secrets before units ordered After=flotilla-agent.service start.
-ExecStartPre=-$profile/bin/flotilla-agent restore-secrets --config $config
 ExecStart=$libexec_dir/agent-start run --config $config
 Restart=always
 RestartSec=5
@@ -244,6 +244,37 @@ WantedBy=default.target
 UNIT
 mv -f "$unit.tmp" "$unit"
 say "wrote $unit"
+
+# After a reboot the secrets root (a tmpfs) is empty: this oneshot re-installs
+# the current revision's secrets. Units that need them order themselves
+# After=flotilla-secrets.service, never after the agent: a unit ordered after
+# flotilla-agent.service cannot be (re)started while the agent is stopping, so
+# a deploy restarting it during `systemctl --user stop flotilla-agent` would
+# wait for the stop, and the stop for the deploy.
+cat >"$secrets_unit.tmp" <<UNIT
+# Written by install-legacy-agent; re-run it rather than editing this file.
+[Unit]
+Description=Flotilla: re-install the current revision's secrets after boot (user $user)
+Before=flotilla-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+Environment=FLOTILLA_STATE_DIR=$state_dir
+Environment=PATH=$HOME/.nix-profile/bin:$profile/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin
+EnvironmentFile=-$env_file
+# "-": a host whose secrets cannot be restored still boots; the next deploy installs them.
+ExecStart=-$profile/bin/flotilla-agent restore-secrets --config $config
+RuntimeDirectory=flotilla
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
+UMask=0077
+
+[Install]
+WantedBy=default.target
+UNIT
+mv -f "$secrets_unit.tmp" "$secrets_unit"
+say "wrote $secrets_unit"
 
 # 6. Operator scripts, aliases and the MOTD (~/bin/<service>/..., as legacy apps do).
 #    Every value baked into a generated script is quoted with printf %q.
@@ -321,11 +352,11 @@ if [ "$start" = 1 ]; then
   if ! systemctl --user daemon-reload; then
     die "systemctl --user failed: log in as $user directly (ssh, or 'machinectl shell $user@'), not via sudo/su, so the user manager is reachable; then re-run"
   fi
-  systemctl --user enable flotilla-agent.service
+  systemctl --user enable flotilla-secrets.service flotilla-agent.service
   systemctl --user restart flotilla-agent.service
-  say "flotilla-agent.service enabled and (re)started"
+  say "flotilla-secrets.service and flotilla-agent.service enabled, flotilla-agent.service (re)started"
 else
-  say "not starting (--no-start); later: systemctl --user daemon-reload && systemctl --user enable --now flotilla-agent.service"
+  say "not starting (--no-start); later: systemctl --user daemon-reload && systemctl --user enable --now flotilla-secrets.service flotilla-agent.service"
 fi
 
 linger="$(loginctl show-user "$user" --property=Linger --value 2>/dev/null || true)"

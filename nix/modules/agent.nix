@@ -156,11 +156,44 @@ in
     # For operators (`flotilla-agent status --config /etc/flotilla/agent.yaml`).
     environment.systemPackages = [ cfg.package ];
 
+    # After a reboot the secrets root (a tmpfs) is empty: this oneshot
+    # re-installs the current revision's secrets from the agent's state and
+    # fleet cache (no network). Units that need them order themselves
+    # After=flotilla-secrets.service, never after the agent: a unit ordered
+    # after flotilla-agent.service cannot be (re)started while the agent is
+    # stopping, so a switch restarting it during `systemctl stop
+    # flotilla-agent` would wait for the stop, and the stop for the switch.
+    systemd.services.flotilla-secrets = {
+      description = "Flotilla: re-install the current revision's secrets after boot";
+      wantedBy = [ "multi-user.target" ];
+      before = [ "flotilla-agent.service" ];
+      # Re-running it is harmless (it does nothing while secrets are installed); a switch need not.
+      restartIfChanged = false;
+      path = [ pkgs.git ];
+      environment = {
+        HOME = "/root";
+        FLOTILLA_STATE_DIR = cfg.settings.stateDir;
+      };
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        # "-": a host whose secrets cannot be restored still boots; the agent's next deploy installs them.
+        ExecStart = "-${cfg.package}/bin/flotilla-agent restore-secrets --config ${configPath}";
+        User = "root";
+        UMask = "0077";
+        RuntimeDirectory = runtimeDirName;
+        RuntimeDirectoryMode = "0700";
+        RuntimeDirectoryPreserve = "yes";
+      } // lib.optionalAttrs (cfg.environmentFile != null) {
+        EnvironmentFile = cfg.environmentFile;
+      };
+    };
+
     systemd.services.flotilla-agent = {
       description = "Flotilla pull agent";
       wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" "nix-daemon.socket" ];
+      wants = [ "network-online.target" "flotilla-secrets.service" ];
+      after = [ "network-online.target" "nix-daemon.socket" "flotilla-secrets.service" ];
 
       # The agent runs switch-to-configuration itself: a switch that changes
       # this unit must neither stop nor restart it, or the switch would kill
@@ -202,10 +235,6 @@ in
 
       serviceConfig = {
         Type = "exec";
-        # After a reboot the secrets root (a tmpfs) is empty: re-install the
-        # current revision's secrets before units ordered
-        # After=flotilla-agent.service start (Type=exec waits for this).
-        ExecStartPre = "-${cfg.package}/bin/flotilla-agent restore-secrets --config ${configPath}";
         ExecStart = execStart;
         User = "root";
         Restart = "always";

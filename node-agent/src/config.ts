@@ -39,6 +39,8 @@ export interface ResolvedConfig {
   secretsRoot: string;
   bootedSystem: string;
   currentSystem: string;
+  /** Legacy hosts: where each completed app run records "<rev> <generation>" (default <stateDir>/legacy). */
+  legacyProfileDir: string;
   /** null: take agent.pollInterval / agent.jitter from the fleet file. */
   pollIntervalMs: number | null;
   jitterMs: number | null;
@@ -89,6 +91,7 @@ export async function resolveConfig(data: unknown, source?: { text: string; file
     secretsRoot: c.secretsRoot ?? "/run/flotilla/secrets.d",
     bootedSystem: c.bootedSystem ?? "/run/booted-system",
     currentSystem: c.currentSystem ?? "/run/current-system",
+    legacyProfileDir: c.legacyProfileDir ?? `${(c.stateDir ?? "/var/lib/flotilla").replace(/\/+$/, "")}/legacy`,
     pollIntervalMs: c.pollInterval ? parseDuration(c.pollInterval) : null,
     jitterMs: c.jitter ? parseDuration(c.jitter) : null,
     timeouts: {

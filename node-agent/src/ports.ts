@@ -85,10 +85,26 @@ export interface System {
   rollback(host: HostSpec, previous: Previous, flakeRef: string | null): Promise<void>;
   /** Removes old generations beyond `keep`, never one in `protect`. */
   prune(host: HostSpec, keep: number, protect: string[]): Promise<void>;
+  /**
+   * What the host itself says it runs, asked when a restart found the agent in
+   * `activating` (the switch may have completed before the agent could save
+   * it). NixOS: /run/current-system, which the activation sets, so the rest of
+   * the switch may not have run (`complete: false`); legacy: the record the
+   * app run writes when the app exits 0 (`complete: true`). null: unknown.
+   */
+  applied?(host: HostSpec): Promise<Applied | null>;
   /** NixOS: the generation the host booted (/run/booted-system), or null when unknown. */
   booted?(): Promise<string | null>;
   /** NixOS: does running `generation` need a reboot (kernel, initrd or modules differ from the booted system's)? null: unknown. */
   needsReboot?(generation: string): Promise<boolean | null>;
+}
+
+export interface Applied {
+  /** The revision, when the record names one. */
+  rev: string | null;
+  generation: string;
+  /** The whole activation ran (false: it got at least as far as making this generation current). */
+  complete: boolean;
 }
 
 /** A binary cache and the Nix public key its narinfo signatures must verify with. */

@@ -13,6 +13,8 @@ const HTTP_BACKEND = "/usr/lib/git-core/git-http-backend";
 export interface ServeHttpOptions {
   /** Require HTTP basic auth with these credentials (401 otherwise). */
   auth?: { username: string; password: string };
+  /** Address to listen on (default 127.0.0.1); "0.0.0.0" also serves test hosts on their own veth links. `url` still names 127.0.0.1. */
+  listen?: string;
 }
 
 export interface HttpRemote {
@@ -114,7 +116,7 @@ export async function serveHttp(repoDir: string, options: ServeHttpOptions = {})
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(0, options.listen ?? "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/${name}`;

@@ -80,8 +80,9 @@ export async function waitForUserManager(h: Host, user: string): Promise<void> {
 
 export interface AgentStatus {
   phase: string;
+  target: { rev: string } | null;
   current: { rev: string; generation: string } | null;
-  lastOutcome: { outcome: string; reason: string; message?: string } | null;
+  lastOutcome: { outcome: string; reason: string; rev?: string | null; message?: string } | null;
   failedRevs: Array<{ rev: string; reason: string }>;
   error: { reason: string; message: string } | null;
 }
@@ -111,4 +112,49 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
 export async function journal(h: Host, unit: string, user?: string): Promise<string> {
   const args = user ? ["journalctl", "--no-pager", "-n", "80", `_SYSTEMD_USER_UNIT=${unit}`] : ["journalctl", "--no-pager", "-n", "80", "-u", unit];
   return (await h.exec(args, { check: false })).stdout;
+}
+
+/** systemctl for a unit in the system manager, or in `user`'s manager. */
+function systemctl(h: Host, args: string[], user?: string) {
+  return h.exec(["systemctl", ...(user ? ["--user"] : []), ...args], { user, check: false });
+}
+
+/** The commands (comm) of every process in a unit's cgroup, read from the host's cgroup file systems. */
+export async function unitProcesses(h: Host, unit: string, user?: string): Promise<string[]> {
+  const cg = (await systemctl(h, ["show", "-P", "ControlGroup", unit], user)).stdout.trim();
+  if (!cg) return [];
+  const script = 'for d in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do if [ -d "$d$1" ]; then find "$d$1" -name cgroup.procs -exec cat {} + | while read -r p; do cat /proc/$p/comm 2>/dev/null; done; break; fi; done';
+  const r = await h.exec(["bash", "-c", script, "procs", cg], { check: false });
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/**
+ * Waits until the slow step of an activation (the `sleep` of the fixture's
+ * slow-switch/slow-legacy marker) runs in the agent's unit, polling the
+ * cgroup quickly (`flotilla-agent status` starts a node process in the host,
+ * seconds under load, longer than the step may last). The caller checks the
+ * state afterwards (status: `activating` `rev`).
+ */
+export async function waitForSlowActivation(h: Host, o: { user?: string }): Promise<void> {
+  await waitFor("the activation's slow step running in flotilla-agent.service", async () => (await unitProcesses(h, "flotilla-agent.service", o.user)).includes("sleep"), 180_000, 100);
+}
+
+/**
+ * Freezes the agent (SIGSTOP to its main process only) once the slow step of
+ * an activation runs in its unit, so the activation goes on while the agent
+ * cannot save what came of it. `killAgent` then SIGKILLs the frozen main
+ * process: an agent that died after the switch completed and before it
+ * recorded it.
+ */
+export async function freezeAgentDuringActivation(h: Host, o: { statusOf: () => Promise<AgentStatus>; rev: string; user?: string }): Promise<void> {
+  await waitForSlowActivation(h, o);
+  const r = await systemctl(h, ["kill", "-s", "SIGSTOP", "--kill-who=main", "flotilla-agent.service"], o.user);
+  if (r.code !== 0) throw new Error(`SIGSTOP to the agent failed: ${r.stderr}`);
+  const s = await o.statusOf();
+  if (s.phase !== "activating" || s.target?.rev !== o.rev) throw new Error(`froze the agent in ${s.phase} of ${s.target?.rev ?? "nothing"}, not activating ${o.rev}`);
+}
+
+export async function killAgent(h: Host, user?: string): Promise<void> {
+  const r = await systemctl(h, ["kill", "-s", "SIGKILL", "--kill-who=main", "flotilla-agent.service"], user);
+  if (r.code !== 0) throw new Error(`SIGKILL to the agent failed: ${r.stderr}`);
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encryptSopsFile, hostRecipient } from "../../secrets/src/index.js";
 import { makeFleetRepo, serveHttp, type FleetRepo, type HttpRemote } from "../helpers/git-repo.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
-import { agentStatus, installLegacyAgent, journal, waitFor, type LegacyInstall } from "./agent-setup.js";
+import { agentStatus, freezeAgentDuringActivation, installLegacyAgent, journal, killAgent, unitProcesses, waitFor, waitForSlowActivation, type LegacyInstall } from "./agent-setup.js";
 import { TestBed, type Host } from "./harness.js";
 
 let bed: TestBed;
@@ -162,5 +162,53 @@ describe("legacy host with a real systemd", () => {
     // /run/user/1000 is a tmpfs: the agent re-installed the current secrets before webapp.service started.
     expect(await fixture("app-secret-sha256")).toBe(lastSecretSha);
     expect((await fixture("../calls.jsonl")).split("\n").length).toBe(calls); // no app run: no deploy, no rollback
+  }, 300_000);
+
+  it("finishes and records a deploy when `systemctl --user stop` comes during it; after `start` nothing is rolled back or blamed", async () => {
+    const starts = (await fixture("app-starts")).split("\n").length;
+    const calls = (await fixture("../calls.jsonl")).split("\n").length;
+    const c5 = await repo.commit({ "markers/legacy-1/slow-legacy": "10" }, "a slow deploy");
+    await waitForSlowActivation(h, { user: "deploy" });
+    // KillMode=mixed: SIGTERM to the agent only; it lets build-legacy finish, records it, then exits.
+    await h.exec(["systemctl", "--user", "stop", "flotilla-agent.service"], { user: "deploy", timeoutMs: 300_000 });
+    expect(await fixture("current-revision")).toBe(c5);
+    const stopped = await agentStatus(h, inst);
+    expect(["verifying", "done"]).toContain(stopped.phase);
+    expect(stopped.target?.rev).toBe(c5);
+    expect(await journal(h, "flotilla-agent.service", "deploy")).toMatch(/stopping/);
+
+    await h.exec(["systemctl", "--user", "start", "flotilla-agent.service"], { user: "deploy" });
+    const s = await waitFor("legacy-1 healthy on c5 after the start", async () => {
+      const st = await agentStatus(h, inst);
+      return st.current?.rev === c5 && st.phase === "done" && st;
+    });
+    expect(s.failedRevs.map((f) => f.rev)).not.toContain(c5);
+    // build-legacy ran once, for c5; the app started once, on c5: no rollback, no second deploy.
+    expect((await fixture("app-starts")).split("\n").slice(starts)).toEqual([c5]);
+    expect((await fixture("../calls.jsonl")).split("\n").slice(calls).map((l) => (JSON.parse(l) as { revision: string; status: string }).revision)).toEqual([c5]);
+  }, 300_000);
+
+  it("after an agent killed between a completed deploy and its record, verifies that deploy instead of rolling it back", async () => {
+    const c5 = (await agentStatus(h, inst)).current!.rev;
+    const starts = (await fixture("app-starts")).split("\n").length;
+    const calls = (await fixture("../calls.jsonl")).split("\n").length;
+    const c6 = await repo.commit({ "markers/legacy-1/slow-legacy": "8", "markers/legacy-1/note": "c6\n" }, "another slow deploy");
+    // The agent freezes while build-legacy runs; build-legacy completes; the agent dies without saving.
+    await freezeAgentDuringActivation(h, { statusOf: () => agentStatus(h, inst), rev: c6, user: "deploy" });
+    await waitFor("c6's build-legacy completed", async () => (await fixture("current-revision")) === c6 && (await unitProcesses(h, "flotilla-agent.service", "deploy")).length === 1);
+    await killAgent(h, "deploy");
+    // Restart=always starts it again (RestartSec=5).
+    const s = await waitFor("legacy-1 healthy on c6 after the restart", async () => {
+      const st = await agentStatus(h, inst);
+      if (st.phase === "rollingBack" || st.phase === "rolledBack") throw new Error(`rolled back: ${JSON.stringify(st.lastOutcome)}`);
+      return st.current?.rev === c6 && st.phase === "done" && st;
+    }).catch(async (e: Error) => {
+      throw new Error(`${e.message}\napp starts: ${(await fixture("app-starts")).split("\n").slice(starts).join(" ")}\nagent journal:\n${await journal(h, "flotilla-agent.service", "deploy")}`);
+    });
+    expect(s.failedRevs.map((f) => f.rev)).not.toContain(c6);
+    // c5's app was never run again, and c6's only once.
+    expect((await fixture("app-starts")).split("\n").slice(starts)).toEqual([c6]);
+    expect((await fixture("../calls.jsonl")).split("\n").slice(calls).map((l) => (JSON.parse(l) as { revision: string }).revision)).toEqual([c6]);
+    expect(c5).not.toBe(c6);
   }, 300_000);
 });

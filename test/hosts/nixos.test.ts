@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encryptSopsFile, hostRecipient } from "../../secrets/src/index.js";
 import { makeFleetRepo, serveHttp, type FleetRepo, type HttpRemote } from "../helpers/git-repo.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
-import { addPackage, journal, waitFor, type AgentStatus } from "./agent-setup.js";
+import { addPackage, freezeAgentDuringActivation, journal, killAgent, unitProcesses, waitFor, waitForSlowActivation, type AgentStatus } from "./agent-setup.js";
 import { PROJECT_IN_HOST, TestBed, type Host } from "./harness.js";
 import { HOST_START_WRAPPER, renderAgentUnit } from "./nixos-unit.js";
 
@@ -53,6 +53,7 @@ async function installAgentUnit(pollInterval: string): Promise<void> {
   const r = await renderAgentUnit(agentOptions(pollInterval), pkg);
   await h.writeFile("/etc/flotilla/agent.yaml", r.config, { mode: "644" });
   await h.writeFile("/etc/systemd/system/flotilla-agent.service", r.unit, { mode: "644" });
+  await h.writeFile("/etc/systemd/system/flotilla-secrets.service", r.secretsUnit, { mode: "644" });
 }
 
 const unit = async (prop: string, name = "webapp.service") => (await h.exec(["systemctl", "show", "-P", prop, name], { check: false })).stdout.trim();
@@ -74,7 +75,8 @@ beforeAll(async () => {
   pkg = await addPackage(h);
   // The module's start wrapper (writeShellApplication of nix/agent-start-wrapper.sh).
   await h.sh(`mkdir -p "$(dirname ${HOST_START_WRAPPER})" && { printf '#!/usr/bin/env bash\\nset -o errexit -o nounset -o pipefail\\n'; cat ${PROJECT_IN_HOST}/nix/agent-start-wrapper.sh; } >${HOST_START_WRAPPER} && chmod 755 ${HOST_START_WRAPPER}`);
-  await h.writeFile("/etc/flotilla/agent.env", `FLOTILLA_FIXTURE_STATE=${STATE}\nFLOTILLA_FIXTURE_UNITS=1\nFLOTILLA_FIXTURE_APP_ENV=/etc/webapp.env\n`);
+  // FLOTILLA_FIXTURE_RUN=/run: the stand-in switch points /run/current-system at its toplevel, as NixOS's activation does.
+  await h.writeFile("/etc/flotilla/agent.env", `FLOTILLA_FIXTURE_STATE=${STATE}\nFLOTILLA_FIXTURE_UNITS=1\nFLOTILLA_FIXTURE_APP_ENV=/etc/webapp.env\nFLOTILLA_FIXTURE_RUN=/run\n`);
   await h.writeFile("/etc/webapp.env", "SERVICE_SECRET_FILE=/run/flotilla/secrets.d/current/webapp-token\n", { mode: "644" });
 }, 900_000);
 
@@ -88,7 +90,7 @@ describe("NixOS-style host with a real systemd", () => {
   it("switches real system units, checks them with systemd and rolls a failed unit back", async () => {
     const c1 = await repo.commit({ "fleet.yaml": fleetYaml() }, "web-1 on a real host");
     await installAgentUnit("1s");
-    await h.sh("systemctl daemon-reload && systemctl enable --now flotilla-agent.service");
+    await h.sh("systemctl daemon-reload && systemctl enable --now flotilla-secrets.service flotilla-agent.service");
     await waitFor("web-1 healthy on c1", healthyOn(c1), 180_000).catch(async (e: Error) => {
       throw new Error(`${e.message}\nagent journal:\n${await journal(h, "flotilla-agent.service")}`);
     });
@@ -158,12 +160,59 @@ describe("NixOS-style host with a real systemd", () => {
     await h.reboot();
     await waitFor("flotilla-agent.service after the reboot", async () => (await unit("ActiveState", "flotilla-agent.service")) === "active");
     await waitFor("webapp.service after the reboot", async () => (await unit("ActiveState")) === "active");
-    // /run is a tmpfs: ExecStartPre (restore-secrets) put them back before webapp.service (After=flotilla-agent.service) started.
+    // /run is a tmpfs: flotilla-secrets.service (restore-secrets) put them back before webapp.service (After=flotilla-secrets.service) started.
     expect(await fixture("app-secret-sha256")).toBe(lastSecretSha);
     await new Promise((r) => setTimeout(r, 4_000));
     const after = await agentStatusCmd();
     expect(after.current).toEqual(before.current);
     expect(after.failedRevs).toEqual(before.failedRevs);
     expect((await fixture("../calls.jsonl")).split("\n").length).toBe(calls);
+  }, 300_000);
+
+  it("finishes and records a switch when `systemctl stop` comes during it; after `start` nothing is rolled back or blamed", async () => {
+    const starts = (await fixture("app-starts")).split("\n").length;
+    const calls = (await fixture("../calls.jsonl")).split("\n").length;
+    const c5 = await repo.commit({ "markers/web-1/slow-switch": "10" }, "a slow switch");
+    await waitForSlowActivation(h, {});
+    // KillMode=mixed: SIGTERM to the agent only; it lets switch-to-configuration finish, records it, then exits.
+    await h.exec(["systemctl", "stop", "flotilla-agent.service"], { timeoutMs: 300_000 });
+    expect(await fixture("current-revision")).toBe(c5);
+    const stopped = await agentStatusCmd();
+    expect(["verifying", "done"]).toContain(stopped.phase);
+    expect(stopped.target?.rev).toBe(c5);
+    expect(await journal(h, "flotilla-agent.service")).toMatch(/stopping/);
+
+    await h.exec(["systemctl", "start", "flotilla-agent.service"]);
+    const s = await waitFor("web-1 healthy on c5 after the start", healthyOn(c5));
+    expect(s.failedRevs.map((f) => f.rev)).not.toContain(c5);
+    // One switch, to c5; webapp.service started once, on c5: no rollback.
+    expect((await fixture("app-starts")).split("\n").slice(starts)).toEqual([c5]);
+    expect((await fixture("../calls.jsonl")).split("\n").slice(calls).map((l) => (JSON.parse(l) as { revision: string }).revision)).toEqual([c5]);
+  }, 300_000);
+
+  it("after an agent killed between a completed switch and its record, completes that switch instead of rolling it back", async () => {
+    const starts = (await fixture("app-starts")).split("\n").length;
+    const calls = (await fixture("../calls.jsonl")).split("\n").length;
+    const c6 = await repo.commit({ "markers/web-1/slow-switch": "8", "markers/web-1/note": "c6\n" }, "another slow switch");
+    // The agent freezes while switch-to-configuration runs; the switch completes; the agent dies without saving.
+    await freezeAgentDuringActivation(h, { statusOf: agentStatusCmd, rev: c6 });
+    await waitFor("c6's switch completed", async () => (await fixture("current-revision")) === c6 && (await unitProcesses(h, "flotilla-agent.service")).length === 1);
+    const target = (await h.exec(["readlink", "-f", "/run/current-system"])).stdout.trim();
+    await killAgent(h);
+    // Restart=always starts it again (RestartSec=5s).
+    const s = await waitFor("web-1 healthy on c6 after the restart", async () => {
+      const st = await agentStatusCmd();
+      if (st.phase === "rollingBack" || st.phase === "rolledBack") throw new Error(`rolled back: ${JSON.stringify(st.lastOutcome)}`);
+      return st.current?.rev === c6 && st.phase === "done" && st;
+    }).catch(async (e: Error) => {
+      throw new Error(`${e.message}\nwebapp starts: ${(await fixture("app-starts")).split("\n").slice(starts).join(" ")}\nagent journal:\n${await journal(h, "flotilla-agent.service")}`);
+    });
+    expect(s.failedRevs.map((f) => f.rev)).not.toContain(c6);
+    expect((await h.exec(["readlink", "-f", "/nix/var/nix/profiles/system"])).stdout.trim()).toBe(target);
+    // webapp.service started once, on c6; every switch since was to c6 (the agent completed the interrupted one again), none back.
+    expect((await fixture("app-starts")).split("\n").slice(starts)).toEqual([c6]);
+    const revs = (await fixture("../calls.jsonl")).split("\n").slice(calls).map((l) => (JSON.parse(l) as { revision: string }).revision);
+    expect(revs.length).toBeGreaterThan(0);
+    expect(new Set(revs)).toEqual(new Set([c6]));
   }, 300_000);
 });

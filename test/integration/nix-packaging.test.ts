@@ -230,6 +230,21 @@ describe("nixosModules.agent (stand-in lib/pkgs)", () => {
     expect(got.file.value).toEqual(parsed);
   });
 
+  it("restores the secrets at boot in a oneshot of its own, which the agent (and the apps that need them) order after", async () => {
+    type Svc = { wantedBy?: string[]; wants?: string[]; after?: string[]; before?: string[]; serviceConfig: Record<string, unknown> };
+    const got = await nixEval<{ agent: Svc; secrets: Svc }>(
+      evalModule("nix/modules/agent.nix", enabled, `{ agent = e.result.systemd.services.flotilla-agent; secrets = e.result.systemd.services.flotilla-secrets; }`),
+    );
+    expect(got.secrets.serviceConfig).toMatchObject({ Type: "oneshot", RemainAfterExit: true, User: "root", RuntimeDirectory: "flotilla", RuntimeDirectoryPreserve: "yes" });
+    expect(got.secrets.serviceConfig.ExecStart).toMatch(/^-\/nix\/store\/[0-9a-z]{32}-flotilla\/bin\/flotilla-agent restore-secrets --config \/etc\/flotilla\/agent\.yaml$/);
+    expect(got.secrets.wantedBy).toEqual(["multi-user.target"]);
+    expect(got.secrets.before).toEqual(["flotilla-agent.service"]);
+    expect(got.agent.wants).toContain("flotilla-secrets.service");
+    expect(got.agent.after).toContain("flotilla-secrets.service");
+    // Not a step of the agent's own start: a unit ordered after the agent could not be restarted while it stops.
+    expect(got.agent.serviceConfig).not.toHaveProperty("ExecStartPre");
+  });
+
   it("declares a root service that a deploy neither stops nor restarts, restarted on exit 75", async () => {
     type Svc = {
       restartIfChanged: boolean;
@@ -567,7 +582,14 @@ describe("install-legacy-agent (nix/install-legacy-agent.sh) with systemctl and 
       expect(unit.split("\n")).toContain(line);
     }
     expect(await readFile(join(home, ".local/libexec/flotilla/agent-start"), "utf8")).toBe(`#!/usr/bin/env bash\n${await readFile(WRAPPER, "utf8")}`);
-    expect((await readFile(calls, "utf8")).trim().split("\n")).toEqual(["--user daemon-reload", "--user enable flotilla-agent.service", "--user restart flotilla-agent.service"]);
+    expect((await readFile(calls, "utf8")).trim().split("\n")).toEqual(["--user daemon-reload", "--user enable flotilla-secrets.service flotilla-agent.service", "--user restart flotilla-agent.service"]);
+    // restore-secrets at boot is a oneshot of its own that the agent and the apps order after (not ExecStartPre of the agent).
+    expect(unit.split("\n")).toEqual(expect.arrayContaining(["Wants=flotilla-secrets.service", "After=flotilla-secrets.service"]));
+    expect(unit).not.toContain("ExecStartPre");
+    const secretsUnit = (await readFile(join(home, ".config/systemd/user/flotilla-secrets.service"), "utf8")).split("\n");
+    for (const line of ["Type=oneshot", "RemainAfterExit=yes", "Before=flotilla-agent.service", `ExecStart=-${profile}/bin/flotilla-agent restore-secrets --config ${home}/.config/flotilla/agent.yaml`, "WantedBy=default.target"]) {
+      expect(secretsUnit).toContain(line);
+    }
     expect(r.stdout).toContain("sudo loginctl enable-linger");
 
     // The unit's ExecStart really starts the installed agent through the fallback profile chain.

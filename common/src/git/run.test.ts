@@ -3,6 +3,9 @@
 // missing binary (ENOENT). Both must be an ordinary rejected promise with the
 // errno kept as `cause`, never a crash of the calling process.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../log.js";
@@ -48,4 +51,27 @@ describe("spawnCollect: a process that cannot start", () => {
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ first: "rejected SpawnError EMFILE", second: "resolved 0" });
   });
+});
+
+describe("spawnCollect: a timed-out process whose child keeps its output open", () => {
+  it("resolves once the process itself exited (git ls-remote's git-remote-http holds the pipes until curl gives up)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "flotilla-spawn-"));
+    const pidFile = join(dir, "grandchild.pid");
+    // sh starts a grandchild that inherits stdout/stderr and outlives sh by 60 s.
+    const r = await spawnCollect("sh", ["-c", `sleep 60 & echo $! >${pidFile}; wait`], { timeoutMs: 300 });
+    const grandchild = Number(readFileSync(pidFile, "utf8").trim());
+    // Still running (not exited, nor a zombie nobody reaped yet).
+    const state = (() => {
+      try {
+        return readFileSync(`/proc/${grandchild}/stat`, "utf8").split(") ")[1]?.[0];
+      } catch {
+        return "gone";
+      }
+    })();
+    const alive = state === "S" || state === "R";
+    if (alive) process.kill(grandchild, "SIGKILL");
+    expect(r.timedOut).toBe(true);
+    // It did not wait for the grandchild to close the pipes.
+    expect(alive).toBe(true);
+  }, 120_000);
 });

@@ -109,11 +109,31 @@ export function spawnCollect(cmd: string, args: string[], o: SpawnOptions): Prom
     let timedOut = false;
     let settled = false;
     let killer: NodeJS.Timeout | undefined;
+    let stopping = false;
+    // Once stopped (timeout, abort) and exited, the process is done even when
+    // a child of its own still holds our pipes (git ls-remote's
+    // git-remote-http keeps them open until curl gives up, minutes on a cut
+    // link): close them instead of waiting for 'close'.
+    const abandonPipes = () => {
+      if (settled) return;
+      finish();
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      resolve({ exitCode: child.exitCode ?? -1, stdout: out.bytes(), stderr: err.bytes(), timedOut });
+    };
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
     const stop = () => {
-      if (killer || settled) return;
+      if (stopping || settled) return;
+      stopping = true;
+      if (exited()) {
+        setTimeout(abandonPipes, 100);
+        return;
+      }
       child.kill("SIGTERM");
       killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
     };
+    child.on("exit", () => {
+      if (stopping) setTimeout(abandonPipes, 100); // 'close' usually comes first
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       stop();

@@ -1,13 +1,13 @@
 // Argument building as pure functions (deploy-rs style), and the legacy env
 // loader run by a real /bin/sh.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import type { LegacyHostSpec } from "../../../common/src/fleet/model.js";
 import { hookArgv } from "./hooks.js";
-import { legacyAppArgv } from "./legacy.js";
+import { legacyAppArgv, recordedArgv } from "./legacy.js";
 import { nixosRebuildArgs, toplevelInstallable } from "./nix.js";
 
 const host = (projectDir: string, envFiles = [".env.production", ".env.local"]): LegacyHostSpec => ({
@@ -66,5 +66,28 @@ describe("command lines", () => {
     const nixos = { ...host(project), kind: "nixos" } as unknown as Parameters<typeof hookArgv>[2]["host"];
     expect(hookArgv(["runuser", "-u", "{user}", "--"], hook, { host: nixos, dir: checkout })).toEqual(hook.command);
     expect(hookArgv(["runuser", "-u", "{user}", "--"], { ...hook, user: "ops" }, { host: nixos, dir: checkout }).slice(0, 4)).toEqual(["runuser", "-u", "ops", "--"]);
+  });
+
+  it("records a legacy app run that exited 0 (and only such a run), from the shell that ran it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "flotilla-record-"));
+    const record = join(dir, "legacy", "legacy-1.deployed");
+    const run = (script: string) => {
+      const [cmd, ...args] = recordedArgv(record, "a".repeat(40), "/nix/store/x-app", ["sh", "-c", script]);
+      return execa(cmd!, args, { reject: false });
+    };
+    const failed = await run("echo out; echo err >&2; exit 3");
+    expect(failed.exitCode).toBe(3);
+    expect([failed.stdout, failed.stderr]).toEqual(["out", "err"]);
+    expect(existsSync(record)).toBe(false);
+    expect((await run("exit 0")).exitCode).toBe(0);
+    expect(readFileSync(record, "utf8")).toBe(`${"a".repeat(40)} /nix/store/x-app\n`);
+    // A stop (SIGTERM to the shell) reaches the app: nothing is recorded for an app that did not finish.
+    writeFileSync(record, "old\n");
+    const slow = execa(recordedArgv(record, "b".repeat(40), "/g", ["sleep", "30"])[0]!, recordedArgv(record, "b".repeat(40), "/g", ["sleep", "30"]).slice(1), { reject: false });
+    await new Promise((r) => setTimeout(r, 300));
+    slow.kill("SIGTERM");
+    const r = await slow;
+    expect(r.exitCode === 143 || r.signal === "SIGTERM").toBe(true);
+    expect(readFileSync(record, "utf8")).toBe("old\n");
   });
 });

@@ -19,7 +19,7 @@ import { isAbsolute, join } from "node:path";
 import type { HostSpec, LegacyHostSpec } from "../../../common/src/fleet/model.js";
 import { BuildError, LegacyAppError, NoPreviousGenerationError, RollbackLegacyAppError } from "../errors.js";
 import type { Previous } from "../loop/phases.js";
-import type { ActivateRequest, BuildRequest, System } from "../ports.js";
+import type { ActivateRequest, Applied, BuildRequest, System } from "../ports.js";
 import { failureText, type Runner } from "./exec.js";
 import { registerSecretValue } from "./redact.js";
 
@@ -30,6 +30,12 @@ export interface LegacySystemOptions {
   runAs: string[];
   buildTimeoutMs: number;
   activateTimeoutMs: number;
+  /**
+   * Where each app run that exited 0 records "<rev> <generation>" (one file
+   * per host, legacyProfileDir of the agent config). Written by the shell
+   * that runs the app, so it is written even when the agent died meanwhile.
+   */
+  recordDir?: string;
 }
 
 /** The legacy env loader: the first existing file of the list is sourced with `set -a`. */
@@ -48,6 +54,25 @@ export const LOAD_ENV_SCRIPT = [
 export function legacyAppArgv(o: { runAs: string[]; nix: string }, host: LegacyHostSpec, flakeRef: string): string[] {
   const prefix = o.runAs.map((a) => a.replaceAll("{user}", host.user));
   return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, o.nix, "run", "--no-eval-cache", `${flakeRef}#${host.app}`];
+}
+
+/**
+ * Runs "$@" (the app, signals forwarded) and, when it exits 0, writes "$2"
+ * to the record file "$1" atomically. A child of the agent, so a completed
+ * app run is recorded even when the agent was killed while it ran.
+ */
+export const RECORD_SCRIPT = [
+  'rec="$1"; line="$2"; shift 2',
+  '"$@" & child=$!',
+  'trap \'kill -TERM "$child" 2>/dev/null\' TERM INT HUP',
+  'while :; do wait "$child"; st=$?; kill -0 "$child" 2>/dev/null || break; done',
+  '[ "$st" -eq 0 ] || exit "$st"',
+  'mkdir -p "$(dirname "$rec")" && printf \'%s\\n\' "$line" >"$rec.tmp" && mv -f "$rec.tmp" "$rec" || echo "flotilla: could not record the deploy in $rec" >&2',
+].join("\n");
+
+/** `argv` run under RECORD_SCRIPT (pure; tested as such). */
+export function recordedArgv(record: string, rev: string, generation: string, argv: string[]): string[] {
+  return ["sh", "-c", RECORD_SCRIPT, "flotilla-record", record, `${rev} ${generation}`, ...argv];
 }
 
 function legacy(host: HostSpec): LegacyHostSpec {
@@ -94,12 +119,26 @@ export class LegacySystem implements System {
     return null;
   }
 
-  private async runApp(host: LegacyHostSpec, rev: string, flakeRef: string): Promise<ReturnType<Runner>> {
+  private record(host: HostSpec): string | null {
+    return this.o.recordDir ? join(this.o.recordDir, `${host.name}.deployed`) : null;
+  }
+
+  /** The last app run that exited 0, as its shell recorded it. */
+  async applied(host: HostSpec): Promise<Applied | null> {
+    const file = this.record(host);
+    if (!file || !existsSync(file)) return null;
+    const m = /^([0-9a-f]{7,64}) (\S+)\s*$/.exec(await readFile(file, "utf8"));
+    return m ? { rev: m[1]!, generation: m[2]!, complete: true } : null;
+  }
+
+  private async runApp(host: LegacyHostSpec, rev: string, flakeRef: string, generation: string | null): Promise<ReturnType<Runner>> {
     if (!existsSync(host.projectDir)) {
       return Promise.resolve({ exitCode: 70, stdout: "", stderr: `project directory ${host.projectDir} does not exist`, ms: 0, timedOut: false });
     }
     await registerEnvValues(host);
-    const [cmd, ...args] = legacyAppArgv(this.o, host, flakeRef);
+    const app = legacyAppArgv(this.o, host, flakeRef);
+    const record = this.record(host);
+    const [cmd, ...args] = record && generation ? recordedArgv(record, rev, generation, app) : app;
     return this.o.run(cmd!, args, {
       cwd: host.projectDir,
       timeoutMs: this.o.activateTimeoutMs + this.o.buildTimeoutMs,
@@ -110,14 +149,14 @@ export class LegacySystem implements System {
 
   async activate(req: ActivateRequest): Promise<void> {
     const host = legacy(req.host);
-    const r = await this.runApp(host, req.rev, req.flakeRef);
+    const r = await this.runApp(host, req.rev, req.flakeRef, req.generation);
     if (r.exitCode !== 0) throw new LegacyAppError(`legacy app ${host.app} at ${req.rev.slice(0, 12)} failed (${failureText(r)})`);
   }
 
   async rollback(hostSpec: HostSpec, previous: Previous, flakeRef: string | null): Promise<void> {
     const host = legacy(hostSpec);
     if (!previous.rev || !flakeRef) throw new NoPreviousGenerationError("no previous good revision is recorded for this legacy host");
-    const r = await this.runApp(host, previous.rev, flakeRef);
+    const r = await this.runApp(host, previous.rev, flakeRef, previous.generation);
     if (r.exitCode !== 0) throw new RollbackLegacyAppError(`re-running ${host.app} of the previous revision ${previous.rev.slice(0, 12)} failed (${failureText(r)})`);
   }
 

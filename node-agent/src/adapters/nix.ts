@@ -19,7 +19,7 @@ import type { HostSpec, NixosHostSpec } from "../../../common/src/fleet/model.js
 import type { Logger } from "../../../common/src/log.js";
 import { BuildError, RollbackSetProfileError, RollbackSwitchError, SetProfileError, SwitchError } from "../errors.js";
 import type { Previous } from "../loop/phases.js";
-import type { ActivateRequest, BuildRequest, System } from "../ports.js";
+import type { ActivateRequest, Applied, BuildRequest, System } from "../ports.js";
 import { failureText, type Runner } from "./exec.js";
 
 export interface NixosSystemOptions {
@@ -95,6 +95,18 @@ export class NixosSystem implements System {
       if (running) return running;
     }
     return resolve(this.o.profile);
+  }
+
+  /**
+   * After a restart in `activating`: /run/current-system, which the
+   * activation script points at the new generation before the rest of the
+   * switch runs, so a match means the switch got at least that far (never
+   * that it completed). `operation: boot` changes nothing that runs: unknown.
+   */
+  async applied(host: HostSpec): Promise<Applied | null> {
+    if (nixos(host).operation === "boot") return null;
+    const running = await resolve(this.o.currentSystem);
+    return running ? { rev: null, generation: running, complete: false } : null;
   }
 
   async booted(): Promise<string | null> {

@@ -18,6 +18,8 @@ function world(opts: {
   activate?: () => Promise<void>;
   rollback?: () => Promise<void>;
   profile?: string | null;
+  /** What the host says it runs after a restart (System.applied); absent: the fake cannot tell. */
+  applied?: { rev: string | null; generation: string; complete: boolean };
   state?: AgentState;
   /** Throws from the state store's save (e.g. ENOSPC) when it returns an error. */
   saveFails?: (s: AgentState) => Error | null;
@@ -26,6 +28,7 @@ function world(opts: {
   let saved: AgentState | null = opts.state ?? null;
   let profile: string | null = opts.profile === undefined ? "/nix/store/old" : opts.profile;
   const events: EventDraft[] = [];
+  const calls: string[] = [];
   let retry: { rev: string | null } | null = null;
   let t = 0;
   const clock: Clock = { now: () => new Date(1_700_000_000_000 + t), random: () => 0, sleep: async (ms) => void (t += ms) };
@@ -33,14 +36,17 @@ function world(opts: {
     build: async () => "/nix/store/new",
     current: async () => profile,
     activate: async () => {
+      calls.push("activate");
       await opts.activate?.();
       profile = "/nix/store/new";
     },
     rollback: async (_h, prev) => {
+      calls.push("rollback");
       await opts.rollback?.();
       profile = prev.generation;
     },
     prune: async () => {},
+    ...(opts.applied ? { applied: async () => opts.applied! } : {}),
   };
   const reporter: Reporter = {
     event: async (e) => void events.push(e),
@@ -85,7 +91,7 @@ function world(opts: {
     gate: { ask: async () => null },
     secrets: { install: async () => null, rollback: async () => {}, prune: async () => {} },
   };
-  return { deps, events, saved: () => saved!, profile: () => profile, requestRetry: (rev: string | null) => (retry = { rev }) };
+  return { deps, events, calls, saved: () => saved!, profile: () => profile, requestRetry: (rev: string | null) => (retry = { rev }) };
 }
 
 describe("driver", () => {
@@ -129,6 +135,73 @@ describe("driver", () => {
     expect(story).toContain("done/succeeded/Succeeded");
     expect(r.code).toBe("ok");
     expect(w.saved().failedRevs).toEqual([]);
+  });
+
+  describe("after a restart in `activating`, asks the host what it runs before rolling back", () => {
+    const crashedIn = (): AgentState =>
+      ({
+        version: 2,
+        host: "h1",
+        current: { rev: "b".repeat(40), generation: "/nix/store/old" },
+        trustedHead: "b".repeat(40),
+        lastHead: HEAD,
+        noticedHead: null,
+        failedRevs: [],
+        lastOutcome: null,
+        interruptions: null,
+        updatedAt: "",
+        cycle: {
+          phase: "activating",
+          target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
+          startedAt: "",
+          durations: {},
+          generation: "/nix/store/new",
+          previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
+          reach: { remote: "file:///r", controller: false },
+          attempt: 1,
+        },
+      }) as AgentState;
+
+    it("a completed switch (legacy: the app run recorded it) is verified, not rolled back or switched again", async () => {
+      const w = world({ state: crashedIn(), profile: "/nix/store/new", applied: { rev: HEAD, generation: "/nix/store/new", complete: true } });
+      const r = await new Driver(w.deps).runCycle();
+      expect(r.code).toBe("ok");
+      expect(w.calls).toEqual([]);
+      expect(w.events.map((e) => `${e.phase}/${e.outcome}`).slice(0, 3)).toEqual(["activating/succeeded", "verifying/succeeded", "done/succeeded"]);
+      expect(w.saved().current).toEqual({ rev: HEAD, generation: "/nix/store/new" });
+      expect(w.saved().failedRevs).toEqual([]);
+    });
+
+    it("a switch that got as far as the target (NixOS: /run/current-system) is run again to complete it, not rolled back", async () => {
+      const w = world({ state: crashedIn(), profile: "/nix/store/new", applied: { rev: null, generation: "/nix/store/new", complete: false } });
+      const r = await new Driver(w.deps).runCycle();
+      expect(r.code).toBe("ok");
+      expect(w.calls).toEqual(["activate"]);
+      expect(w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`)[0]).toBe("activating/started/Interrupted");
+      expect(w.events.some((e) => e.blamed)).toBe(false);
+      expect(w.saved().current).toEqual({ rev: HEAD, generation: "/nix/store/new" });
+      expect(w.saved().interruptions).toBeNull();
+    });
+
+    it("a host that runs something else, or another revision's record, is rolled back as before", async () => {
+      for (const applied of [
+        { rev: null, generation: "/nix/store/old", complete: false },
+        { rev: "c".repeat(40), generation: "/nix/store/new", complete: true },
+      ]) {
+        const w = world({ state: crashedIn(), profile: "/nix/store/new", applied });
+        await new Driver(w.deps).runCycle();
+        expect(w.calls[0]).toBe("rollback");
+        expect(w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`).slice(0, 2)).toEqual(["activating/failed/Interrupted", "rollingBack/started/Interrupted"]);
+      }
+    });
+
+    it("a switch interrupted again after being run again counts as a second interruption: rolled back and blamed", async () => {
+      const again = { ...crashedIn(), interruptions: { rev: HEAD, count: 1 } } as AgentState;
+      const w = world({ state: again, profile: "/nix/store/new", applied: { rev: null, generation: "/nix/store/new", complete: false } });
+      await new Driver(w.deps).runCycle();
+      expect(w.calls[0]).toBe("rollback");
+      expect(w.events[0]?.blamed).toBe(true);
+    });
   });
 
   it("blames a revision whose activation is interrupted maxInterruptions times in a row, and says so in its events", async () => {

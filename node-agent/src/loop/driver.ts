@@ -6,8 +6,11 @@
  * disk before the switch, and a crash anywhere is an ordinary transition:
  *
  *   fetched, built       → resume (nothing irreversible happened yet)
- *   activating           → roll back to the recorded previous generation
- *                          (the switch may be half done); not blamed on the
+ *   activating           → ask the host what it runs (System.applied): the
+ *                          target, completely → verify it; the target, maybe
+ *                          partly → switch to it again (idempotent); else
+ *                          roll back to the recorded previous generation
+ *                          (the switch may be half done). Not blamed on the
  *                          revision unless it keeps happening
  *   verifying            → verify again from scratch, on the recorded generation
  *   rollingBack          → run the (idempotent) rollback again
@@ -17,8 +20,8 @@
 import type { Fleet } from "../../../common/src/fleet/model.js";
 import { REASONS } from "../../../schemas/src/conditions.js";
 import { errorInfo, errorKind } from "../errors.js";
-import type { AgentDeps, MaintenanceTask } from "../ports.js";
-import { interruptionBlamed, loopContext, nowIso, type LoopContext, type Step } from "./context.js";
+import type { AgentDeps, Applied, MaintenanceTask } from "../ports.js";
+import { hostAt, interruptionBlamed, loopContext, nowIso, type LoopContext, type Step } from "./context.js";
 import type { EventDraft } from "./events.js";
 import { activate } from "./handlers/activating.js";
 import { build } from "./handlers/build.js";
@@ -28,7 +31,7 @@ import { poll } from "./handlers/poll.js";
 import { rollBack } from "./handlers/rolling-back.js";
 import { verify } from "./handlers/verifying.js";
 import { afterReboot } from "./reboot.js";
-import { initialState, type AgentState } from "./phases.js";
+import { initialState, type AgentState, type CycleIn } from "./phases.js";
 import { applyDirective, applyRetry, wasApplied } from "./retry.js";
 import type { RetryDirective } from "../../../schemas/src/api.js";
 
@@ -189,6 +192,22 @@ export class Driver {
     if (!restarted || !needsWork(state)) return state;
     this.deps.log.warn("resuming a cycle interrupted by a restart", { phase: c.phase, rev: "target" in c && c.target ? c.target.rev : null });
     if (c.phase === "activating") {
+      const applied = await this.whatHostRuns(c);
+      if (applied?.complete) {
+        this.deps.log.info("the switch completed before the restart; verifying it", { rev: c.target.rev, generation: c.generation });
+        const message = `the agent restarted after activating ${c.generation} completed and before recording it; verifying it`;
+        return this.commit({ ...state, cycle: { ...c, phase: "verifying" }, updatedAt: nowIso(this.ctx) }, [
+          { phase: "activating", outcome: "succeeded", reason: REASONS.Progressing, rev: c.target.rev, generation: c.generation, durations: c.durations, message },
+        ]);
+      }
+      if (applied && !interruptionBlamed(this.ctx, state, c.target.rev)) {
+        this.deps.log.warn("the host runs the target already; switching to it again to complete an interrupted switch", { rev: c.target.rev, generation: c.generation });
+        const count = (state.interruptions?.rev === c.target.rev ? state.interruptions.count : 0) + 1;
+        const message = `the agent stopped while activating ${c.generation}, which the host runs already; switching to it again to complete the switch`;
+        return this.commit({ ...state, cycle: { ...c, attempt: c.attempt + 1 }, interruptions: { rev: c.target.rev, count }, updatedAt: nowIso(this.ctx) }, [
+          { phase: "activating", outcome: "started", reason: REASONS.Interrupted, rev: c.target.rev, generation: c.generation, message },
+        ]);
+      }
       const blamed = interruptionBlamed(this.ctx, state, c.target.rev);
       const error = { reason: REASONS.Interrupted, message: `the agent stopped while activating ${c.generation}; the switch may be incomplete, restoring ${c.previous?.generation ?? "nothing"}` };
       return this.commit({ ...state, cycle: { ...c, phase: "rollingBack", error, blameTarget: blamed, health: [] }, updatedAt: nowIso(this.ctx) }, [
@@ -209,6 +228,19 @@ export class Driver {
     return this.commit(next, [
       { phase: next.cycle.phase, outcome: "started", reason: REASONS.OperatorRetry, rev: d.rev, generation: null, blamed: false, message: `operator retry #${d.id} from the controller: ${d.rev.slice(0, 12)} is no longer remembered as failed` },
     ]);
+  }
+
+  /** What the host runs, when it is the target of the interrupted activation `c` (errors: unknown). */
+  private async whatHostRuns(c: CycleIn<"activating">): Promise<Applied | null> {
+    try {
+      const { host } = await hostAt(this.ctx, c.target.head);
+      const applied = await this.deps.systems[host.kind].applied?.(host);
+      if (!applied || applied.generation !== c.generation || (applied.rev !== null && applied.rev !== c.target.rev)) return null;
+      return applied;
+    } catch (e) {
+      this.deps.log.warn("cannot tell what the host runs after the restart; rolling back to be safe", { error: (e as Error).message });
+      return null;
+    }
   }
 
   private async drive(state: AgentState, signal?: AbortSignal): Promise<AgentState> {
