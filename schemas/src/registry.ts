@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AgentConfig } from "./agent-config.js";
 import { ControllerConfig } from "./controller-config.js";
-import { AuditReport, GateAnswer, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
+import { AuditReport, GateAnswer, HostLogs, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
 import { FleetFile } from "./fleet.js";
 import { ReleaseManifest, SignedRelease } from "./release.js";
 
@@ -23,6 +23,7 @@ export const PUBLISHED: Record<string, z.ZodType> = {
   nudge: Nudge,
   "status-report": StatusReport,
   "audit-report": AuditReport,
+  "host-logs": HostLogs,
   release: ReleaseManifest,
   "signed-release": SignedRelease,
 };

@@ -15,3 +15,8 @@ export function redact(text: string): string {
   for (const v of values) if (out.includes(v)) out = out.split(v).join("***");
   return out;
 }
+
+/** The registered values (for the output tails' redaction, adapters/step-output.ts). */
+export function registeredSecretValues(): string[] {
+  return [...values];
+}
