@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, { summary: string; subcommands?: string[];
   serve: { summary: "run the controller (reports, wave gates, status API, dashboard, metrics)", load: () => import("./commands/serve.js") },
   status: { summary: "fleet status from the controller: hosts, revisions, health, rollouts", load: () => import("./commands/status.js") },
   audit: { summary: "every transition and decision with commit, PR, author and merger", load: () => import("./commands/audit.js") },
+  logs: { summary: "a host's deploy output tails (build, activation, hooks, checks), redacted", load: () => import("./commands/logs.js") },
 };
 
 export function usage(): string {

@@ -32,6 +32,8 @@ export interface ResolvedConfig {
   requestTimeoutMs: number;
   /** Connections served normally; see http/connections.ts. */
   maxConnections: number;
+  /** Output tails kept per host (limits.logTailsPerHost); default DEFAULT_LOG_TAILS_PER_HOST. */
+  logTailsPerHost?: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
   logFormat?: "text" | "json";
@@ -101,6 +103,7 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
     clockSkewMs: parseDuration(c.limits?.clockSkew ?? "5m"),
     requestTimeoutMs: parseDuration(c.limits?.requestTimeout ?? "30s"),
     maxConnections: c.limits?.maxConnections ?? 4096,
+    ...(c.limits?.logTailsPerHost !== undefined ? { logTailsPerHost: c.limits.logTailsPerHost } : {}),
     logLevel: c.logLevel ?? "info",
     logFormat: c.logFormat,
   };

@@ -18,6 +18,7 @@ import type { Metrics } from "../metrics.js";
 import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
 import { bearer, OperatorAuth, roleAllows, TOKEN_COOKIE } from "./auth.js";
+import { hostLogs } from "./host-logs.js";
 import { enumParam, intParam, sinceParam } from "./query.js";
 
 export interface AppOptions {
@@ -145,6 +146,10 @@ export function createApp(o: AppOptions): Hono {
     if (format === "text") return c.text(renderAuditText(report));
     if (format === "markdown") return c.text(renderAuditMarkdown(report));
     return c.json(report);
+  });
+  app.get(`${API_PREFIX}/hosts/:host/logs`, operator, async (c) => {
+    const known = async (h: string) => (o.fleet.currentFleet()?.hosts.some((x) => x.name === h) ?? false) || (await o.coordinator.store.hostState(h)) !== null;
+    return c.json(await hostLogs(o.coordinator.store, known, c.req.param("host") ?? "", { rev: c.req.query("rev"), limit: c.req.query("limit") }));
   });
   app.get("/metrics", operator, async (c) => {
     if (!o.metrics) throw new HttpError(404, "MetricsDisabled", "metrics are disabled");

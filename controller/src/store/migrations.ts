@@ -52,6 +52,17 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX gate_nonces_expires ON gate_nonces (expires_ms)`,
     ],
   },
+  {
+    version: 6,
+    name: "host_logs: the agents' step output tails, the newest limits.logTailsPerHost per host (not kept in messages.payload)",
+    sql: () => [
+      `CREATE TABLE host_logs (
+        host TEXT NOT NULL, seq BIGINT NOT NULL, time_ms BIGINT NOT NULL,
+        rev TEXT, phase TEXT NOT NULL, outcome TEXT NOT NULL, step TEXT NOT NULL,
+        truncated SMALLINT NOT NULL, text TEXT NOT NULL,
+        PRIMARY KEY (host, seq))`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

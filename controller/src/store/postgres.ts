@@ -8,7 +8,8 @@ import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
 import { commitInfoJson, verdictToObserved, rowToCommit, rowToDecision, type CommitRow, type DecisionRow } from "./rows.js";
-import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { SeqConflictError, StoreError, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type PullRequestInfo, type Store, type StoredEvent, type HostLogQuery, type HostLogRecord, type StoreOptions } from "./types.js";
+import { HOST_LOG_COLUMNS, logRows, logTailsPerHost, rowToHostLog, type HostLogRow } from "./host-logs.js";
 
 const BIGINT_OID = 20;
 const types = {
@@ -19,7 +20,10 @@ export class PostgresStore implements Store {
   readonly kind = "postgres" as const;
   private readonly pool: pg.Pool;
 
-  constructor(readonly url: string, opts: { max?: number } = {}) {
+  private readonly keepLogs: number;
+
+  constructor(readonly url: string, opts: { max?: number } & StoreOptions = {}) {
+    this.keepLogs = logTailsPerHost(opts);
     this.pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types });
     this.pool.on("error", () => undefined); // idle client errors surface on the next query
   }
@@ -92,6 +96,17 @@ export class PostgresStore implements Store {
            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
           [col("host"), col("seq"), col("type"), col("timeMs"), col("receivedMs"), col("rev"), col("phase"), col("outcome"), col("reason"), col("generation"), col("payload"), col("sig"), col("verdict")],
         );
+      }
+      const logs = logRows(fresh, this.keepLogs);
+      if (logs.length > 0) {
+        const col = (i: number) => logs.map((l) => l[i]);
+        await c.query(
+          `INSERT INTO host_logs (${HOST_LOG_COLUMNS})
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::smallint[], $9::text[])`,
+          [0, 1, 2, 3, 4, 5, 6, 7, 8].map(col),
+        );
+        // Retention: the newest keepLogs tails of this host (its row lock serializes this per host).
+        await c.query("DELETE FROM host_logs WHERE host = $1 AND seq < (SELECT seq FROM host_logs WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)", [host, this.keepLogs - 1]);
       }
       const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
       await c.query("UPDATE hosts SET last_seq = $2, last_seen_ms = $3, state = $4 WHERE host = $1", [host, next.lastSeq, next.lastSeenMs, JSON.stringify(next)]);
@@ -222,6 +237,14 @@ export class PostgresStore implements Store {
 
   async pruneNonces(nowMs: number): Promise<number> {
     return (await this.pool.query("DELETE FROM gate_nonces WHERE expires_ms < $1", [nowMs])).rowCount ?? 0;
+  }
+
+  async hostLogs(host: string, q: HostLogQuery): Promise<HostLogRecord[]> {
+    const rows = await this.pool.query<HostLogRow>(
+      `SELECT ${HOST_LOG_COLUMNS} FROM host_logs WHERE host = $1 ${q.rev ? "AND rev LIKE $3" : ""} ORDER BY seq DESC LIMIT $2`,
+      [host, q.limit, ...(q.rev ? [`${q.rev}%`] : [])],
+    );
+    return rows.rows.map(rowToHostLog);
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -3,7 +3,7 @@
  * per-host state, commits seen on the branch, recorded rollout decisions.
  * Two implementations share one schema: SQLite (default) and PostgreSQL.
  */
-import type { AgentMessage } from "../../../schemas/src/api.js";
+import type { AgentMessage, StepLog } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { HostState } from "./host-state.js";
 
@@ -24,7 +24,36 @@ export interface NewMessage {
   /** pendingReboot: operation boot, staged for the next boot and not verified (healthy only where the wave accepts it). */
   verdict: "healthy" | "failed" | "pendingReboot" | null;
   message: AgentMessage;
+  /** An event's output tail, stored apart from `payload` (which then holds the signed payload minus `log`). */
+  log?: StepLog;
 }
+
+/** One stored output tail (GET /api/v1/hosts/{host}/logs). */
+export interface HostLogRecord {
+  host: string;
+  seq: number;
+  timeMs: number;
+  rev: string | null;
+  phase: string;
+  outcome: string;
+  step: string;
+  text: string;
+  truncated: boolean;
+}
+
+export interface HostLogQuery {
+  /** A full revision or a hex prefix of one. */
+  rev?: string;
+  /** The newest this many (newest first). */
+  limit: number;
+}
+
+export interface StoreOptions {
+  /** Output tails kept per host (the newest); default DEFAULT_LOG_TAILS_PER_HOST; 0 keeps none. */
+  logTailsPerHost?: number | undefined;
+}
+
+export const DEFAULT_LOG_TAILS_PER_HOST = 50;
 
 export interface AppendResult {
   accepted: number;
@@ -129,6 +158,8 @@ export interface Store {
   claimNonce(host: string, nonce: string, expiresMs: number): Promise<boolean>;
   /** Forgets nonces whose window closed before `nowMs`; returns how many. */
   pruneNonces(nowMs: number): Promise<number>;
+  /** The host's stored output tails, newest first (see StoreOptions.logTailsPerHost for how many are kept). */
+  hostLogs(host: string, q: HostLogQuery): Promise<HostLogRecord[]>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
   close(): Promise<void>;
