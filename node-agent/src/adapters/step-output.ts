@@ -14,7 +14,7 @@ import { LOG_TAIL_MAX_BYTES } from "../../../schemas/src/api.js";
 import type { StepOutput } from "../ports.js";
 import type { Runner } from "./exec.js";
 import { safeTail, secretNeedles, type Tail } from "./log-tail.js";
-import { registeredSecretValues } from "./redact.js";
+import { registeredSecretValues, registerSecretValue } from "./redact.js";
 
 const RAW_KEEP_BYTES = 64 * 1024;
 /** Secret files larger than this are not read for redaction (certificates and keys are far smaller). */
@@ -71,16 +71,38 @@ export class CapturedOutput implements StepOutput {
 
   constructor(private readonly o: StepOutputOptions) {}
 
-  /** The runner that records what each command printed, headed by `$ <command> (exit N)`. */
+  /**
+   * The runner that records what each command printed, headed by `$ <command>
+   * (exit N)`. Before handing a result back it registers the values of the
+   * installed secrets generations (redact.ts), so an error message quoting
+   * the output (failureText) is redacted as it is made and never reaches the
+   * state file or a report in plaintext.
+   */
   wrap(inner: Runner): Runner {
     return async (cmd, args, opts) => {
       const r = await inner(cmd, args, opts);
+      await this.registerInstalled();
       const shown = opts.label ?? [cmd, ...args].join(" ");
       const status = r.timedOut ? "timed out" : `exit ${r.exitCode}`;
       this.add(`$ ${shown} (${status})`);
       for (const s of [r.stdout, r.stderr]) if (s) this.add(wholeLines(s));
       return r;
     };
+  }
+
+  private seen = "";
+
+  /** Registers the installed secrets' values for redact(), re-reading them only when the generations changed. */
+  private async registerInstalled(): Promise<void> {
+    if (this.o.secretValues) {
+      for (const v of await this.o.secretValues().catch(() => [] as string[])) registerSecretValue(v);
+      return;
+    }
+    const root = this.o.secretsRoot;
+    const key = `${await readdir(root).then((n) => n.sort().join(","), () => "")}>${await readlink(path.join(root, "current")).catch(() => "")}`;
+    if (key === this.seen) return;
+    for (const v of await installedSecretValues(root).catch(() => [] as string[])) registerSecretValue(v);
+    this.seen = key;
   }
 
   private add(text: string): void {
