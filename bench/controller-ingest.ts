@@ -1,7 +1,9 @@
 // Signed-event ingest throughput over real HTTP: `flotilla serve` in its own
 // process (SQLite, then PostgreSQL), 100 hosts each posting batches of 100
 // pre-signed transition events, 8 requests in flight.
-// Run: node --import tsx bench/controller-ingest.ts
+// LOG_BYTES=N attaches an output tail (`log`, ~N bytes of build-output-like
+// lines, at most 8192) to every event, as agents do with each step's first event.
+// Run: node --import tsx bench/controller-ingest.ts   (LOG_BYTES=2048 … for tails)
 import { randomBytes } from "node:crypto";
 import { cleanupTempDirs } from "../test/helpers/tmp.js";
 import { startPostgres } from "../test/integration/controller/postgres.js";
@@ -11,6 +13,19 @@ const HOSTS = Number(process.env.HOSTS ?? 100);
 const BATCHES = Number(process.env.BATCHES ?? 10);
 const BATCH = Number(process.env.BATCH ?? 100);
 const INFLIGHT = Number(process.env.INFLIGHT ?? 8);
+const LOG_BYTES = Math.min(8192, Number(process.env.LOG_BYTES ?? 0));
+
+/** ~`bytes` of nix-build-like output (random hashes, so nothing compresses it away). */
+function tail(bytes: number): string {
+  const lines = [`$ nix build --no-eval-cache --no-link --json git+file:///var/lib/flotilla/cache?rev=${randomBytes(20).toString("hex")}#nixosConfigurations.web.config.system.build.toplevel (exit 1)`];
+  let size = lines[0]!.length;
+  while (size < bytes - 120) {
+    const l = `building '/nix/store/${randomBytes(16).toString("hex")}-unit-${randomBytes(3).toString("hex")}.service.drv'...`;
+    lines.push(l);
+    size += l.length + 1;
+  }
+  return lines.join("\n").slice(0, bytes);
+}
 
 async function run(label: string, database?: string): Promise<number> {
   const hosts = makeHosts(HOSTS);
@@ -29,6 +44,7 @@ async function run(label: string, database?: string): Promise<number> {
           type: "event", host: h.name, seq, time: new Date(now + seq).toISOString(), agentVersion: "bench", phase: i % 2 ? "done" : "activating",
           outcome: i % 2 ? "succeeded" : "started", reason: i % 2 ? "Succeeded" : "Progressing", rev, generation,
           ...(i % 2 ? { health: [{ check: "http", ok: true, time: new Date(now).toISOString(), rev, generation }] } : {}),
+          ...(LOG_BYTES > 0 ? { log: { step: i % 2 ? "verify" : "activate", text: tail(LOG_BYTES), truncated: false } } : {}),
         });
       });
       bodies.push(JSON.stringify({ reports }));
@@ -53,7 +69,7 @@ async function run(label: string, database?: string): Promise<number> {
   const secs = (performance.now() - start) / 1000;
   await ctl.stop();
   const rate = accepted / secs;
-  console.log(`${label}: ${accepted} signed events in ${secs.toFixed(2)} s = ${Math.round(rate)} events/s (batches of ${BATCH}, ${INFLIGHT} in flight, ${HOSTS} hosts)`);
+  console.log(`${label}: ${accepted} signed events in ${secs.toFixed(2)} s = ${Math.round(rate)} events/s (batches of ${BATCH}, ${INFLIGHT} in flight, ${HOSTS} hosts${LOG_BYTES ? `, a ${LOG_BYTES}-byte output tail on every event` : ""})`);
   return rate;
 }
 
