@@ -51,6 +51,14 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
+/** Waits until the controller follows `rev` and its fleet file lists `host` (else the agent's reports stay queued when `once` exits). */
+async function controllerAt(ctl: { url: string }, rev: string, host: string): Promise<void> {
+  await waitFor(`the controller at ${rev.slice(0, 12)} knowing ${host}`, async () => {
+    const h = await api<{ head: string | null }>(ctl.url, "/healthz", { token: null });
+    return h.body.head === rev && (await api(ctl.url, `/api/v1/hosts/${host}/logs`)).status === 200;
+  }, 30_000, 100);
+}
+
 const FIXTURE_BUILD = readFileSync(join(REPO_ROOT, "test/fixtures/fleet/lib/build-system.sh"), "utf8");
 
 describe("per-host deploy logs", () => {
@@ -63,7 +71,8 @@ describe("per-host deploy logs", () => {
       const value = `Sekrit-${randomBytes(9).toString("hex")}`;
       const sops = Buffer.from(await encryptSopsFile(Buffer.from(`db:\n  password: ${value}\n`), { format: "yaml", recipients: [hostRecipient(w.hostKey.pub)], file: "secrets/db.yaml" })).toString();
       const secrets = [{ name: "db-password", sopsFile: "secrets/db.yaml", key: "db/password", hosts: [w.host], owner: "root", group: "root" }];
-      await w.commit({ "fleet.yaml": w.fleet({ secrets }), "secrets/db.yaml": sops }, "c1 with a secret");
+      const c1 = await w.commit({ "fleet.yaml": w.fleet({ secrets }), "secrets/db.yaml": sops }, "c1 with a secret");
+      await controllerAt(ctl, c1, w.host);
       const r1 = await onceProcess(w);
       expect(r1.code, r1.output).toBe(0);
 
@@ -75,6 +84,7 @@ describe("per-host deploy logs", () => {
       );
       expect(leaky).not.toBe(FIXTURE_BUILD);
       const c2 = await w.commit({ "lib/build-system.sh": leaky, [`markers/${w.host}/fail-build`]: "" }, "c2 leaks and fails");
+      await controllerAt(ctl, c2, w.host);
       const r2 = await onceProcess(w);
       expect(r2.code, r2.output).toBe(1);
 
@@ -123,6 +133,7 @@ describe("per-host deploy logs", () => {
       await w.writeConfig({ controller: ctl.url });
       const hook = { command: ["sh", "-c", "seq -f 'pre-deploy output line %g' 1 3000; echo 'hook: migration failed' >&2; exit 1"] };
       const c1 = await w.commit({ "fleet.yaml": w.fleet({ hosts: [{ name: w.host, hooks: { preDeploy: hook } }] }) }, "c1 with a failing hook");
+      await controllerAt(ctl, c1, w.host);
       const r = await onceProcess(w);
       expect(r.code, r.output).toBe(1);
       const entry = await waitFor("the hook's tail at the controller", async () => {
