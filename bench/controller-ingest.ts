@@ -9,6 +9,9 @@
 // webhook receiver (on), or to a port that refuses connections (down: every
 // notification fails, is retried and dropped — ingest must not notice);
 // all = off, on and down in turn. NOTIFY unset: off only.
+// LOG_BYTES=N attaches an output tail (`log`, ~N bytes of build-output-like
+// lines, at most 8192) to every event, as agents do with each step's first event.
+// Run: node --import tsx bench/controller-ingest.ts   (LOG_BYTES=2048 … for tails)
 import { randomBytes } from "node:crypto";
 import { cleanupTempDirs } from "../test/helpers/tmp.js";
 import { freePort } from "../test/helpers/free-port.js";
@@ -23,6 +26,19 @@ const INFLIGHT = Number(process.env.INFLIGHT ?? 8);
 const NOTIFY_EVERY = Number(process.env.NOTIFY_EVERY ?? 100);
 type Mode = "off" | "on" | "down";
 const MODES: Mode[] = process.env.NOTIFY === "all" ? ["off", "on", "down"] : process.env.NOTIFY === "on" ? ["on"] : process.env.NOTIFY === "down" ? ["down"] : ["off"];
+const LOG_BYTES = Math.min(8192, Number(process.env.LOG_BYTES ?? 0));
+
+/** ~`bytes` of nix-build-like output (random hashes, so nothing compresses it away). */
+function tail(bytes: number): string {
+  const lines = [`$ nix build --no-eval-cache --no-link --json git+file:///var/lib/flotilla/cache?rev=${randomBytes(20).toString("hex")}#nixosConfigurations.web.config.system.build.toplevel (exit 1)`];
+  let size = lines[0]!.length;
+  while (size < bytes - 120) {
+    const l = `building '/nix/store/${randomBytes(16).toString("hex")}-unit-${randomBytes(3).toString("hex")}.service.drv'...`;
+    lines.push(l);
+    size += l.length + 1;
+  }
+  return lines.join("\n").slice(0, bytes);
+}
 
 async function run(label: string, mode: Mode, database?: string): Promise<number> {
   const hosts = makeHosts(HOSTS);
@@ -53,6 +69,7 @@ async function run(label: string, mode: Mode, database?: string): Promise<number
           type: "event", host: h.name, seq, time: new Date(now + seq).toISOString(), agentVersion: "bench", phase: i % 2 ? "done" : "activating",
           outcome: i % 2 ? "succeeded" : "started", reason: i % 2 ? "Succeeded" : "Progressing", rev, generation,
           ...(i % 2 ? { health: [{ check: "http", ok: true, time: new Date(now).toISOString(), rev, generation }] } : {}),
+          ...(LOG_BYTES > 0 ? { log: { step: i % 2 ? "verify" : "activate", text: tail(LOG_BYTES), truncated: false } } : {}),
         });
       });
       bodies.push(JSON.stringify({ reports }));
@@ -91,7 +108,7 @@ async function run(label: string, mode: Mode, database?: string): Promise<number
   await ctl.stop();
   await receiver?.down();
   const rate = accepted / secs;
-  console.log(`${label} notify=${mode}: ${accepted} signed events in ${secs.toFixed(2)} s = ${Math.round(rate)} events/s (batches of ${BATCH}, ${INFLIGHT} in flight, ${HOSTS} hosts)${notes}`);
+  console.log(`${label} notify=${mode}: ${accepted} signed events in ${secs.toFixed(2)} s = ${Math.round(rate)} events/s (batches of ${BATCH}, ${INFLIGHT} in flight, ${HOSTS} hosts${LOG_BYTES ? `, a ${LOG_BYTES}-byte output tail on every event` : ""})${notes}`);
   return rate;
 }
 

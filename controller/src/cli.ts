@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, { summary: string; subcommands?: string[];
   audit: { summary: "every transition and decision with commit, PR, author and merger", load: () => import("./commands/audit.js") },
   rollout: { summary: "operator actions on a rollout: pause, resume, abort, approve a manual wave", subcommands: ["pause", "resume", "abort", "approve"], load: () => import("./commands/rollout.js") },
   host: { summary: "operator actions on a host: retry a failed revision, hold, release", subcommands: ["retry", "hold", "release"], load: () => import("./commands/host.js") },
+  logs: { summary: "a host's deploy output tails (build, activation, hooks, checks), redacted", load: () => import("./commands/logs.js") },
 };
 
 export function usage(): string {

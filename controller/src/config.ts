@@ -39,6 +39,8 @@ export interface ResolvedConfig {
   notify: NotifyOptions | null;
   /** Controller as builder (absent: the controller never builds). */
   builder: BuilderConfig | null;
+  /** Output tails kept per host (limits.logTailsPerHost); default DEFAULT_LOG_TAILS_PER_HOST. */
+  logTailsPerHost?: number;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Unset: FLOTILLA_LOG_FORMAT, else "text". */
   logFormat?: "text" | "json";
@@ -173,6 +175,7 @@ export async function resolveConfig(raw: unknown, opts: { baseDir: string; env?:
           timeoutMs: parseDuration(c.builder.timeout ?? "2h"),
         }
       : null,
+    ...(c.limits?.logTailsPerHost !== undefined ? { logTailsPerHost: c.limits.logTailsPerHost } : {}),
     logLevel: c.logLevel ?? "info",
     logFormat: c.logFormat,
   };

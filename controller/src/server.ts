@@ -59,7 +59,7 @@ export interface StartOptions {
 
 export async function startController(config: ResolvedConfig, o: StartOptions): Promise<RunningController> {
   const log = o.log;
-  const store = await openStore(config.database);
+  const store = await openStore(config.database, { logTailsPerHost: config.logTailsPerHost });
   const github = config.github ? new GitHubClient({ ...config.github, log: log.child("github") }) : null;
   const prQueue: string[] = [];
   let prBusy = false;

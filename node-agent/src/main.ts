@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createLogger, envLogFormat, journalPrefix, type Logger } from "../../common/src/log.js";
 import { commandRunner } from "./adapters/exec.js";
+import { CapturedOutput } from "./adapters/step-output.js";
 import { systemClock } from "./adapters/clock.js";
 import { CommandRebooter, HttpRebootLease } from "./adapters/reboot.js";
 import { HttpGate } from "./adapters/gate.js";
@@ -117,7 +118,9 @@ export interface CreateAgentOptions {
 export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions): Promise<Agent> {
   const log = o.log;
   // Flakes on for every command, whatever the host's nix.conf says (nix-features.ts).
-  const run = commandRunner(log.child("cmd"), withFlakeFeatures(o.env));
+  // Every command of a deploy step is captured for the step's output tail (sent with its event).
+  const output = new CapturedOutput({ secretsRoot: config.secretsRoot });
+  const run = output.wrap(commandRunner(log.child("cmd"), withFlakeFeatures(o.env)));
   const clock = systemClock;
   // Read again from disk after a 401 BadSignature (host-key rotation); the gate signs with it too.
   const signer = await HostKeyFile.load(config.host, config.hostKeyPath);
@@ -184,6 +187,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
       copyTimeoutMs: config.timeouts.buildMs,
     }),
     ...(metrics ? { metrics } : {}),
+    output,
     ...(afterSave ? { afterSave } : {}),
   };
   const driver = new Driver(deps);

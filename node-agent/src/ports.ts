@@ -205,6 +205,14 @@ export interface Secrets {
   prune(keep: number): Promise<void>;
 }
 
+/** What the commands of the step in progress printed (build, activation, hooks, command checks). */
+export interface StepOutput {
+  /** Forgets what was captured (before a step starts). */
+  reset(): void;
+  /** The redacted, capped tail of the output since reset(), or null when nothing was printed; resets. */
+  take(): Promise<{ text: string; truncated: boolean } | null>;
+}
+
 export interface Metrics {
   observe(state: AgentState, queueLength: number): void;
   poll(result: "unchanged" | "changed" | "error"): void;
@@ -243,6 +251,8 @@ export interface AgentDeps {
   /** Substitute mode (delivery: substitute); absent: every host builds. */
   delivery?: Delivery;
   metrics?: Metrics;
+  /** Output tails sent with the transition events; absent: events carry none. */
+  output?: StepOutput;
   /** Test-only: called after each save (FLOTILLA_AGENT_TEST_PAUSE). */
   afterSave?: (phase: Phase) => Promise<void>;
 }

@@ -54,6 +54,23 @@ const MessageBase = {
   agentVersion: z.string().max(100),
 };
 
+/** Most UTF-8 bytes of one step's output tail (the agent keeps the last lines; the controller refuses more). */
+export const LOG_TAIL_MAX_BYTES = 8192;
+export const LOG_STEPS = ["build", "preDeploy", "activate", "verify", "postDeploy", "rollback"] as const;
+
+export const StepLog = z
+  .strictObject({
+    step: z.enum(LOG_STEPS).describe("The step whose commands printed it."),
+    text: z
+      .string()
+      .max(LOG_TAIL_MAX_BYTES)
+      .refine((t) => Buffer.byteLength(t, "utf8") <= LOG_TAIL_MAX_BYTES, { message: `expected at most ${LOG_TAIL_MAX_BYTES} UTF-8 bytes` })
+      .describe("The last lines of stdout and stderr of each command, each command headed by `$ <command> (exit N)`; ANSI escapes and control characters removed, the values of the host's secrets replaced by ***."),
+    truncated: z.boolean().describe("Earlier output was cut (the text then starts with a marker line)."),
+  })
+  .describe("The tail of one deploy step's output, as the agent sent it.");
+export type StepLog = z.infer<typeof StepLog>;
+
 export const TransitionEvent = z
   .strictObject({
     type: z.literal("event"),
@@ -85,6 +102,7 @@ export const TransitionEvent = z
       .boolean()
       .optional()
       .describe("operation boot: the generation is staged for the next boot and not running yet, so its health is unverified (`done` with reason PendingReboot). The agent verifies it after the host has booted it."),
+    log: StepLog.optional().describe("The redacted, capped tail of what the commands of the step that made this transition printed (build, activation, hooks, command checks, rollback). Absent when they printed nothing."),
   })
   .describe("One transition of the agent's deploy state machine.");
 export type TransitionEvent = z.infer<typeof TransitionEvent>;
@@ -389,3 +407,19 @@ export type OperatorAction = z.infer<typeof OperatorAction>;
 
 export const ActionList = z.strictObject({ actions: z.array(OperatorAction).describe("Newest first.") }).describe("GET /api/v1/actions.");
 export type ActionList = z.infer<typeof ActionList>;
+export const HostLogEntry = z.strictObject({
+  time: Timestamp.describe("The agent's timestamp of the transition."),
+  seq: z.number().int().min(1).describe("The event's seq (per host)."),
+  rev: CommitSha.nullable(),
+  phase: z.enum(AGENT_PHASES),
+  outcome: z.enum(OUTCOMES),
+  step: z.enum(LOG_STEPS),
+  text: z.string(),
+  truncated: z.boolean(),
+});
+export type HostLogEntry = z.infer<typeof HostLogEntry>;
+
+export const HostLogs = z
+  .strictObject({ host: HostName, entries: z.array(HostLogEntry).describe("Newest first.") })
+  .describe("GET /api/v1/hosts/{host}/logs and `flotilla logs HOST --json`: the output tails the controller keeps for a host.");
+export type HostLogs = z.infer<typeof HostLogs>;

@@ -87,6 +87,13 @@ export const ControllerConfig = z
         requestTimeout: durationAtMost("1h").optional().describe(
           'Deadline for receiving a whole request (headers and body); slower clients get 408 and are disconnected. Long-poll watches are not affected: their request is complete once the headers arrive. Default "30s".',
         ),
+        logTailsPerHost: z
+          .number()
+          .int()
+          .min(0)
+          .max(10_000)
+          .optional()
+          .describe("Output tails (the agent's step logs, at most 8 KiB each) kept per host: the newest transitions' tails; older ones are deleted as new ones arrive. 0 keeps none. Default 50."),
         maxConnections: z
           .number()
           .int()

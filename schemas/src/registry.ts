@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AgentConfig } from "./agent-config.js";
 import { ControllerConfig } from "./controller-config.js";
-import { ActionList, ActionRequest, ApiError, AuditReport, GateAnswer, OperatorAction, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
+import { ActionList, ActionRequest, ApiError, AuditReport, GateAnswer, HostLogs, OperatorAction, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
 import { FleetFile } from "./fleet.js";
 import { ReleaseManifest, SignedRelease } from "./release.js";
 import { NAMED_CHECKS, type CustomCheck } from "./custom-checks.js";
@@ -27,6 +27,7 @@ export const PUBLISHED: Record<string, z.ZodType> = {
   "action-request": ActionRequest,
   "operator-action": OperatorAction,
   "action-list": ActionList,
+  "host-logs": HostLogs,
   release: ReleaseManifest,
   "signed-release": SignedRelease,
   "api-error": ApiError,

@@ -19,6 +19,7 @@ import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
 import { registerActionRoutes } from "./actions.js";
 import { bearer, OperatorAuth, roleAllows, TOKEN_COOKIE } from "./auth.js";
+import { hostLogs } from "./host-logs.js";
 import { enumParam, intParam, sinceParam } from "./query.js";
 
 export interface AppOptions {
@@ -156,6 +157,10 @@ export function createApp(o: AppOptions): Hono {
     return c.json(report);
   });
   registerActionRoutes(app, { coordinator: o.coordinator, auth: o.auth, limit, read: operator });
+  app.get(`${API_PREFIX}/hosts/:host/logs`, operator, async (c) => {
+    const known = async (h: string) => (o.fleet.currentFleet()?.hosts.some((x) => x.name === h) ?? false) || (await o.coordinator.store.hostState(h)) !== null;
+    return c.json(await hostLogs(o.coordinator.store, known, c.req.param("host") ?? "", { rev: c.req.query("rev"), limit: c.req.query("limit") }));
+  });
   app.get("/metrics", operator, async (c) => {
     if (!o.metrics) throw new HttpError(404, "MetricsDisabled", "metrics are disabled");
     return c.text(await o.metrics.registry.metrics(), 200, { "content-type": o.metrics.registry.contentType });

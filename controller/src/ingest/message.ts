@@ -12,8 +12,19 @@ export function verdictOf(message: AgentMessage): NewMessage["verdict"] {
   return null;
 }
 
+/**
+ * An event's output tail is stored apart (host_logs, capped per host), so the
+ * messages table does not grow with it: the stored payload is the signed one
+ * minus its `log` field (`sig` still verifies the payload as received).
+ */
+function withoutLog(payload: string): string {
+  const { log: _log, ...rest } = JSON.parse(payload) as Record<string, unknown>;
+  return JSON.stringify(rest);
+}
+
 export function toNewMessage(message: AgentMessage, payload: string, sig: string, receivedMs: number): NewMessage {
   const isEvent = message.type === "event";
+  const log = isEvent ? message.log : undefined;
   return {
     host: message.host,
     seq: message.seq,
@@ -25,9 +36,10 @@ export function toNewMessage(message: AgentMessage, payload: string, sig: string
     outcome: isEvent ? message.outcome : null,
     reason: isEvent ? message.reason : null,
     generation: isEvent ? message.generation : message.currentGeneration,
-    payload,
+    payload: log ? withoutLog(payload) : payload,
     sig,
     verdict: verdictOf(message),
     message,
+    ...(log ? { log } : {}),
   };
 }

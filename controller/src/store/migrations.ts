@@ -70,6 +70,17 @@ export const MIGRATIONS: Migration[] = [
     sql: () => [`CREATE TABLE reboot_leases (host TEXT PRIMARY KEY, generation TEXT NOT NULL, acquired_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, booted TEXT)`],
   },
   {
+    version: 6,
+    name: "host_logs: the agents' step output tails, the newest limits.logTailsPerHost per host (not kept in messages.payload)",
+    sql: () => [
+      `CREATE TABLE host_logs (
+        host TEXT NOT NULL, seq BIGINT NOT NULL, time_ms BIGINT NOT NULL,
+        rev TEXT, phase TEXT NOT NULL, outcome TEXT NOT NULL, step TEXT NOT NULL,
+        truncated SMALLINT NOT NULL, text TEXT NOT NULL,
+        PRIMARY KEY (host, seq))`,
+    ],
+  },
+  {
     version: 8,
     name: "notify_outbox: notifications not yet delivered, leased by the controller sending them (a restart or another controller resumes them)",
     sql: (d) => [

@@ -8,8 +8,9 @@ import pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
 import { actionFilter, commitInfoJson, leaseOf, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
-import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent, type HostLogQuery, type HostLogRecord, type StoreOptions } from "./types.js";
 import type { RebootLease } from "../reboot/semaphore.js";
+import { HOST_LOG_COLUMNS, logRows, logTailsPerHost, rowToHostLog, type HostLogRow } from "./host-logs.js";
 
 const BIGINT_OID = 20;
 const types = {
@@ -20,7 +21,10 @@ export class PostgresStore implements Store {
   readonly kind = "postgres" as const;
   private readonly pool: pg.Pool;
 
-  constructor(readonly url: string, opts: { max?: number } = {}) {
+  private readonly keepLogs: number;
+
+  constructor(readonly url: string, opts: { max?: number } & StoreOptions = {}) {
+    this.keepLogs = logTailsPerHost(opts);
     this.pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types });
     this.pool.on("error", () => undefined); // idle client errors surface on the next query
   }
@@ -93,6 +97,17 @@ export class PostgresStore implements Store {
            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
           [col("host"), col("seq"), col("type"), col("timeMs"), col("receivedMs"), col("rev"), col("phase"), col("outcome"), col("reason"), col("generation"), col("payload"), col("sig"), col("verdict")],
         );
+      }
+      const logs = logRows(fresh, this.keepLogs);
+      if (logs.length > 0) {
+        const col = (i: number) => logs.map((l) => l[i]);
+        await c.query(
+          `INSERT INTO host_logs (${HOST_LOG_COLUMNS})
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::smallint[], $9::text[])`,
+          [0, 1, 2, 3, 4, 5, 6, 7, 8].map(col),
+        );
+        // Retention: the newest keepLogs tails of this host (its row lock serializes this per host).
+        await c.query("DELETE FROM host_logs WHERE host = $1 AND seq < (SELECT seq FROM host_logs WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)", [host, this.keepLogs - 1]);
       }
       const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
       await c.query("UPDATE hosts SET last_seq = $2, last_seen_ms = $3, state = $4 WHERE host = $1", [host, next.lastSeq, next.lastSeenMs, JSON.stringify(next)]);
@@ -286,6 +301,14 @@ export class PostgresStore implements Store {
 
   async deleteRebootLease(host: string): Promise<boolean> {
     return (await this.pool.query("DELETE FROM reboot_leases WHERE host = $1", [host])).rowCount === 1;
+  }
+
+  async hostLogs(host: string, q: HostLogQuery): Promise<HostLogRecord[]> {
+    const rows = await this.pool.query<HostLogRow>(
+      `SELECT ${HOST_LOG_COLUMNS} FROM host_logs WHERE host = $1 ${q.rev ? "AND rev LIKE $3" : ""} ORDER BY seq DESC LIMIT $2`,
+      [host, q.limit, ...(q.rev ? [`${q.rev}%`] : [])],
+    );
+    return rows.rows.map(rowToHostLog);
   }
 
   async getMeta(key: string): Promise<string | null> {

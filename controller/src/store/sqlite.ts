@@ -10,8 +10,9 @@ import { dirname } from "node:path";
 import { MIGRATIONS } from "./migrations.js";
 import { emptyHostState, foldHostState, type HostState } from "./host-state.js";
 import { actionFilter, commitInfoJson, leaseOf, verdictToObserved, rowToAction, rowToCommit, rowToDecision, type ActionRow, type CommitRow, type DecisionRow, type LeaseRow } from "./rows.js";
-import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent } from "./types.js";
+import { SeqConflictError, StoreError, type ActionQuery, type ActionRecord, type NewActionRecord, type AppendResult, type AuditQuery, type CommitRecord, type DecisionRecord, type NewDecisionRecord, type NewMessage, type OutboxRow, type PullRequestInfo, type Store, type StoredEvent, type HostLogQuery, type HostLogRecord, type StoreOptions } from "./types.js";
 import type { RebootLease } from "../reboot/semaphore.js";
+import { HOST_LOG_COLUMNS, logRows, logTailsPerHost, rowToHostLog, type HostLogRow } from "./host-logs.js";
 
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
@@ -19,7 +20,10 @@ export class SqliteStore implements Store {
   private readonly processLock: Database.Database | null;
   private lockChain: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly path: string) {
+  private readonly keepLogs: number;
+
+  constructor(readonly path: string, opts: StoreOptions = {}) {
+    this.keepLogs = logTailsPerHost(opts);
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     } catch (cause) {
@@ -76,6 +80,13 @@ export class SqliteStore implements Store {
         "INSERT INTO messages (host, seq, type, time_ms, received_ms, rev, phase, outcome, reason, generation, payload, sig, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
       for (const m of fresh) insert.run(m.host, m.seq, m.type, m.timeMs, m.receivedMs, m.rev, m.phase, m.outcome, m.reason, m.generation, m.payload, m.sig, m.verdict);
+      const logs = logRows(fresh, this.keepLogs);
+      if (logs.length > 0) {
+        const add = this.db.prepare(`INSERT INTO host_logs (${HOST_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+        for (const l of logs) add.run(...l);
+        // Retention: the newest keepLogs tails of this host.
+        this.db.prepare("DELETE FROM host_logs WHERE host = ? AND seq < (SELECT seq FROM host_logs WHERE host = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)").run(host, host, this.keepLogs - 1);
+      }
       const next = foldHostState(prev, fresh.map((m) => m.message), receivedMs);
       this.db
         .prepare("INSERT INTO hosts (host, last_seq, last_seen_ms, state) VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET last_seq = excluded.last_seq, last_seen_ms = excluded.last_seen_ms, state = excluded.state")
@@ -239,6 +250,13 @@ export class SqliteStore implements Store {
 
   async deleteRebootLease(host: string): Promise<boolean> {
     return this.db.prepare("DELETE FROM reboot_leases WHERE host = ?").run(host).changes === 1;
+  }
+
+  async hostLogs(host: string, q: HostLogQuery): Promise<HostLogRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT ${HOST_LOG_COLUMNS} FROM host_logs WHERE host = ? ${q.rev ? "AND rev LIKE ?" : ""} ORDER BY seq DESC LIMIT ?`)
+      .all(...[host, ...(q.rev ? [`${q.rev}%`] : []), q.limit]) as HostLogRow[];
+    return rows.map(rowToHostLog);
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -3,8 +3,8 @@
  * per-host state, commits seen on the branch, recorded rollout decisions.
  * Two implementations share one schema: SQLite (default) and PostgreSQL.
  */
-import type { AgentMessage, OperatorActionKind } from "../../../schemas/src/api.js";
 import type { RebootLease } from "../reboot/semaphore.js";
+import type { AgentMessage, OperatorActionKind, StepLog } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
 import type { HostState } from "./host-state.js";
 
@@ -25,7 +25,36 @@ export interface NewMessage {
   /** pendingReboot: operation boot, staged for the next boot and not verified (healthy only where the wave accepts it). */
   verdict: "healthy" | "failed" | "pendingReboot" | null;
   message: AgentMessage;
+  /** An event's output tail, stored apart from `payload` (which then holds the signed payload minus `log`). */
+  log?: StepLog;
 }
+
+/** One stored output tail (GET /api/v1/hosts/{host}/logs). */
+export interface HostLogRecord {
+  host: string;
+  seq: number;
+  timeMs: number;
+  rev: string | null;
+  phase: string;
+  outcome: string;
+  step: string;
+  text: string;
+  truncated: boolean;
+}
+
+export interface HostLogQuery {
+  /** A full revision or a hex prefix of one. */
+  rev?: string;
+  /** The newest this many (newest first). */
+  limit: number;
+}
+
+export interface StoreOptions {
+  /** Output tails kept per host (the newest); default DEFAULT_LOG_TAILS_PER_HOST; 0 keeps none. */
+  logTailsPerHost?: number | undefined;
+}
+
+export const DEFAULT_LOG_TAILS_PER_HOST = 50;
 
 export interface AppendResult {
   accepted: number;
@@ -176,6 +205,8 @@ export interface Store {
   outboxRenew(owner: string, leaseUntilMs: number): Promise<void>;
   /** Takes over up to `limit` rows whose lease ran out before `nowMs` (a stopped or dead controller's), oldest first. */
   outboxClaim(owner: string, nowMs: number, leaseUntilMs: number, limit: number): Promise<OutboxRow[]>;
+  /** The host's stored output tails, newest first (see StoreOptions.logTailsPerHost for how many are kept). */
+  hostLogs(host: string, q: HostLogQuery): Promise<HostLogRecord[]>;
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
   /** Reboot leases (controller/src/reboot/semaphore.ts); read and changed under withLock("reboot-leases"). */

@@ -84,6 +84,7 @@ export class HttpReporter implements Reporter {
         ...(d.error ? { error: { reason: d.error.reason, message: redact(d.error.message).slice(0, 8000) } } : {}),
         ...(d.message ? { message: redact(d.message).slice(0, 8000) } : {}),
         ...(d.blamed !== undefined ? { blamed: d.blamed } : {}),
+        ...(d.log ? { log: d.log } : {}),
       });
       return this.o.signer.sign(JSON.stringify(payload));
     });

@@ -20,6 +20,7 @@ import type { Logger } from "../../../common/src/log.js";
 import { BuildError, RollbackSetProfileError, RollbackSwitchError, SetProfileError, SwitchError } from "../errors.js";
 import type { Previous } from "../loop/phases.js";
 import type { ActivateRequest, Applied, BuildRequest, System } from "../ports.js";
+import { redact } from "./redact.js";
 import { failureText, type Runner } from "./exec.js";
 
 export interface NixosSystemOptions {
@@ -80,7 +81,7 @@ export class NixosSystem implements System {
     } catch {
       out = undefined;
     }
-    if (!out) throw new BuildError(`nix build ${installable} printed no out path: ${r.stdout.slice(0, 500)}`);
+    if (!out) throw new BuildError(`nix build ${installable} printed no out path: ${redact(r.stdout.slice(0, 500))}`);
     return out;
   }
 

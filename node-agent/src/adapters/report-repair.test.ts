@@ -31,6 +31,22 @@ describe("report repair", () => {
     expect(last.health[0].ok).toBe(false);
   });
 
+  it("cuts an output tail from the front: the last lines stay, truncated is set, a marker line says how much of the original was kept", () => {
+    const text = Array.from({ length: 400 }, (_, i) => `output line ${i}`).join("\n") + "\nerror: builder failed";
+    let p: string | null = event({ log: { step: "build", text, truncated: false }, message: "short" });
+    const first = JSON.parse(shrinkPayload(p)!);
+    expect(first.log.step).toBe("build");
+    expect(first.log.truncated).toBe(true);
+    expect(first.log.text).toMatch(/^\[… truncated by flotilla-agent: last \d+ of \d+ characters kept\]\noutput line \d+\n/);
+    expect(first.log.text.endsWith("error: builder failed")).toBe(true);
+    expect(first.message).toBe("short");
+    for (let next = shrinkPayload(p); next; next = shrinkPayload(p)) p = next;
+    const last = JSON.parse(p);
+    expect(last.log.text.endsWith("error: builder failed")).toBe(true);
+    expect(last.log.text.length).toBeLessThan(MIN_FIELD_CHARS + 80);
+    expect(last.log.text).toMatch(new RegExp(`of ${text.length} characters kept`));
+  });
+
   it("has nothing to cut in a heartbeat", () => {
     expect(shrinkPayload(JSON.stringify({ type: "heartbeat", time: "2026-01-01T00:00:00.000Z" }))).toBeNull();
   });

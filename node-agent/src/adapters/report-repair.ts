@@ -4,7 +4,8 @@
  *
  * - `shrinkPayload`: an event too large on its own (413) gets its long free
  *   text (message, error message, health details) cut, each cut field ending
- *   with a marker saying how much was kept. Nothing that decides the verdict
+ *   with a marker saying how much was kept; an output tail (`log`) keeps
+ *   its last lines instead, with a marker line first. Nothing that decides the verdict
  *   (phase, outcome, reason, rev, generation, every health result's ok) is
  *   ever touched.
  * - `retimePayload`: a report stamped by a clock that ran ahead (400
@@ -37,6 +38,26 @@ interface Shrinkable {
   message?: string;
   error?: { reason: string; message: string };
   health?: Array<{ detail?: string }>;
+  log?: { step: string; text: string; truncated: boolean };
+}
+
+const TAIL_MARKER = /^\[… (?:earlier output cut|truncated by flotilla-agent): last \d+ of (\d+) (?:bytes|characters) kept\]\n/;
+
+/** An output tail cut to its last `cap` characters of its own content (whole lines where possible), with a marker line first. */
+export function truncateTail(text: string, cap: number): string {
+  const m = TAIL_MARKER.exec(text);
+  const body = m ? text.slice(m[0].length) : text;
+  if (body.length <= cap) return text;
+  const original = m ? Number(m[1]) : body.length;
+  let kept = body.slice(body.length - cap);
+  const nl = kept.indexOf("\n");
+  if (nl >= 0 && nl < kept.length - 1) kept = kept.slice(nl + 1);
+  return `[… truncated by flotilla-agent: last ${kept.length} of ${original} characters kept]\n${kept}`;
+}
+
+function tailBody(text: string): string {
+  const m = TAIL_MARKER.exec(text);
+  return m ? text.slice(m[0].length) : text;
 }
 
 /**
@@ -49,6 +70,7 @@ export function shrinkPayload(payload: string): string | null {
   const m = JSON.parse(payload) as Shrinkable & { type?: string };
   if (m.type !== "event") return null;
   const lengths = [m.message, m.error?.message, ...(m.health ?? []).map((h) => h.detail)].filter((t): t is string => typeof t === "string").map((t) => bodyOf(t).length);
+  if (m.log) lengths.push(tailBody(m.log.text).length);
   const longest = Math.max(0, ...lengths);
   const cap = Math.max(MIN_FIELD_CHARS, Math.floor(longest / 2));
   if (longest <= MIN_FIELD_CHARS) return null;
@@ -57,6 +79,11 @@ export function shrinkPayload(payload: string): string | null {
   if (m.message !== undefined) next.message = cut(m.message)!;
   if (m.error) next.error = { ...m.error, message: cut(m.error.message)! };
   if (m.health) next.health = m.health.map((h) => (h.detail === undefined ? h : { ...h, detail: cut(h.detail)! }));
+  if (m.log) {
+    // An output tail keeps its end (the error is at the bottom) and says it was cut.
+    const text = truncateTail(m.log.text, cap);
+    if (text !== m.log.text) next.log = { ...m.log, text, truncated: true };
+  }
   return JSON.stringify(next);
 }
 

@@ -22,6 +22,7 @@ import { REASONS } from "../../../schemas/src/conditions.js";
 import { errorInfo, errorKind } from "../errors.js";
 import type { AgentDeps, Applied, MaintenanceTask } from "../ports.js";
 import { hostAt, interruptionBlamed, loopContext, nowIso, type LoopContext, type Step } from "./context.js";
+import type { StepLog } from "../../../schemas/src/api.js";
 import type { EventDraft } from "./events.js";
 import { activate } from "./handlers/activating.js";
 import { build } from "./handlers/build.js";
@@ -54,6 +55,16 @@ export interface CycleResult {
  * switch behind and never makes the next start roll back a switch that
  * completed.
  */
+/** The step each working phase's handler runs (the `step` of its output tail). */
+const STEP_OF_PHASE: Partial<Record<string, StepLog["step"]>> = {
+  fetched: "build",
+  built: "preDeploy",
+  activating: "activate",
+  verifying: "verify",
+  rollingBack: "rollback",
+  done: "postDeploy",
+};
+
 const STOP_BEFORE: ReadonlySet<string> = new Set(["fetched", "built", "verifying", "done"]);
 
 function needsWork(state: AgentState): boolean {
@@ -245,10 +256,31 @@ export class Driver {
 
   private async drive(state: AgentState, signal?: AbortSignal): Promise<AgentState> {
     while (needsWork(state) && !(signal?.aborted && STOP_BEFORE.has(state.cycle.phase))) {
-      const s = await handle(this.ctx, state);
-      state = await this.commit(s.state, s.events);
+      const step = STEP_OF_PHASE[state.cycle.phase];
+      this.deps.output?.reset();
+      let s: Step;
+      try {
+        s = await handle(this.ctx, state);
+      } catch (e) {
+        this.deps.output?.reset();
+        throw e;
+      }
+      state = await this.commit(s.state, await this.withLog(s.events, step));
     }
     return state;
+  }
+
+  /**
+   * The step's output tail goes with its first event (the one saying how the
+   * step ended: `build failed`, `verifying failed`…), redacted and capped
+   * before it is queued on disk.
+   */
+  private async withLog(events: EventDraft[], step: StepLog["step"] | undefined): Promise<EventDraft[]> {
+    const out = this.deps.output;
+    if (!out || !step) return events;
+    const tail = await out.take();
+    if (!tail || events.length === 0) return events;
+    return [{ ...events[0]!, log: { step, text: tail.text, truncated: tail.truncated } }, ...events.slice(1)];
   }
 
   /** One cycle: converge, poll once, deploy if there is something new, stop at a resting phase. */

@@ -3,7 +3,7 @@
  * time and the signature. Health results travel with the event that
  * measured them, each naming its generation.
  */
-import type { HealthResult } from "../../../schemas/src/api.js";
+import type { HealthResult, StepLog } from "../../../schemas/src/api.js";
 import type { AgentPhase, Outcome } from "../../../schemas/src/conditions.js";
 import type { Durations, ErrorRecord } from "./phases.js";
 
@@ -28,4 +28,6 @@ export interface EventDraft {
   needsReboot?: boolean;
   /** operation boot: staged for the next boot, health not verified yet. */
   pendingReboot?: boolean;
+  /** The redacted, capped output tail of the step that made this transition (driver: first event of a step). */
+  log?: StepLog;
 }
