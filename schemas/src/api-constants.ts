@@ -25,3 +25,6 @@ export const PERMANENT_REPORT_ERRORS: ReadonlySet<string> = new Set(["Replay", "
  * its queue and tries again later; splitting or setting aside would not help.
  */
 export const HOST_WIDE_REPORT_ERRORS: ReadonlySet<string> = new Set(["UnknownHost", "BadSignature", "FleetUnavailable", "RateLimited"]);
+
+/** Most UTF-8 bytes of one step's output tail (the agent keeps the last lines; the controller refuses more). */
+export const LOG_TAIL_MAX_BYTES = 8192;

@@ -14,6 +14,8 @@
 import { z } from "zod";
 import { AGENT_PHASES, OUTCOMES, WAVE_STATES } from "./conditions.js";
 import { CommitSha, HostName, Timestamp } from "./common.js";
+import { LOG_TAIL_MAX_BYTES } from "./api-constants.js";
+import { named } from "./custom-checks.js";
 
 export { API_PREFIX, HOST_WIDE_REPORT_ERRORS, PERMANENT_REPORT_ERRORS, SIGNATURE_DOMAIN, WATCH_AUTH_SCHEME } from "./api-constants.js";
 
@@ -54,8 +56,7 @@ const MessageBase = {
   agentVersion: z.string().max(100),
 };
 
-/** Most UTF-8 bytes of one step's output tail (the agent keeps the last lines; the controller refuses more). */
-export const LOG_TAIL_MAX_BYTES = 8192;
+export { LOG_TAIL_MAX_BYTES } from "./api-constants.js";
 export const LOG_STEPS = ["build", "preDeploy", "activate", "verify", "postDeploy", "rollback"] as const;
 
 export const StepLog = z
@@ -64,7 +65,7 @@ export const StepLog = z
     text: z
       .string()
       .max(LOG_TAIL_MAX_BYTES)
-      .refine((t) => Buffer.byteLength(t, "utf8") <= LOG_TAIL_MAX_BYTES, { message: `expected at most ${LOG_TAIL_MAX_BYTES} UTF-8 bytes` })
+      .refine(named((t: string) => Buffer.byteLength(t, "utf8") <= LOG_TAIL_MAX_BYTES, { name: "maxUtf8Bytes", max: LOG_TAIL_MAX_BYTES }), { message: `expected at most ${LOG_TAIL_MAX_BYTES} UTF-8 bytes` })
       .describe("The last lines of stdout and stderr of each command, each command headed by `$ <command> (exit N)`; ANSI escapes and control characters removed, the values of the host's secrets replaced by ***."),
     truncated: z.boolean().describe("Earlier output was cut (the text then starts with a marker line)."),
   })

@@ -12,7 +12,8 @@ export type CustomCheck =
   | { name: "secretName" }
   | { name: "normalPath" }
   | { name: "bodyMatch" }
-  | { name: "url"; protocol?: string };
+  | { name: "url"; protocol?: string }
+  | { name: "maxUtf8Bytes"; max: number };
 
 type Impl = (v: unknown, c: CustomCheck) => boolean;
 const str = (f: (s: string, c: CustomCheck) => boolean): Impl => (v, c) => typeof v !== "string" || f(v, c);
@@ -22,6 +23,7 @@ export const CUSTOM_CHECKS: Record<string, Impl> = {
   secretName: str((n) => !reservedSecretName(n)),
   normalPath: str((p) => p === "" || isNormalAbsolutePath(p)),
   bodyMatch: str((p) => bodyMatchProblem(p) === null),
+  maxUtf8Bytes: str((t, c) => Buffer.byteLength(t, "utf8") <= (c as { max: number }).max),
   // Stricter than zod's z.url(), never looser: zod trims the value and deletes
   // tabs and newlines (a rewrite), so such values go to zod to decide.
   url: str((u, c) => {

@@ -7,7 +7,9 @@ import { z } from "zod";
 import { Selector } from "./common.js";
 import { durationAtMost } from "./common.js";
 
-export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+import { WEEKDAYS } from "./names.js";
+
+export { WEEKDAYS };
 export type Weekday = (typeof WEEKDAYS)[number];
 
 const TIME_OF_DAY = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;

@@ -41,9 +41,11 @@ const VALID: Record<AgentFormat, unknown[]> = {
   "api-error": [{ error: "SeqBehind", message: "behind", path: "reports[0].payload.seq", lastSeq: 4 }, { error: "NotFound", message: "x" }],
   "transition-event": [
     { type: "event", host: "web-1", seq: 1, time: TIME, agentVersion: "0.1.0", phase: "done", outcome: "succeeded", reason: "Healthy", rev: SHA, generation: "/nix/store/abc-system", message: "deployed" },
+    { type: "event", host: "web-1", seq: 2, time: TIME, agentVersion: "0.1.0", phase: "built", outcome: "failed", reason: "BuildFailed", rev: SHA, generation: null, log: { step: "build", text: "$ nix build (exit 1)\nerror: café ✗", truncated: false } },
   ],
   heartbeat: [{ type: "heartbeat", host: "web-1", seq: 2, time: TIME, agentVersion: "0.1.0", phase: "idle", currentRev: SHA, currentGeneration: null, targetRev: null, healthy: null, queueLength: 0 }],
   release: [],
+  "reboot-lease-answer": [{ host: "web-1", granted: true, reason: "granted", expiresAt: TIME }, { host: "web-1", granted: false, reason: "1 of 1 held", expiresAt: null, retryAfterMs: 5000 }],
   "signed-release": [{ v: 1, alg: "ssh-ed25519", key: KEY, payload: "{}", sig: "A".repeat(86) + "==" }],
 };
 // Every fleet file the tests and the demo commit is valid input too.

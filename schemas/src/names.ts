@@ -81,3 +81,6 @@ export function bodyMatchProblem(pattern: string): string | null {
 
 /** The agent matches `bodyMatch` against at most this many bytes of the body (the rest is ignored). */
 export const BODY_MATCH_MAX_BYTES = 64 * 1024;
+
+/** Weekday names of maintenance windows (fleet-windows.ts), Monday first. */
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;

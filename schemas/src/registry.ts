@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AgentConfig } from "./agent-config.js";
 import { ControllerConfig } from "./controller-config.js";
-import { ActionList, ActionRequest, ApiError, AuditReport, GateAnswer, HostLogs, OperatorAction, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
+import { ActionList, ActionRequest, ApiError, AuditReport, GateAnswer, HostLogs, RebootLeaseAnswer, OperatorAction, GateQuery, Heartbeat, Nudge, ReportAck, ReportBatch, SignedEnvelope, StatusReport, TransitionEvent, WatchQuery } from "./api.js";
 import { FleetFile } from "./fleet.js";
 import { ReleaseManifest, SignedRelease } from "./release.js";
 import { NAMED_CHECKS, type CustomCheck } from "./custom-checks.js";
@@ -31,6 +31,7 @@ export const PUBLISHED: Record<string, z.ZodType> = {
   release: ReleaseManifest,
   "signed-release": SignedRelease,
   "api-error": ApiError,
+  "reboot-lease-answer": RebootLeaseAnswer,
 };
 
 /**
@@ -38,7 +39,7 @@ export const PUBLISHED: Record<string, z.ZodType> = {
  * into schemas/src/agent-schemas.generated.ts, which the agent compiles with
  * json-check.ts instead of loading zod.
  */
-export const AGENT_FORMATS = ["fleet", "agent-config", "gate-answer", "nudge", "report-ack", "api-error", "transition-event", "heartbeat", "release", "signed-release"] as const;
+export const AGENT_FORMATS = ["fleet", "agent-config", "gate-answer", "nudge", "report-ack", "api-error", "transition-event", "heartbeat", "release", "signed-release", "reboot-lease-answer"] as const;
 
 export function renderAgentSchemasModule(): string {
   // Without descriptions and ids: the agent needs only what validates (less memory).

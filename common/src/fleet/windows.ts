@@ -10,7 +10,7 @@
  * disagree about a host are an error (their order would otherwise decide).
  */
 import type { MaintenanceWindow, RebootPolicy, WindowGroup } from "../../../schemas/src/fleet-windows.js";
-import { WEEKDAYS } from "../../../schemas/src/fleet-windows.js";
+import { WEEKDAYS } from "../../../schemas/src/names.js";
 import { parseDuration } from "../../../schemas/src/duration.js";
 import type { z } from "zod";
 import { isTimeZone, type WindowSpec } from "../window/window.js";

@@ -5,7 +5,9 @@
  * `systemctl reboot`, `commands.reboot` in the agent config).
  */
 import { randomBytes } from "node:crypto";
-import { API_PREFIX, RebootLeaseAnswer, type RebootLeaseRequest } from "../../../schemas/src/api.js";
+import { API_PREFIX } from "../../../schemas/src/api-constants.js";
+import type { RebootLeaseAnswer, RebootLeaseRequest } from "../../../schemas/src/api.js";
+import { check } from "../../../schemas/src/agent-check.js";
 import type { HostSigner } from "../../../common/src/signing.js";
 import type { Logger } from "../../../common/src/log.js";
 import type { Clock, RebootLeaseClient, Rebooter } from "../ports.js";
@@ -30,7 +32,7 @@ export class HttpRebootLease implements RebootLeaseClient {
         this.o.log.warn("reboot lease request refused", { status: res.status, body: res.text.slice(0, 300) });
         return null;
       }
-      const answer = RebootLeaseAnswer.safeParse(JSON.parse(res.text));
+      const answer = await check<RebootLeaseAnswer>("reboot-lease-answer", JSON.parse(res.text));
       if (!answer.success || answer.data.host !== q.host) {
         this.o.log.warn("invalid reboot lease answer", { body: res.text.slice(0, 300) });
         return null;

@@ -10,7 +10,7 @@
  */
 import { readFile, readlink, readdir } from "node:fs/promises";
 import path from "node:path";
-import { LOG_TAIL_MAX_BYTES } from "../../../schemas/src/api.js";
+import { LOG_TAIL_MAX_BYTES } from "../../../schemas/src/api-constants.js";
 import type { StepOutput } from "../ports.js";
 import type { Runner } from "./exec.js";
 import { safeTail, secretNeedles, type Tail } from "./log-tail.js";
