@@ -16,12 +16,12 @@ export class RemoteError extends Error {
 }
 
 /** GETs a read API path and validates the reply against its schema. */
-export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+export async function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env, signal?: AbortSignal): Promise<T> {
   const base = controllerUrl(o, env);
   const token = o.token ?? env.FLOTILLA_TOKEN;
   let res: Response;
   try {
-    res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000) });
   } catch (cause) {
     throw new RemoteError(`cannot reach the controller at ${base}: ${(cause as Error).cause ?? (cause as Error).message}`, { cause });
   }
