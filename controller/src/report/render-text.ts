@@ -68,16 +68,21 @@ export function renderStatusText(s: StatusReport, o: TextOptions = {}): string {
   return visibleLines(out.join("\n") + "\n");
 }
 
-/** When a wave opened, promotes or opens, relative to now ("opened 3 min ago", "promotes in 20 s", "opens in 20 s"). */
-export function waveTiming(w: RolloutStatus["waves"][number], r: RolloutStatus, now: number): string {
-  if (w.state === "soaking" && w.soakUntil) return `promotes ${relativeIso(w.soakUntil, now)}`;
+/** When a wave opened, promotes or opens: a label and the instant ("opens", soakUntil of the wave before). */
+export function waveTimingParts(w: RolloutStatus["waves"][number], r: RolloutStatus): { label: string; iso: string } | null {
+  if (w.state === "soaking" && w.soakUntil) return { label: "promotes", iso: w.soakUntil };
   if (w.state === "pending") {
     // a pending wave opens when the wave before it is promoted, at the end of its soak
     const prev = r.waves[r.waves.indexOf(w) - 1];
-    if (prev?.state === "soaking" && prev.soakUntil) return `opens ${relativeIso(prev.soakUntil, now)}`;
-    return "";
+    return prev?.state === "soaking" && prev.soakUntil ? { label: "opens", iso: prev.soakUntil } : null;
   }
-  return w.openedAt ? `opened ${relativeIso(w.openedAt, now)}` : "";
+  return w.openedAt ? { label: "opened", iso: w.openedAt } : null;
+}
+
+/** waveTiming as text, relative to now ("opened 3 min ago", "promotes in 20 s", "opens in 20 s"). */
+export function waveTiming(w: RolloutStatus["waves"][number], r: RolloutStatus, now: number): string {
+  const t = waveTimingParts(w, r);
+  return t ? `${t.label} ${relativeIso(t.iso, now)}` : "";
 }
 
 const md = (s: string) => visible(s).replace(/\|/g, "\\|");
