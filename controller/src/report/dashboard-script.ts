@@ -67,10 +67,6 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         if (!res.ok) { acts.replaceChildren(el("p", res.status === 404 ? "Operator actions are not available from this controller." : "Operator actions: HTTP " + res.status)); return; }
         return res.json().then(function (j) {
           var items = list(j);
-          var hold = null;
-          for (var i = 0; i < items.length; i++) if (items[i].action === "hold" || items[i].action === "release") { if (!hold || items[i].time > hold.time) hold = items[i]; }
-          var state = document.getElementById("hold-state");
-          if (state) state.textContent = visible(hold && hold.action === "hold" ? "held by " + hold.actor + " since " + hold.time + ": " + hold.reason : "not held");
           if (!items.length) { acts.replaceChildren(el("p", "No operator actions.")); return; }
           var ul = el("ul");
           items.forEach(function (a) { ul.appendChild(el("li", (a.time || "") + " " + a.action + (a.rev ? " " + String(a.rev).slice(0, 12) : "") + (a.wave ? " wave " + a.wave : "") + " by " + (a.actor || "?") + ": " + (a.reason || ""))); });

@@ -8,7 +8,7 @@
 import type { AuditReport, HostStatus, StatusReport } from "../../../schemas/src/api.js";
 import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
 import { actionButton, esc, page, revLink, text, timeEl } from "./html.js";
-import { STYLE } from "./render-html.js";
+import { heldMark, STYLE } from "./render-html.js";
 import { absoluteTime, msOf } from "./time.js";
 
 export interface HostPageOptions {
@@ -20,11 +20,12 @@ export interface HostPageOptions {
 
 function facts(h: HostStatus, s: StatusReport, now: number, canOperate: boolean): string {
   const row = (k: string, v: string, id?: string) => `<dt>${k}</dt><dd${id ? ` id="${id}"` : ""}>${v}</dd>`;
+  const held = heldMark(h);
   const reboot = h.pendingReboot ? "PENDING (staged for boot, unverified)" : h.needsReboot ? "NEEDED" : "no";
   return `<dl id="host-facts">
 ${row("Wave", text(h.wave))}${row("Kind", h.kind)}${row("Health", `<span class="${h.health}">${h.health}</span>`, "health")}${row("Phase", h.phase ?? "-", "phase")}
 ${row("Pin", h.pinned ? `pinned at ${revLink(h.pinned)} (fleet.yaml)` : "not pinned", "pin")}
-${row("Hold", `<span id="hold-state">unknown</span>${actionButton(canOperate, "hold", "Hold", { host: h.host })}${actionButton(canOperate, "release", "Release", { host: h.host })}`)}
+${row("Hold", `<span id="hold-state">${held ? `held by ${text(held.actor ?? "?")}${held.time ? ` since ${esc(held.time)}` : ""}: ${text(held.reason ?? "")}` : "not held"}</span>${actionButton(canOperate, "hold", "Hold", { host: h.host })}${actionButton(canOperate, "release", "Release", { host: h.host })}`)}
 ${row("Desired", revLink(h.desiredRev))}${row("Current", revLink(h.currentRev))}${row("Generation", h.generation ? `<code>${text(h.generation)}</code>` : "-")}
 ${row("Last seen", `${timeEl(h.lastSeen, now, "never")}${h.stale ? ` <span class="STALE">STALE</span>` : ""}`)}${row("Since", timeEl(h.since, now))}
 ${row("Drift", h.drift ? "DRIFT: current differs from desired outside a rollout" : "no")}${row("Reboot", reboot)}${row("Branch", `${text(s.branch)} at ${revLink(s.head)}`)}
@@ -40,7 +41,7 @@ export function renderHostPage(s: StatusReport, h: HostStatus, audit: AuditRepor
   const logRev = lastFailed?.rev ?? h.currentRev;
   const subjects = new Map(s.rollouts.map((r) => [r.rev, r.subject]));
   const lastError = h.lastError
-    ? `<p class="error" id="last-error-reason">${text(h.lastError.reason)}</p><pre id="last-error-message">${text(h.lastError.message)}</pre>${lastFailed ? `<p>Last failure: ${lastFailed.phase} on ${revLink(lastFailed.rev)} at ${esc(absoluteTime(msOf(lastFailed.time)))}.</p>` : ""}`
+    ? `<p class="error" id="last-error-reason">${text(h.lastError.reason)}</p><pre id="last-error-message">${text(h.lastError.message)}</pre>${lastFailed ? `<p>Last failure: ${text(lastFailed.phase)} ${text(lastFailed.reason)} on ${revLink(lastFailed.rev)} at ${esc(absoluteTime(msOf(lastFailed.time)))}${lastFailed.message ? ":" : "."}</p>${lastFailed.message ? `<pre id="last-failure-message">${text(lastFailed.message)}</pre>` : ""}` : ""}`
     : `<p id="no-error">No error reported.</p>`;
   const failed = h.failedRevs.length
     ? `<table id="failed-revs"><tr><th>Revision</th><th>Commit</th><th></th></tr>${h.failedRevs.map((r) => `<tr data-rev="${r}"><td>${revLink(r)}</td><td>${text(subjects.get(r) ?? "")}</td><td>${actionButton(canOperate, "retry", "Retry", { host: h.host, rev: r })}</td></tr>`).join("")}</table>`

@@ -9,7 +9,7 @@ import type { HostStatus, RolloutStatus, StatusReport } from "../../../schemas/s
 import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
 import { actionButton, extLink, hostHref, page, revLink, short, text, timeEl } from "./html.js";
 import { waveTimingParts } from "./render-text.js";
-import { countHosts } from "./summary.js";
+import { countHosts, currentRollout } from "./summary.js";
 
 export const STYLE = `body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}code,pre{font-size:12px}pre{white-space:pre-wrap;max-width:100ch}
@@ -31,12 +31,19 @@ export interface DashboardOptions {
   fragment?: boolean;
 }
 
-/** A wave waiting for an operator's approval (`approval: manual`): the controller says so in its reason. */
-export const awaitingApproval = (w: RolloutStatus["waves"][number]): boolean => w.state === "pending" && /approv/i.test(w.reason ?? "");
-const paused = (r: RolloutStatus): boolean => /\bpaused\b/i.test(r.reason ?? "") || r.waves.some((w) => /\bpaused\b/i.test(w.reason ?? ""));
+/**
+ * Operator-action marks in the status (set by the controller's operator
+ * actions: a wave's `approval`, a rollout's `paused`, a host's `held`). Read
+ * structurally: a controller without operator actions simply has none.
+ */
+type Mark = { actor?: string; reason?: string; time?: string } | null | undefined;
+export const awaitingApproval = (w: RolloutStatus["waves"][number]): boolean => w.state === "pending" && (w as { approval?: { state?: string } }).approval?.state === "required";
+export const pausedMark = (r: RolloutStatus): Mark => (r as { paused?: Mark }).paused;
+export const heldMark = (h: HostStatus): Mark => (h as { held?: Mark }).held;
+const markText = (m: NonNullable<Mark>) => `by ${m.actor ?? "?"}${m.reason ? `: ${m.reason}` : ""}`;
 
 function counters(s: StatusReport): string {
-  const c = countHosts(s.hosts);
+  const c = countHosts(s.hosts, currentRollout(s)?.rev);
   const item = (key: string, cls: string, n: number) => `<li data-count="${key}" class="${cls}"><b>${n}</b> ${key}</li>`;
   return `<ul id="counters">${item("healthy", "Healthy", c.healthy)}${item("failed", "Degraded", c.failed)}${item("stale", "STALE", c.stale)}${item("deploying", "Progressing", c.deploying)}<li data-count="total"><b>${c.total}</b> hosts</li></ul>`;
 }
@@ -46,13 +53,14 @@ function rolloutHeading(r: RolloutStatus): string {
   const author = r.author ? ` — by ${text(r.author)}` : "";
   const pr = r.pr ? ` · ${extLink(r.pr.url, `PR #${r.pr.number}`)} ${text(r.pr.title)}${r.pr.author ? ` by ${text(r.pr.author)}` : ""}${r.pr.mergedBy ? `, merged by ${text(r.pr.mergedBy)}` : ""}` : "";
   const rel = r.release ? ` · release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.reason ? ` (${text(r.release.reason)})` : ""}` : "";
-  return `${revLink(r.rev)}${subject}${author}${pr}: <span class="${r.state}">${r.state.toUpperCase()}</span>${r.reason ? ` (${text(r.reason)})` : ""}${rel}`;
+  const p = pausedMark(r);
+  return `${revLink(r.rev)}${subject}${author}${pr}: <span class="${r.state}">${r.state.toUpperCase()}</span>${p ? ` <span class="paused">PAUSED ${text(markText(p))}</span>` : ""}${r.reason ? ` (${text(r.reason)})` : ""}${rel}`;
 }
 
 function rolloutSection(r: RolloutStatus, now: number, canOperate: boolean, selected: boolean): string {
   const buttons =
     r.state === "progressing"
-      ? (paused(r) ? actionButton(canOperate, "resume", "Resume", { rev: r.rev }) : actionButton(canOperate, "pause", "Pause", { rev: r.rev })) + actionButton(canOperate, "abort", "Abort", { rev: r.rev }, true)
+      ? (pausedMark(r) ? actionButton(canOperate, "resume", "Resume", { rev: r.rev }) : actionButton(canOperate, "pause", "Pause", { rev: r.rev })) + actionButton(canOperate, "abort", "Abort", { rev: r.rev }, true)
       : "";
   const waves = r.waves
     .map((w) => {
@@ -70,7 +78,7 @@ ${r.waves.length ? `<table><tr><th>Wave</th><th>State</th><th>Progress</th><th>W
 function hostRowHtml(h: HostStatus, now: number): string {
   const reboot = h.pendingReboot ? "PENDING (staged for boot)" : h.needsReboot ? "NEEDED" : "-";
   const gen = h.generation ? h.generation.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "").slice(0, 40) : "-";
-  return `<tr data-host="${h.host}" data-health="${h.health}" data-reboot="${h.pendingReboot ? "pending" : h.needsReboot ? "needed" : "no"}"><td><a href="${hostHref(h.host)}">${text(h.host)}</a></td><td>${text(h.wave)}</td><td>${h.pinned ? `pin ${revLink(h.pinned)}` : "-"}</td><td>${revLink(h.desiredRev)}</td><td>${revLink(h.currentRev)}</td><td><code>${text(gen)}</code></td><td>${h.phase ?? "-"}</td><td class="${h.health}">${h.health}</td><td${h.stale ? ` class="STALE"` : ""}>${timeEl(h.lastSeen, now, "never")}${h.stale ? " STALE" : ""}</td><td>${timeEl(h.since, now)}</td><td>${h.drift ? "DRIFT" : "-"}</td><td>${h.failedRevs.length ? h.failedRevs.map((r) => revLink(r)).join(" ") : "-"}</td><td${reboot !== "-" ? ` class="reboot"` : ""}>${reboot}</td><td>${h.lastError ? `<span class="error" title="${text(h.lastError.message)}">${text(h.lastError.reason)}</span>` : "-"}</td></tr>`;
+  return `<tr data-host="${h.host}" data-health="${h.health}" data-reboot="${h.pendingReboot ? "pending" : h.needsReboot ? "needed" : "no"}"><td><a href="${hostHref(h.host)}">${text(h.host)}</a></td><td>${text(h.wave)}</td><td>${h.pinned ? `pin ${revLink(h.pinned)}` : "-"}</td><td>${revLink(h.desiredRev)}</td><td>${revLink(h.currentRev)}</td><td><code>${text(gen)}</code></td><td>${h.phase ?? "-"}${heldMark(h) ? " HELD" : ""}</td><td class="${h.health}">${h.health}</td><td${h.stale ? ` class="STALE"` : ""}>${timeEl(h.lastSeen, now, "never")}${h.stale ? " STALE" : ""}</td><td>${timeEl(h.since, now)}</td><td>${h.drift ? "DRIFT" : "-"}</td><td>${h.failedRevs.length ? h.failedRevs.map((r) => revLink(r)).join(" ") : "-"}</td><td${reboot !== "-" ? ` class="reboot"` : ""}>${reboot}</td><td>${h.lastError ? `<span class="error" title="${text(h.lastError.message)}">${text(h.lastError.reason)}</span>` : "-"}</td></tr>`;
 }
 
 function rebootNote(s: StatusReport): string {

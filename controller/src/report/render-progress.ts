@@ -17,7 +17,7 @@ const counts = (c: FleetCounts) => `${c.healthy} healthy · ${c.failed} failed �
 export function renderProgress(s: StatusReport, o: { width: number }): string {
   const now = Date.parse(s.generatedAt);
   const r = currentRollout(s);
-  const out = [`branch ${s.branch} at ${s.head ? s.head.slice(0, 12) : "-"} · ${absoluteTime(now)}`, counts(countHosts(s.hosts))].map((l) => clip(visible(l), o.width));
+  const out = [`branch ${s.branch} at ${s.head ? s.head.slice(0, 12) : "-"} · ${absoluteTime(now)}`, counts(countHosts(s.hosts, r?.rev))].map((l) => clip(visible(l), o.width));
   if (!r) return visibleLines([...out, "no commits seen yet", ""].join("\n"));
   out.push("", clip(visible(rolloutTitle(r)), o.width));
   const rows = r.waves.map((w) => [`  ${w.name}`, w.state, `${w.healthy}/${w.members.length} healthy`, waveTiming(w, r, now), w.reason ?? ""].map(visible));
@@ -31,14 +31,14 @@ export function renderProgress(s: StatusReport, o: { width: number }): string {
 /** What must differ for a pipe to get a new line. */
 export function progressKey(s: StatusReport): string {
   const r = currentRollout(s);
-  const c = countHosts(s.hosts);
+  const c = countHosts(s.hosts, r?.rev);
   return JSON.stringify([s.head, r?.rev, r?.state, r?.waves.map((w) => [w.name, w.state, w.healthy, w.members.length]), c]);
 }
 
 /** One line: time, rollout, state, each wave, the counters. */
 export function progressLine(s: StatusReport, o: { width?: number } = {}): string {
   const r = currentRollout(s);
-  const c = countHosts(s.hosts);
+  const c = countHosts(s.hosts, r?.rev);
   const waves = r ? r.waves.map((w) => `${w.name} ${w.state} ${w.healthy}/${w.members.length}`).join(", ") : "no commits seen yet";
   const line = visible(`${absoluteTime(Date.parse(s.generatedAt))} ${r ? `${r.rev.slice(0, 12)} ${r.state}` : "-"}: ${waves}; ${c.healthy} healthy, ${c.failed} failed, ${c.stale} stale, ${c.deploying} deploying`);
   return o.width === undefined ? line : clip(line, o.width);

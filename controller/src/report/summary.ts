@@ -14,12 +14,12 @@ export interface FleetCounts {
   deploying: number;
 }
 
-export function countHosts(hosts: readonly HostStatus[]): FleetCounts {
+export function countHosts(hosts: readonly HostStatus[], rev?: string | null): FleetCounts {
   const c: FleetCounts = { total: hosts.length, healthy: 0, failed: 0, stale: 0, deploying: 0 };
   for (const h of hosts) {
     if (h.stale) c.stale++;
+    else if (h.health === "Degraded" || (rev && h.failedRevs.includes(rev))) c.failed++;
     else if (h.health === "Healthy") c.healthy++;
-    else if (h.health === "Degraded") c.failed++;
     else if (h.health === "Progressing") c.deploying++;
   }
   return c;
