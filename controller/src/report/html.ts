@@ -16,6 +16,9 @@ export const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ESC[c]!);
 /** Untrusted text, safe anywhere in text or a quoted attribute. */
 export const text = (s: string): string => esc(visible(s));
 
+/** Untrusted multi-line text (for a <pre>): line breaks kept, everything else as text(). */
+export const lines = (s: string): string => s.split("\n").map(text).join("\n");
+
 export const short = (sha: string | null | undefined): string => (sha ? sha.slice(0, 12) : "-");
 
 export const hostHref = (host: string): string => `/hosts/${encodeURIComponent(host)}`;

@@ -7,7 +7,7 @@
  */
 import type { AuditReport, HostStatus, StatusReport } from "../../../schemas/src/api.js";
 import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
-import { actionButton, esc, page, revLink, text, timeEl } from "./html.js";
+import { actionButton, esc, lines, page, revLink, text, timeEl } from "./html.js";
 import { heldMark, STYLE } from "./render-html.js";
 import { absoluteTime, msOf } from "./time.js";
 
@@ -41,7 +41,7 @@ export function renderHostPage(s: StatusReport, h: HostStatus, audit: AuditRepor
   const logRev = lastFailed?.rev ?? h.currentRev;
   const subjects = new Map(s.rollouts.map((r) => [r.rev, r.subject]));
   const lastError = h.lastError
-    ? `<p class="error" id="last-error-reason">${text(h.lastError.reason)}</p><pre id="last-error-message">${text(h.lastError.message)}</pre>${lastFailed ? `<p>Last failure: ${text(lastFailed.phase)} ${text(lastFailed.reason)} on ${revLink(lastFailed.rev)} at ${esc(absoluteTime(msOf(lastFailed.time)))}${lastFailed.message ? ":" : "."}</p>${lastFailed.message ? `<pre id="last-failure-message">${text(lastFailed.message)}</pre>` : ""}` : ""}`
+    ? `<p class="error" id="last-error-reason">${text(h.lastError.reason)}</p><pre id="last-error-message">${lines(h.lastError.message)}</pre>${lastFailed ? `<p>Last failure: ${text(lastFailed.phase)} ${text(lastFailed.reason)} on ${revLink(lastFailed.rev)} at ${esc(absoluteTime(msOf(lastFailed.time)))}${lastFailed.message ? ":" : "."}</p>${lastFailed.message ? `<pre id="last-failure-message">${lines(lastFailed.message)}</pre>` : ""}` : ""}`
     : `<p id="no-error">No error reported.</p>`;
   const failed = h.failedRevs.length
     ? `<table id="failed-revs"><tr><th>Revision</th><th>Commit</th><th></th></tr>${h.failedRevs.map((r) => `<tr data-rev="${r}"><td>${revLink(r)}</td><td>${text(subjects.get(r) ?? "")}</td><td>${actionButton(canOperate, "retry", "Retry", { host: h.host, rev: r })}</td></tr>`).join("")}</table>`
