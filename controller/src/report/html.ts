@@ -13,8 +13,11 @@ const ESC: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"
 /** Escapes for an HTML text node or a quoted attribute value. */
 export const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ESC[c]!);
 
-/** Untrusted text, safe anywhere in text or a quoted attribute. */
-export const text = (s: string): string => esc(visible(s));
+// eslint-disable-next-line no-control-regex
+const NEEDS_WORK = /[&<>"'\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** Untrusted text, safe anywhere in text or a quoted attribute. (Most text needs nothing: one test, no copies.) */
+export const text = (s: string): string => (NEEDS_WORK.test(s) ? esc(visible(s)) : s);
 
 /** Untrusted multi-line text (for a <pre>): line breaks kept, everything else as text(). */
 export const lines = (s: string): string => s.split("\n").map(text).join("\n");
@@ -24,8 +27,18 @@ export const short = (sha: string | null | undefined): string => (sha ? sha.slic
 export const hostHref = (host: string): string => `/hosts/${encodeURIComponent(host)}`;
 export const revHref = (rev: string): string => `/?rev=${encodeURIComponent(rev)}`;
 
-/** A link to a commit's rollout on the main page, or "-". */
-export const revLink = (rev: string | null | undefined): string => (rev && /^[0-9a-f]{40}$/.test(rev) ? `<a href="${revHref(rev)}"><code>${short(rev)}</code></a>` : "-");
+const revLinks = new Map<string, string>();
+/** A link to a commit's rollout on the main page, or "-" (memoized: a fleet has few distinct revisions). */
+export function revLink(rev: string | null | undefined): string {
+  if (!rev) return "-";
+  let html = revLinks.get(rev);
+  if (html === undefined) {
+    html = /^[0-9a-f]{40}$/.test(rev) ? `<a href="${revHref(rev)}"><code>${short(rev)}</code></a>` : "-";
+    if (revLinks.size > 10_000) revLinks.clear();
+    revLinks.set(rev, html);
+  }
+  return html;
+}
 
 /** An external link, only for http(s) URLs; otherwise the label alone. */
 export function extLink(url: string | null | undefined, label: string): string {
@@ -36,7 +49,7 @@ export function extLink(url: string | null | undefined, label: string): string {
 /** A relative time that the page's script keeps current ("in 20 s" → "in 19 s"); "-" for none. */
 export function timeEl(iso: string | null | undefined, now: number, never = "-"): string {
   if (!iso) return never;
-  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${esc(relativeIso(iso, now))}</time>`;
+  return `<time datetime="${esc(iso)}">${relativeIso(iso, now)}</time>`;
 }
 
 export interface PageOptions {
