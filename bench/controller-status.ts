@@ -33,7 +33,7 @@ const post = async () => {
     ];
     let res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
     // a controller that has not loaded the fleet file yet (a loaded machine) answers 503 FleetUnavailable: wait for it
-    while (res.status === 503) {
+    for (let tries = 0; res.status === 503 && tries < 300; tries++) {
       await res.text();
       await new Promise((r) => setTimeout(r, 200));
       res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
