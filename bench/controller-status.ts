@@ -2,7 +2,8 @@
 // a 10,000-host fleet in two waves, every host having reported a heartbeat and
 // a deploy of the head; then `flotilla status` (the CLI's run(): HTTP request,
 // the controller building the report, validation and rendering) timed with
-// cold controller caches (>1 s apart), as JSON and as text.
+// cold controller caches (>1 s apart), as JSON and as text; then the
+// dashboard's main page and a host page (GET with a bearer token, body read).
 // Run: node --import tsx bench/controller-status.ts
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
@@ -30,7 +31,13 @@ const post = async () => {
       signAs(h, { type: "heartbeat", host: h.name, seq: 1, time: new Date(now).toISOString(), agentVersion: "bench", phase: "idle", currentRev: null, currentGeneration: null, targetRev: rev, healthy: true, queueLength: 0 }),
       signAs(h, { type: "event", host: h.name, seq: 2, time: new Date(now).toISOString(), agentVersion: "bench", phase: "done", outcome: "succeeded", reason: "Succeeded", rev, generation }),
     ];
-    const res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
+    let res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
+    // a controller that has not loaded the fleet file yet (a loaded machine) answers 503 FleetUnavailable: wait for it
+    for (let tries = 0; res.status === 503 && tries < 300; tries++) {
+      await res.text();
+      await new Promise((r) => setTimeout(r, 200));
+      res = await fetch(`${ctl.url}/api/v1/reports`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ reports }) });
+    }
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   }
 };
@@ -71,6 +78,21 @@ for (const [label, args] of [["--json", ["--json"]], ["text", []]] as const) {
     times.push(performance.now() - start);
   }
   console.log(`of which the controller's answer (GET /api/v1/status, body read, no parsing): median ${median(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)}`);
+}
+// The dashboard: the main page (every host, the recent rollouts) and one host's page, as a browser gets them.
+for (const [label, path] of [["dashboard main page (GET /)", "/"], ["host page (GET /hosts/<host>)", `/hosts/${hosts[Math.floor(N / 2)]!.name}`], ["host page, live update (?fragment=1)", `/hosts/${hosts[Math.floor(N / 2)]!.name}?fragment=1`]] as const) {
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < RUNS; i++) {
+    await new Promise((r) => setTimeout(r, 1_100));
+    const start = performance.now();
+    const res = await fetch(`${ctl.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = await res.text();
+    times.push(performance.now() - start);
+    if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status}`);
+    bytes = body.length;
+  }
+  console.log(`${label} (${N} hosts, ${(bytes / 1024 / 1024).toFixed(2)} MiB): median ${median(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)} (${RUNS} cold runs)`);
 }
 console.log(`controller RSS: ${(await ctl.rssMiB()).toFixed(0)} MiB`);
 await ctl.stop();

@@ -477,10 +477,24 @@ export class Coordinator {
     return out;
   }
 
-  async status(filter: { host?: string; wave?: string } = {}): Promise<StatusReport> {
+  async status(filter: { host?: string; wave?: string; rev?: string } = {}): Promise<StatusReport> {
     const [rollouts, hosts, reboots] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates(), this.reboots.statuses(this.opts.fleet.currentFleet())]);
     const held = heldHosts(await this.opts.store.actions({ actions: ["hold", "release"] }));
-    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter, held, reboots });
+    // an older commit asked for by name (the dashboard's ?rev=, a GitHub status link) is evaluated and listed last
+    if (filter.rev && !rollouts.some((r) => r.commit.sha === filter.rev)) {
+      const ev = await this.evaluate(filter.rev);
+      if (ev) rollouts.push(ev);
+    }
+    const { rev: _rev, ...hostFilter } = filter;
+    return buildStatus({ now: this.now(), branch: this.opts.branch, head: this.opts.fleet.head(), fleet: this.opts.fleet.currentFleet(), hosts, rollouts, filter: hostFilter, held, reboots });
+  }
+
+  /** The full id of a recorded commit named by its id or an unambiguous prefix (≥ 4 hex digits) among the newest 1,000; null if none or ambiguous. */
+  async resolveRev(rev: string): Promise<string | null> {
+    if (!/^[0-9a-f]{4,40}$/.test(rev)) return null;
+    if (rev.length === 40) return (await this.opts.store.commit(rev))?.sha ?? null;
+    const matches = (await this.opts.store.commits(1000)).filter((c) => c.sha.startsWith(rev));
+    return matches.length === 1 ? matches[0]!.sha : null;
   }
 
   async audit(q: { sinceMs?: number; host?: string; limit?: number }): Promise<AuditReport> {

@@ -322,6 +322,8 @@ export const WaveStatus = z.strictObject({
 export const RolloutStatus = z.strictObject({
   rev: CommitSha,
   time: Timestamp.nullable().describe("Commit time."),
+  subject: z.string().nullable().describe("The commit's subject line (git), shown with the PR title on the dashboard."),
+  author: z.string().nullable().describe("The commit's git author."),
   pr: z
     .strictObject({ number: z.number().int(), title: z.string(), author: z.string().nullable(), mergedBy: z.string().nullable(), url: z.string().nullable() })
     .nullable(),

@@ -155,9 +155,11 @@ describe("deadlines, connection cap, query parameters, control characters, refus
       [(await api<string>(ctl.url, "/api/v1/audit?format=text")).body, true],
       [(await api<string>(ctl.url, "/api/v1/audit?format=markdown")).body, true],
       ...(await Promise.all(
-        [["status"], ["status", "--markdown"], ["audit"], ["audit", "--markdown"]].map(async (a, i) => [(await cli.run([...a, "--controller", ctl.url, "--token", OPERATOR_TOKEN])).stdout, i !== 1] as [string, boolean]),
+        [["status"], ["status", "--markdown"], ["audit"], ["audit", "--markdown"]].map(async (a, i) => [(await cli.run([...a, "--controller", ctl.url, "--token", OPERATOR_TOKEN], { env: { COLUMNS: "1000" } })).stdout, i !== 1] as [string, boolean]),
       )),
     ];
+    // fitted to a narrow terminal, the message is cut ("…"), and still never raw
+    outputs.push([(await cli.run(["audit", "--controller", ctl.url, "--token", OPERATOR_TOKEN], { env: { COLUMNS: "80" } })).stdout, false]);
     for (const [out, showsMessage] of outputs) {
       expect(out).toMatch(/web-1/);
       if (showsMessage) expect(out).toContain("boom\\u202e\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\r");

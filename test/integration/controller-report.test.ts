@@ -17,15 +17,24 @@ let ctl: Awaited<ReturnType<typeof startTestController>>;
 let C: string;
 let browser: Browser | undefined;
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = "";
   let err = "";
   stdout.on("data", (d) => (out += d));
   stderr.on("data", (d) => (err += d));
-  const code = await main(args, { stdout, stderr, cwd: process.cwd() });
-  return { code, out, err };
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  if (!("COLUMNS" in env)) delete process.env.COLUMNS;
+  try {
+    const code = await main(args, { stdout, stderr, cwd: process.cwd() });
+    return { code, out, err };
+  } finally {
+    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+    if (saved.COLUMNS !== undefined) process.env.COLUMNS = saved.COLUMNS;
+  }
 }
 
 beforeAll(async () => {
@@ -49,8 +58,11 @@ describe("flotilla status / audit", () => {
   it("prints the status as text, JSON and Markdown, filtered by host or wave", async () => {
     const text = await cli(["status", "--controller", ctl.url, "--token", OPERATOR_TOKEN]);
     expect(text.code).toBe(3); // halted
-    expect(text.out).toMatch(/HOST\s+WAVE\s+PIN\s+DESIRED\s+CURRENT/);
-    expect(text.out).toMatch(/rollout [0-9a-f]{12}: HALTED/);
+    expect(text.out).toMatch(/HOST\s+WAVE\s+DESIRED\s+CURRENT/); // PIN: no host is pinned, so it is left out at 100 columns
+    expect(text.out).toMatch(/rollout [0-9a-f]{12} "initial fleet" by Flotilla Test: HALTED/);
+    for (const line of text.out.trimEnd().split("\n")) expect(line.length, line).toBeLessThanOrEqual(100);
+    const wide = await cli(["status", "--controller", ctl.url, "--token", OPERATOR_TOKEN], { COLUMNS: "250" });
+    expect(wide.out).toMatch(/HOST\s+WAVE\s+PIN\s+DESIRED\s+CURRENT/);
     expect(text.out).toMatch(/canary-1: last error RolledBack/);
     const json = await cli(["status", "--controller", ctl.url, "--token", OPERATOR_TOKEN, "--json", "--host", "web-1"]);
     const report = JSON.parse(json.out) as StatusReport;
@@ -77,8 +89,12 @@ describe("flotilla status / audit", () => {
     expect(audit.entries.find((e) => e.kind === "decision" && e.outcome === "halted")).toBeTruthy();
     const byHost = await cli(["audit", "--controller", ctl.url, "--token", OPERATOR_TOKEN, "--host", "web-1"]);
     expect(byHost.out).toBe("no audit entries\n");
-    const text = await cli(["audit", "--controller", ctl.url, "--token", OPERATOR_TOKEN]);
+    const text = await cli(["audit", "--controller", ctl.url, "--token", OPERATOR_TOKEN], { COLUMNS: "250" });
     expect(text.out).toMatch(/canary-1\s+event\s+verifying\s+failed\s+HealthCheckFailed/);
+    expect(text.out).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +canary-1 /m); // to the second, no milliseconds
+    const narrow = await cli(["audit", "--controller", ctl.url, "--token", OPERATOR_TOKEN], { COLUMNS: "90" });
+    for (const line of narrow.out.trimEnd().split("\n")) expect(line.length, line).toBeLessThanOrEqual(90);
+    expect(narrow.out).toMatch(/canary-1 +event/);
   });
 });
 

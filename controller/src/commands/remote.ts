@@ -16,8 +16,8 @@ export class RemoteError extends Error {
 }
 
 /** GETs a read API path and validates the reply against its schema. */
-export function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
-  return request(o, "GET", path, undefined, schema, env);
+export function fetchReport<T>(o: RemoteOptions, path: string, schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env, signal?: AbortSignal): Promise<T> {
+  return request(o, "GET", path, undefined, schema, env, signal);
 }
 
 /** POSTs a JSON body (operator actions) and validates the reply against its schema. */
@@ -25,7 +25,7 @@ export function postJson<T>(o: RemoteOptions, path: string, body: unknown, schem
   return request(o, "POST", path, body, schema, env);
 }
 
-async function request<T>(o: RemoteOptions, method: "GET" | "POST", path: string, body: unknown, schema: z.ZodType<T>, env: NodeJS.ProcessEnv): Promise<T> {
+async function request<T>(o: RemoteOptions, method: "GET" | "POST", path: string, body: unknown, schema: z.ZodType<T>, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<T> {
   const base = controllerUrl(o, env);
   const token = o.token ?? env.FLOTILLA_TOKEN;
   let res: Response;
@@ -34,7 +34,7 @@ async function request<T>(o: RemoteOptions, method: "GET" | "POST", path: string
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
     });
   } catch (cause) {
     throw new RemoteError(`cannot reach the controller at ${base}: ${(cause as Error).cause ?? (cause as Error).message}`, { cause });

@@ -6,7 +6,7 @@
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { getCookie, setCookie } from "hono/cookie";
+import { getCookie } from "hono/cookie";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { API_PREFIX, type ApiError } from "../../../schemas/src/api.js";
 import type { Logger } from "../../../common/src/log.js";
@@ -15,11 +15,11 @@ import { HttpError } from "../errors.js";
 import type { FleetView } from "../follower/follower.js";
 import { verifyWebhookSignature } from "../github/webhook.js";
 import type { Metrics } from "../metrics.js";
-import { renderDashboard } from "../report/render-html.js";
 import { renderAuditMarkdown, renderAuditText, renderStatusMarkdown, renderStatusText } from "../report/render-text.js";
 import { registerActionRoutes } from "./actions.js";
 import { bearer, OperatorAuth, roleAllows, TOKEN_COOKIE } from "./auth.js";
 import { hostLogs } from "./host-logs.js";
+import { mountDashboard } from "./dashboard.js";
 import { enumParam, intParam, sinceParam } from "./query.js";
 
 export interface AppOptions {
@@ -165,21 +165,6 @@ export function createApp(o: AppOptions): Hono {
     if (!o.metrics) throw new HttpError(404, "MetricsDisabled", "metrics are disabled");
     return c.text(await o.metrics.registry.metrics(), 200, { "content-type": o.metrics.registry.contentType });
   });
-  // Browsers cannot send a bearer header: /?token=… sets an HttpOnly cookie once, then redirects.
-  app.get("/", async (c) => {
-    const t = c.req.query("token");
-    if (t) {
-      if (!o.auth.check(t)) throw new HttpError(401, "Unauthorized", "unknown operator token");
-      setCookie(c, TOKEN_COOKIE, t, { httpOnly: true, sameSite: "Strict", path: "/" });
-      return c.redirect("/", 303);
-    }
-    const name = o.auth.check(bearer(c.req.header("authorization")) ?? getCookie(c, TOKEN_COOKIE));
-    if (!name && !o.auth.allowAnonymous) {
-      return c.html("<!doctype html><title>Flotilla</title><p>Operator token required: open <code>/?token=&lt;token&gt;</code>.</p>", 401);
-    }
-    const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave") });
-    const refresh = intParam(c.req.query("refresh"), "refresh", 1, 3600) ?? 5;
-    return c.html(renderDashboard(report, { refreshSeconds: refresh }));
-  });
+  mountDashboard(app, { coordinator: o.coordinator, auth: o.auth });
   return app;
 }

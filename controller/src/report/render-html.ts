@@ -1,54 +1,113 @@
 /**
- * The web dashboard: one server-rendered HTML page (no front-end build, no
- * script), refreshing itself with <meta http-equiv="refresh">.
+ * The dashboard's main page: summary counters, rollouts (commit subject,
+ * author, PR link, per-wave progress with relative times, operator buttons),
+ * every host linking to its page. `?rev=` shows that commit's rollout first
+ * (the GitHub commit status links here). Server-rendered; the inline script
+ * (dashboard-script.ts) patches #live in place. Pure.
  */
-import type { StatusReport } from "../../../schemas/src/api.js";
-import { hostRow, rolloutTitle } from "./render-text.js";
+import type { HostStatus, RolloutStatus, StatusReport } from "../../../schemas/src/api.js";
+import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
+import { actionButton, extLink, hostHref, page, revLink, short, text, timeEl } from "./html.js";
+import { waveTimingParts } from "./render-text.js";
+import { countHosts, currentRollout } from "./summary.js";
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+export const STYLE = `body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}code,pre{font-size:12px}pre{white-space:pre-wrap;max-width:100ch}
+a{color:#0645ad}nav{margin-bottom:.5rem}.Healthy{color:#0a7a2f}.Degraded,.halted,.STALE,.error{color:#b00020;font-weight:600}.Progressing,.progressing,.soaking{color:#a66b00}
+.promoted,.complete{color:#0a7a2f}.reboot{color:#a66b00;font-weight:600}.banner{padding:.5rem 1rem;border-radius:4px;margin:.5rem 0}.banner.halted,.flash.bad{background:#fde7ea}
+.flash{padding:.5rem 1rem;border-radius:4px}.flash.ok{background:#e6f4ea}.selected{outline:2px solid #0645ad;padding:.25rem .75rem}.banner.unknown{background:#fff4e5}
+#counters{list-style:none;padding:0;display:flex;gap:1.5rem}#counters b{font-size:1.4em}button.action{margin-left:.25rem}button.danger{color:#b00020}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:600}`;
 
-const STYLE = `body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
-td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}th{background:#f4f4f4}code{font-size:12px}
-.Healthy{color:#0a7a2f}.Degraded,.halted,.STALE{color:#b00020;font-weight:600}.Progressing,.progressing,.soaking{color:#a66b00}
-.promoted,.complete{color:#0a7a2f}.reboot{color:#a66b00;font-weight:600}.banner{padding:.5rem 1rem;border-radius:4px;margin:.5rem 0}.banner.halted{background:#fde7ea}`;
+export interface DashboardOptions {
+  refreshSeconds?: number;
+  /** CSP nonce of this answer's <style> and <script>. */
+  nonce: string;
+  /** The token's role is operate: render the action buttons. */
+  canOperate?: boolean;
+  /** ?rev= as asked, and the commit it resolved to (null: unknown). */
+  rev?: { asked: string; sha: string | null };
+  /** Only the #live part (the script's updates). */
+  fragment?: boolean;
+}
+
+/**
+ * Operator-action marks in the status (set by the controller's operator
+ * actions: a wave's `approval`, a rollout's `paused`, a host's `held`). Read
+ * structurally: a controller without operator actions simply has none.
+ */
+type Mark = { actor?: string; reason?: string; time?: string } | null | undefined;
+export const awaitingApproval = (w: RolloutStatus["waves"][number]): boolean => w.state === "pending" && (w as { approval?: { state?: string } }).approval?.state === "required";
+export const pausedMark = (r: RolloutStatus): Mark => (r as { paused?: Mark }).paused;
+export const heldMark = (h: HostStatus): Mark => (h as { held?: Mark }).held;
+const markText = (m: NonNullable<Mark>) => `by ${m.actor ?? "?"}${m.reason ? `: ${m.reason}` : ""}`;
+
+function counters(s: StatusReport): string {
+  const c = countHosts(s.hosts, currentRollout(s)?.rev);
+  const item = (key: string, cls: string, n: number) => `<li data-count="${key}" class="${cls}"><b>${n}</b> ${key}</li>`;
+  return `<ul id="counters">${item("healthy", "Healthy", c.healthy)}${item("failed", "Degraded", c.failed)}${item("stale", "STALE", c.stale)}${item("deploying", "Progressing", c.deploying)}<li data-count="total"><b>${c.total}</b> hosts</li></ul>`;
+}
+
+function rolloutHeading(r: RolloutStatus): string {
+  const subject = r.subject ? ` ${text(r.subject)}` : "";
+  const author = r.author ? ` — by ${text(r.author)}` : "";
+  const pr = r.pr ? ` · ${extLink(r.pr.url, `PR #${r.pr.number}`)} ${text(r.pr.title)}${r.pr.author ? ` by ${text(r.pr.author)}` : ""}${r.pr.mergedBy ? `, merged by ${text(r.pr.mergedBy)}` : ""}` : "";
+  const rel = r.release ? ` · release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.reason ? ` (${text(r.release.reason)})` : ""}` : "";
+  const p = pausedMark(r);
+  return `${revLink(r.rev)}${subject}${author}${pr}: <span class="${r.state}">${r.state.toUpperCase()}</span>${p ? ` <span class="paused">PAUSED ${text(markText(p))}</span>` : ""}${r.reason ? ` (${text(r.reason)})` : ""}${rel}`;
+}
+
+function rolloutSection(r: RolloutStatus, now: number, canOperate: boolean, selected: boolean): string {
+  const buttons =
+    r.state === "progressing"
+      ? (pausedMark(r) ? actionButton(canOperate, "resume", "Resume", { rev: r.rev }) : actionButton(canOperate, "pause", "Pause", { rev: r.rev })) + actionButton(canOperate, "abort", "Abort", { rev: r.rev }, true)
+      : "";
+  const waves = r.waves
+    .map((w) => {
+      const t = waveTimingParts(w, r);
+      const approve = awaitingApproval(w) ? actionButton(canOperate, "approve", "Approve", { rev: r.rev, wave: w.name }) : "";
+      return `<tr data-wave="${text(w.name)}"><td>${text(w.name)}</td><td class="${w.state}">${w.state}</td><td><progress value="${w.healthy}" max="${Math.max(1, w.members.length)}"></progress> ${w.healthy}/${w.members.length} healthy${w.pinned?.length ? ` (+${w.pinned.length} pinned)` : ""}</td><td>${t ? `${t.label} ${timeEl(t.iso, now)}` : "-"}</td><td>${text(w.reason ?? "")}${approve}</td></tr>`;
+    })
+    .join("\n");
+  return `<section class="rollout${selected ? " selected" : ""}"${selected ? ` id="rev-rollout"` : ""} data-rev="${r.rev}" data-state="${r.state}"${r.release ? ` data-release="${r.release.state}"` : ""}>
+<h3>${rolloutHeading(r)}${buttons}</h3>
+${r.state === "halted" ? `<p class="banner halted">Rollout halted: later waves will not receive ${short(r.rev)}.</p>` : ""}
+${r.waves.length ? `<table><tr><th>Wave</th><th>State</th><th>Progress</th><th>When</th><th>Reason</th></tr>\n${waves}\n</table>` : "<p>No waves.</p>"}</section>`;
+}
+
+function hostRowHtml(h: HostStatus, now: number): string {
+  const reboot = h.pendingReboot ? "PENDING (staged for boot)" : h.needsReboot ? "NEEDED" : "-";
+  const gen = h.generation ? h.generation.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "").slice(0, 40) : "-";
+  return `<tr data-host="${h.host}" data-health="${h.health}" data-reboot="${h.pendingReboot ? "pending" : h.needsReboot ? "needed" : "no"}"><td><a href="${hostHref(h.host)}">${text(h.host)}</a></td><td>${text(h.wave)}</td><td>${h.pinned ? `pin ${revLink(h.pinned)}` : "-"}</td><td>${revLink(h.desiredRev)}</td><td>${revLink(h.currentRev)}</td><td><code>${text(gen)}</code></td><td>${h.phase ?? "-"}${heldMark(h) ? " HELD" : ""}</td><td class="${h.health}">${h.health}</td><td${h.stale ? ` class="STALE"` : ""}>${timeEl(h.lastSeen, now, "never")}${h.stale ? " STALE" : ""}</td><td>${timeEl(h.since, now)}</td><td>${h.drift ? "DRIFT" : "-"}</td><td>${h.failedRevs.length ? h.failedRevs.map((r) => revLink(r)).join(" ") : "-"}</td><td${reboot !== "-" ? ` class="reboot"` : ""}>${reboot}</td><td>${h.lastError ? `<span class="error">${text(h.lastError.reason)}</span>` : "-"}</td></tr>`;
+}
 
 function rebootNote(s: StatusReport): string {
   const n = s.hosts.filter((h) => h.needsReboot || h.pendingReboot).length;
   return n ? `\n<p class="banner reboot" id="needs-reboot">${n} host(s) need a reboot to run what they have deployed.</p>` : "";
 }
 
-export function renderDashboard(s: StatusReport, opts: { refreshSeconds?: number } = {}): string {
+export function renderDashboard(s: StatusReport, o: DashboardOptions): string {
   const now = Date.parse(s.generatedAt);
   const head = s.rollouts.find((r) => r.rev === s.head);
-  const hostRows = s.hosts
-    .map((h) => {
-      const c = hostRow(h, now);
-      return `<tr data-host="${esc(h.host)}" data-health="${h.health}" data-reboot="${h.pendingReboot ? "pending" : h.needsReboot ? "needed" : "no"}">${c
-        .map((v, i) => `<td${i === 7 ? ` class="${h.health}"` : i === 8 && h.stale ? ` class="STALE"` : i === 12 && v !== "-" ? ` class="reboot"` : ""}>${i >= 3 && i <= 5 ? `<code>${esc(v)}</code>` : esc(v)}</td>`)
-        .join("")}</tr>`;
-    })
-    .join("\n");
-  const rollouts = s.rollouts
-    .map(
-      (r) => `<section class="rollout" data-rev="${r.rev}" data-state="${r.state}"${r.release ? ` data-release="${r.release.state}"` : ""}>
-<h3>${esc(rolloutTitle(r))}</h3>
-${r.state === "halted" ? `<p class="banner halted">Rollout halted: later waves will not receive ${r.rev.slice(0, 12)}.</p>` : ""}
-<table><tr><th>Wave</th><th>State</th><th>Healthy</th><th>Opened</th><th>Soak until</th><th>Reason</th></tr>
-${r.waves.map((w) => `<tr data-wave="${esc(w.name)}"><td>${esc(w.name)}</td><td class="${w.state}">${w.state}</td><td>${w.healthy}/${w.members.length}</td><td>${w.openedAt ?? "-"}</td><td>${w.soakUntil ?? "-"}</td><td>${esc(w.reason ?? "")}</td></tr>`).join("\n")}
-</table></section>`,
-    )
-    .join("\n");
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${opts.refreshSeconds ?? 5}">
-<title>Flotilla — ${esc(s.branch)} ${head ? head.state : ""}</title><style>${STYLE}</style></head>
-<body><h1>Flotilla fleet</h1>
-<p>Branch <b>${esc(s.branch)}</b> at <code>${s.head ? s.head.slice(0, 12) : "unknown"}</code>${head ? ` — rollout <span class="${head.state}" id="head-state">${head.state}</span>` : ""}. Generated ${esc(s.generatedAt)}.</p>
-<h2>Hosts (${s.hosts.length})</h2>${rebootNote(s)}
-<table id="hosts"><tr><th>Host</th><th>Wave</th><th>Pin</th><th>Desired</th><th>Current</th><th>Generation</th><th>Phase</th><th>Health</th><th>Last seen</th><th>Since</th><th>Drift</th><th>Failed revisions</th><th>Reboot</th></tr>
-${hostRows}
-</table>
+  const title = `Flotilla — ${s.branch} ${head ? head.state : ""}`.trimEnd();
+  const canOperate = o.canOperate ?? false;
+  const wanted = o.rev?.sha ? s.rollouts.find((r) => r.rev === o.rev!.sha) : undefined;
+  const revNote = o.rev && !wanted ? `<p class="banner unknown" id="rev-unknown">Unknown revision “${text(o.rev.asked)}”: this controller has not seen such a commit on <b>${text(s.branch)}</b> (it knows the newest 1,000; a prefix must be unambiguous). <a href="/">Show the current rollouts</a>.</p>` : "";
+  const others = s.rollouts.filter((r) => r !== wanted);
+  const rollouts = [...(wanted ? [rolloutSection(wanted, now, canOperate, true)] : []), ...others.map((r) => rolloutSection(r, now, canOperate, false))].join("\n");
+  const hostRows: string[] = new Array(s.hosts.length);
+  for (let i = 0; i < s.hosts.length; i++) hostRows[i] = hostRowHtml(s.hosts[i]!, now);
+  const live = `<main id="live" data-generated="${s.generatedAt}" data-title="${text(title)}">
+<h1>Flotilla fleet</h1>
+<p>Branch <b>${text(s.branch)}</b> at ${s.head ? revLink(s.head) : "<code>unknown</code>"}${head ? ` — rollout <span class="${head.state}" id="head-state">${head.state}</span>` : ""}. Updated ${timeEl(s.generatedAt, now)}.</p>
+${revNote}${counters(s)}
 <h2>Rollouts</h2>
 ${rollouts || "<p>No commits seen yet.</p>"}
-</body></html>
-`;
+<h2>Hosts (${s.hosts.length})</h2>${rebootNote(s)}
+<table id="hosts"><tr><th>Host</th><th>Wave</th><th>Pin</th><th>Desired</th><th>Current</th><th>Generation</th><th>Phase</th><th>Health</th><th>Last seen</th><th>Since</th><th>Drift</th><th>Failed revisions</th><th>Reboot</th><th>Last error</th></tr>
+${hostRows.join("\n")}
+</table>
+</main>`;
+  if (o.fragment) return live;
+  return page({ title, nonce: o.nonce, refreshSeconds: o.refreshSeconds ?? 5, canOperate, style: STYLE, script: DASHBOARD_SCRIPT }, live);
 }

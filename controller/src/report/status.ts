@@ -139,6 +139,8 @@ export function buildStatus(input: StatusInput): StatusReport {
   const rollouts: RolloutStatus[] = input.rollouts.map((r) => ({
     rev: r.commit.sha,
     time: iso(r.commit.timeMs),
+    subject: r.commit.subject || null,
+    author: r.commit.author || null,
     pr: r.commit.pr,
     state: r.decision ? r.decision.state : "halted",
     ...(r.decision ? {} : { reason: `fleet file unusable: ${r.error ?? "unknown error"}` }),

@@ -33,3 +33,28 @@ export function msOf(iso: string): number {
   }
   return Date.parse(iso);
 }
+
+/**
+ * The one time style of every report (text, Markdown, dashboard, --watch):
+ * relative times with one unit per magnitude, always spelled the same way —
+ * "12 s ago", "3 min ago", "5 h ago", "2 d ago", "in 20 s" — and absolute
+ * times to the second in UTC without milliseconds ("2026-01-01 12:00:05Z").
+ */
+export function relativeTime(ms: number, now: number): string {
+  const d = ms - now;
+  const s = Math.round(Math.abs(d) / 1000);
+  const amount = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
+  if (s === 0) return "now";
+  return d < 0 ? `${amount} ago` : `in ${amount}`;
+}
+
+/** An absolute time to the second, UTC: "2026-01-01 12:00:05Z". */
+export function absoluteTime(ms: number): string {
+  const iso = isoOf(ms);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
+}
+
+/** relativeTime of an ISO timestamp (null → "never"). */
+export function relativeIso(iso: string | null | undefined, now: number, never = "never"): string {
+  return iso ? relativeTime(msOf(iso), now) : never;
+}
