@@ -104,7 +104,7 @@ describe("an operator's day with real agents", () => {
       await new Promise((r) => setTimeout(r, 2_000)); // more ticks: no second halt notification
       const halted = notifications().filter((n) => n.kind === "rollout-halted");
       expect(halted).toHaveLength(1);
-      expect(halted[0]).toMatchObject({ rev: C2, hosts: ["canary-1"], subject: "c2: canary checks its upstream" });
+      expect(halted[0]).toMatchObject({ rev: C2, hosts: ["canary-1"], wave: "canary", subject: "c2: canary checks its upstream", reason: "wave canary: 1 of 1 failed (canary-1), more than maxUnavailable 0" });
 
       // c. Abort from the CLI; the cause is fixed; retry from the CLI; the host deploys what the branch gives it.
       await flotilla("rollout", "abort", C2.slice(0, 8), "--reason", "upstream is down, re-landing later");
@@ -140,6 +140,9 @@ describe("an operator's day with real agents", () => {
       expect(notifications().filter((n) => n.kind === "rollout-halted")).toHaveLength(1);
       const audit = await api<{ entries: { kind: string; phase: string }[] }>(ctl.url, "/api/v1/audit");
       expect(audit.body.entries.filter((e) => e.kind === "action").map((e) => e.phase)).toEqual(["approve", "abort", "retry", "approve"]);
+      const actions = () => notifications().filter((n) => n.kind === "operator-action").map((n) => `${n.action?.action} ${n.action?.actor}`);
+      await waitFor("every action notified", () => actions().length === 4, 30_000, 100);
+      expect(actions()).toEqual(["approve ops", "abort ops", "retry ops", "approve ops"]);
     } catch (e) {
       for (const d of daemons) process.stderr.write(`---- agent output\n${d.output().split("\n").filter((l) => !l.startsWith("debug")).slice(-40).join("\n")}\n`);
       process.stderr.write(`---- status\n${JSON.stringify(await status().catch(() => null), null, 1)?.slice(0, 4000)}\n---- notifications\n${hook.requests.map((r) => r.body).join("\n")}\n`);
