@@ -9,15 +9,12 @@
 //   3. `host retry` makes a host that failed REV (its upstream was down) deploy it again;
 //   4. an aborted rollout is not taken by a host an operator retried (were it
 //      taken, its activation would fail again).
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
-import { main } from "../../controller/src/cli.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
-import { api, OPERATOR_TOKEN, startTestController } from "./controller/harness.js";
+import { api, startTestController } from "./controller/harness.js";
 import { buildAgent, makeKey, waitFor, World } from "./agent/helpers.js";
+import { operatorCli, upstream } from "./agent/operator.js";
 
 beforeAll(async () => {
   await buildAgent();
@@ -27,15 +24,6 @@ afterAll(async () => {
 });
 
 const DAEMON = { pollInterval: "2s", jitter: "0", heartbeatInterval: "2s" };
-
-/** A dependency of canary-1's health check that the test takes down and brings back (the host is never touched). */
-async function upstream(): Promise<{ url: string; up: boolean; server: Server }> {
-  const state = { up: false, url: "", server: null as unknown as Server };
-  state.server = createServer((_req, res) => res.writeHead(state.up ? 200 : 503).end(state.up ? "ok\n" : "down\n"));
-  await new Promise<void>((r) => state.server.listen(0, "127.0.0.1", r));
-  state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}/`;
-  return state;
-}
 
 describe("operator actions with real agents", () => {
   it("approve a manual wave, hold a host, retry a failed host, and an aborted rollout stays untaken", async () => {
@@ -71,14 +59,7 @@ describe("operator actions with real agents", () => {
     const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
     const host = async (name: string) => (await status()).hosts.find((h) => h.host === name)!;
     const rollout = async (rev: string) => (await status()).rollouts.find((r) => r.rev === rev);
-    const flotilla = async (...args: string[]) => {
-      let out = "";
-      let err = "";
-      const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-      const code = await main([...args, "--controller", ctl.url, "--token", OPERATOR_TOKEN], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), cwd: process.cwd() });
-      expect({ code, err }, out).toEqual({ code: 0, err: "" });
-      return out;
-    };
+    const flotilla = operatorCli(ctl.url);
     const events = async (name: string) => (await ctl.store.auditEvents({ host: name })).map((e) => JSON.parse(e.payload) as TransitionEvent);
     try {
       // 1. The manual wave waits until approved.

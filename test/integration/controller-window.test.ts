@@ -5,18 +5,15 @@
 // wave opens but web-1 waits (gate `wait` naming the window, status says
 // when it opens; the rollout progresses, not halted). Moving the clocks to
 // 02:00 lets web-1 deploy and the rollout complete.
-import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
 import { memoryLogger } from "../../common/src/log.js";
 import { startController } from "../../controller/src/server.js";
-import { cleanupTempDirs, makeTempDir } from "../helpers/tmp.js";
+import { cleanupTempDirs } from "../helpers/tmp.js";
 import { api, controllerConfig } from "./controller/harness.js";
 import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { fakeClock } from "./agent/operator.js";
 
-const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const DAEMON = { pollInterval: "1s", jitter: "0", heartbeatInterval: "2s" };
 
 beforeAll(async () => {
@@ -28,19 +25,11 @@ afterAll(async () => {
 
 describe("maintenance windows with real agents and an injected clock", () => {
   it("a host outside its window waits (rollout progressing) and deploys when the window opens", async () => {
-    if (!existsSync(FAKETIME_LIB)) throw new Error(`${FAKETIME_LIB} is missing: install the Debian package "faketime"`);
     // The fleet's clock: the next 01:00:00 UTC after now, moved later to 02:00:05.
     const real = Date.now();
     const day = Math.floor(real / 86_400_000) * 86_400_000;
-    let offsetMs = day + 86_400_000 + 3_600_000 - real;
-    const clockDir = await makeTempDir("flotilla-window-clock-");
-    const clockFile = join(clockDir, "faketime");
-    const setOffset = async (ms: number) => {
-      offsetMs = ms;
-      await writeFile(clockFile, `+${Math.round(ms / 1000)}\n`);
-    };
-    await setOffset(offsetMs);
-    const fake = { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: "1", FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+    const clock = await fakeClock(day + 86_400_000 + 3_600_000 - real);
+    const fake = clock.env;
 
     const canary = await World.create({ host: "canary-1" });
     const web = await World.create({ host: "web-1" });
@@ -53,7 +42,7 @@ describe("maintenance windows with real agents and an injected clock", () => {
     const fleet = JSON.parse(canary.fleet({ hosts: [{ name: "canary-1", checks: slowChecks }, { name: "web-1" }], waves })) as Record<string, unknown>;
     const c1 = await canary.commit({ "fleet.yaml": JSON.stringify(fleet, null, 2) }, "c1: web deploys only 02:00-03:00 UTC");
     const config = await controllerConfig({ repo: canary.repo, pollInterval: "1s" });
-    const ctl = await startController(config, { log: memoryLogger("controller"), tickMs: 100, now: () => Date.now() + offsetMs });
+    const ctl = await startController(config, { log: memoryLogger("controller"), tickMs: 100, now: clock.now });
     const url = ctl.url;
     await canary.writeConfig({ ...DAEMON, controller: url });
     await web.writeConfig({ ...DAEMON, controller: url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
@@ -79,7 +68,7 @@ describe("maintenance windows with real agents and an injected clock", () => {
       expect(byWindow!.message).toContain(`wave web is open; the host is outside its maintenance window (wave "web"); opens at ${opens}`);
       expect((await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as TransitionEvent).some((e) => e.phase === "activating")).toBe(false);
 
-      await setOffset(offsetMs + 3_600_000 + 5_000); // 02:00:05 UTC
+      await clock.set(clock.offset() + 3_600_000 + 5_000); // 02:00:05 UTC
       await waitFor("c1 complete once the window opened", async () => (await status()).rollouts[0]?.state === "complete", 180_000, 200);
       const s2 = await status();
       expect(s2.hosts.find((h) => h.host === "web-1")).toMatchObject({ currentRev: c1, health: "Healthy", window: { open: true, nextOpen: null } });
@@ -97,10 +86,9 @@ describe("maintenance windows with real agents and an injected clock", () => {
   }, 400_000);
 
   it("a first-wave host keeps to its window with no controller at all, by its own clock", async () => {
-    const clockDir = await makeTempDir("flotilla-window-clock-");
-    const clockFile = join(clockDir, "faketime");
-    const setClock = (iso: string) => writeFile(clockFile, `+${Math.round((Date.parse(iso) - Date.now()) / 1000)}\n`);
-    const fake = { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_CACHE_DURATION: "1", FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+    const clock = await fakeClock(0);
+    const setClock = (iso: string) => clock.set(Date.parse(iso) - Date.now());
+    const fake = clock.env;
     const w = await World.create({ host: "canary-1" });
     try {
       // Saturday and Sunday 22:00-04:00 Europe/Berlin, across midnight.
