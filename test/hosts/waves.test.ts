@@ -111,7 +111,12 @@ describe("a fleet of real hosts in waves against a real controller", () => {
     expect(["pending", "halted"]).toContain(rollout.waves.find((w) => w.name === "web")?.state);
     // The canary tried it on real systemd, failed to start the unit and rolled back.
     const canary = hosts[0]!;
-    const cs = await agents.get("canary-1")!.status();
+    // The controller halts on the canary's failed event; the agent records the
+    // revision as failed once its rollback is over, a moment later.
+    const cs = await waitFor("the canary remembers the bad commit as failed after its rollback", async () => {
+      const s = await agents.get("canary-1")!.status();
+      return s.failedRevs.some((f) => f.rev === bad) && s;
+    });
     expect(cs.failedRevs.find((f) => f.rev === bad)?.reason).toBe("ActivationFailed");
     expect(cs.current?.rev).toBe(c1);
     await waitFor("the canary's webapp.service active on c1 again", async () => (await unit(canary, "ActiveState")) === "active" && (await fixtureOf(canary, STATE, "app-revision")) === c1);
