@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../../common/src/log.js";
 import type { ResolvedConfig } from "./config.js";
 import { Coordinator } from "./coordinator.js";
-import { ControllerBuilder } from "./build/controller-builder.js";
+import type { ControllerBuilder } from "./build/controller-builder.js";
 import { Follower } from "./follower/follower.js";
 import { GitHubClient } from "./github/client.js";
 import { createApp } from "./http/app.js";
@@ -93,8 +93,10 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
     ...(github ? { headHint: () => github.branchHead(config.branch) } : {}),
   });
   // Controller as builder: one build at a time, the newest head first (build/controller-builder.ts).
+  // Imported only when configured: the builder pulls in execa's module graph,
+  // whose parallel loading alone needs more file descriptors than a small limit allows.
   const builder = config.builder
-    ? new ControllerBuilder({
+    ? new (await import("./build/controller-builder.js")).ControllerBuilder({
         gitDir: join(config.dataDir, "fleet.git"),
         ...config.builder,
         fleetAt: (rev) => follower.fleetAt(rev),
