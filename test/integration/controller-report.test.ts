@@ -59,7 +59,7 @@ describe("flotilla status / audit", () => {
     const text = await cli(["status", "--controller", ctl.url, "--token", OPERATOR_TOKEN]);
     expect(text.code).toBe(3); // halted
     expect(text.out).toMatch(/HOST\s+WAVE\s+DESIRED\s+CURRENT/); // PIN: no host is pinned, so it is left out at 100 columns
-    expect(text.out).toMatch(/rollout [0-9a-f]{12} "initial fleet" by Flotilla Test: HALTED/);
+    expect(text.out).toMatch(/rollout [0-9a-f]{12}: HALTED.* — "initial fleet" by Flotilla Test/);
     for (const line of text.out.trimEnd().split("\n")) expect(line.length, line).toBeLessThanOrEqual(100);
     const wide = await cli(["status", "--controller", ctl.url, "--token", OPERATOR_TOKEN], { COLUMNS: "250" });
     expect(wide.out).toMatch(/HOST\s+WAVE\s+PIN\s+DESIRED\s+CURRENT/);

@@ -16,7 +16,7 @@ describe("status text", () => {
   });
 
   it("names the commit: subject and author", () => {
-    expect(renderStatusText(report())).toContain(`rollout ${REV_A.slice(0, 12)} "web: raise nginx workers" by Alice Example: PROGRESSING`);
+    expect(renderStatusText(report())).toContain(`rollout ${REV_A.slice(0, 12)}: PROGRESSING — "web: raise nginx workers" by Alice Example`);
   });
 
   it("fits the width, keeping host names and revisions whole", () => {

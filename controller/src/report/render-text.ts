@@ -49,7 +49,9 @@ export function rolloutTitle(r: RolloutStatus): string {
     ? `; release ${r.release.state}${r.release.state === "built" ? ` (${r.release.hosts.length} hosts)` : r.release.state === "failed" ? ` (${briefBuildError(r.release.reason ?? "")})` : r.release.state !== "missing" && r.release.reason ? ` (${r.release.reason})` : ""}`
     : "";
   const op = r.aborted ? `; ABORTED by ${r.aborted.actor}: ${r.aborted.reason}` : r.paused ? `; PAUSED by ${r.paused.actor}: ${r.paused.reason}` : "";
-  return `rollout ${short(r.rev)}${commit}${pr}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${op}${rel}`;
+  // The state first: a title cut to the terminal's width must keep it.
+  const about = commit || pr ? ` —${commit}${pr}` : "";
+  return `rollout ${short(r.rev)}: ${r.state.toUpperCase()}${r.reason ? ` (${r.reason})` : ""}${op}${rel}${about}`;
 }
 
 /** Columns that identify a host row and are never shrunk: host, desired, current. */

@@ -40,11 +40,24 @@ describe("report repair", () => {
     expect(first.log.text).toMatch(/^\[… truncated by flotilla-agent: last \d+ of \d+ characters kept\]\noutput line \d+\n/);
     expect(first.log.text.endsWith("error: builder failed")).toBe(true);
     expect(first.message).toBe("short");
-    for (let next = shrinkPayload(p); next; next = shrinkPayload(p)) p = next;
+    // Down to the floor (the step after that drops the tail: the next test).
+    for (let next = shrinkPayload(p); next && JSON.parse(next).log; next = shrinkPayload(p)) p = next;
     const last = JSON.parse(p);
     expect(last.log.text.endsWith("error: builder failed")).toBe(true);
     expect(last.log.text.length).toBeLessThan(MIN_FIELD_CHARS + 80);
     expect(last.log.text).toMatch(new RegExp(`of ${text.length} characters kept`));
+  });
+
+  it("drops the output tail once every field is at the floor and the event is still refused: the transition arrives without it, never set aside", () => {
+    const text = Array.from({ length: 400 }, (_, i) => `output line ${i}`).join("\n");
+    let p: string = event({ log: { step: "verify", text, truncated: false }, message: "m".repeat(1000) });
+    let steps = 0;
+    for (let next = shrinkPayload(p); next; next = shrinkPayload(p)) (p = next), steps++;
+    const last = JSON.parse(p);
+    expect(last.log).toBeUndefined();
+    expect(last.message).toMatch(/truncated by flotilla-agent/);
+    expect(p.length).toBeLessThan(JSON.stringify(event({ message: "m".repeat(1000) })).length);
+    expect(steps).toBeGreaterThan(1);
   });
 
   it("has nothing to cut in a heartbeat", () => {

@@ -63,8 +63,9 @@ function tailBody(text: string): string {
 /**
  * Halves the longest free-text fields of an event payload (every field longer
  * than half the longest one is cut to that length, never below
- * MIN_FIELD_CHARS). Null when there is nothing left to cut: heartbeats, or
- * every field already at the floor.
+ * MIN_FIELD_CHARS). With every field at the floor, the output tail (`log`)
+ * is dropped. Null when there is nothing left to cut:
+ * heartbeats, or every field at the floor and no tail.
  */
 export function shrinkPayload(payload: string): string | null {
   const m = JSON.parse(payload) as Shrinkable & { type?: string };
@@ -73,7 +74,14 @@ export function shrinkPayload(payload: string): string | null {
   if (m.log) lengths.push(tailBody(m.log.text).length);
   const longest = Math.max(0, ...lengths);
   const cap = Math.max(MIN_FIELD_CHARS, Math.floor(longest / 2));
-  if (longest <= MIN_FIELD_CHARS) return null;
+  if (longest <= MIN_FIELD_CHARS) {
+    // Every field is at the floor and the event is still too large: the output
+    // tail is the one optional part, so it goes; the transition itself must arrive.
+    if (!m.log) return null;
+    // Nothing is added in its place: every byte counts against the limit that refused it.
+    const { log: _dropped, ...rest } = m;
+    return JSON.stringify(rest);
+  }
   const cut = (t: string | undefined) => (t === undefined ? undefined : truncateText(t, cap));
   const next: Shrinkable = { ...m };
   if (m.message !== undefined) next.message = cut(m.message)!;
