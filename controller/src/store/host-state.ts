@@ -55,7 +55,8 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
         sinceMs: moved ? t : s.sinceMs,
         healthy: m.healthy,
         targetRev: m.targetRev,
-        failedRevs: (m.failedRevs ?? []).reduce(addFailed, s.failedRevs),
+        // The agent's own list (it forgets a revision on retry or once it verifies); an older agent sends none.
+        failedRevs: m.failedRevs ? m.failedRevs.slice(-MAX_FAILED) : s.failedRevs,
       };
       continue;
     }
@@ -66,7 +67,8 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
       s = { ...s, pendingReboot: true, needsReboot: true, lastError: null };
     } else if (m.phase === "done" && m.outcome === "succeeded") {
       const moved = m.rev !== s.currentRev || m.generation !== s.currentGeneration;
-      s = { ...s, currentRev: m.rev, currentGeneration: m.generation, sinceMs: moved ? t : s.sinceMs, healthy: true, lastError: null, pendingReboot: false, needsReboot: m.needsReboot ?? false };
+      // Verified: the agent no longer remembers this revision as failed (an operator's retry that worked).
+      s = { ...s, currentRev: m.rev, currentGeneration: m.generation, sinceMs: moved ? t : s.sinceMs, healthy: true, lastError: null, pendingReboot: false, needsReboot: m.needsReboot ?? false, failedRevs: s.failedRevs.filter((r) => r !== m.rev) };
     } else if (m.phase === "rolledBack" && m.outcome === "succeeded") {
       s = {
         ...s,
