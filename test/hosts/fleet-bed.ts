@@ -2,7 +2,9 @@
 // process on the machine, listening on every address so that hosts on their
 // own veth link reach it at their link's machine address, and NixOS-style
 // hosts running the agent under the unit nix/modules/agent.nix renders
-// (nixos-unit.ts). Used by waves.test.ts and partition.test.ts.
+// (nixos-unit.ts). `FleetBed` puts them together: booted hosts on their own
+// links, the fleet repo served over HTTP and the controller following it.
+// Used by waves.test.ts and partition.test.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,12 +12,16 @@ import Database from "better-sqlite3";
 import { stringify } from "yaml";
 import type { StatusReport } from "../../schemas/src/api.js";
 import { freePort } from "../helpers/free-port.js";
+import { makeFleetRepo, serveHttp, type FleetRepo, type HttpRemote } from "../helpers/git-repo.js";
 import { makeTempDir } from "../helpers/tmp.js";
 import { addPackage, waitFor, type AgentStatus } from "./agent-setup.js";
-import { PROJECT_IN_HOST, PROJECT_ROOT, type Host } from "./harness.js";
+import { PROJECT_IN_HOST, PROJECT_ROOT, TestBed, type Host } from "./harness.js";
 import { HOST_START_WRAPPER, renderAgentUnit } from "./nixos-unit.js";
 
 export const OPERATOR_TOKEN = "hosts-operator-token-0123456789";
+
+/** Where the fixture's stand-in services keep their files on a host (test/fixtures/README.md). */
+export const FIXTURE_STATE = "/var/lib/fixture";
 
 /** The address of the machine as `h` sees it: its veth peer, or 127.0.0.1 on the machine's network. */
 export function machineAddr(h: Host): string {
@@ -129,4 +135,66 @@ export async function installNixosAgent(h: Host, settings: Record<string, unknow
 /** A stand-in service's fixture file on `h` (test/fixtures/README.md), "" when absent. */
 export async function fixtureOf(h: Host, state: string, name: string): Promise<string> {
   return (await h.exec(["cat", `${state}/${h.name}/${name}`], { check: false })).stdout.trim();
+}
+
+/** The public half of `h`'s host key, as a fleet file lists it. */
+export async function hostKeyOf(h: Host): Promise<string> {
+  return (await h.readFile("/etc/ssh/ssh_host_ed25519_key.pub")).trim();
+}
+
+/** A fixture host's checks under real systemd: its webapp.service active, its health file ok. */
+export function webappChecks(host: string): unknown[] {
+  return [
+    { type: "systemd", name: "webapp", unit: "webapp.service", interval: "200ms", timeout: "5s", deadline: "10s" },
+    { type: "command", name: "health-file", command: ["grep", "-qx", "ok", `${FIXTURE_STATE}/${host}/health`], interval: "200ms", deadline: "5s" },
+  ];
+}
+
+/**
+ * Hosts booted on links of their own, the fleet repo (the offline test flake)
+ * served on 0.0.0.0, and a controller following it. `close` stops whatever
+ * was started, so a test's afterAll calls it even when the start failed
+ * half way (start closes what it had itself before it throws).
+ */
+export class FleetBed {
+  // Set in order by start; close looks at each, since a failed start leaves the later ones unset.
+  bed!: TestBed;
+  hosts: Host[] = [];
+  repo!: FleetRepo;
+  remote!: HttpRemote;
+  ctl!: Controller;
+
+  static async start(names: readonly string[]): Promise<FleetBed> {
+    const fb = new FleetBed();
+    try {
+      const bed = (fb.bed = await TestBed.create());
+      fb.hosts = await Promise.all(names.map((n) => bed.boot(n, { network: "veth" })));
+      fb.repo = await makeFleetRepo({ template: true });
+      fb.remote = await serveHttp(fb.repo.dir, { listen: "0.0.0.0" });
+      fb.ctl = await Controller.start(fb.remote.url);
+    } catch (e) {
+      await fb.close();
+      throw e;
+    }
+    return fb;
+  }
+
+  /**
+   * installNixosAgent on `h` following this bed's remote and reporting to its
+   * controller, each as `h` reaches it; the fixture's services under real
+   * systemd. `settings` adds to or overrides the timing.
+   */
+  installAgent(h: Host, settings: Record<string, unknown> = {}): Promise<NixosAgent> {
+    return installNixosAgent(
+      h,
+      { remotes: [urlFor(h, this.remote.url)], controller: urlFor(h, this.ctl.url), pollInterval: "1s", jitter: "100ms", ...settings },
+      { FLOTILLA_FIXTURE_STATE: FIXTURE_STATE, FLOTILLA_FIXTURE_UNITS: "1" },
+    );
+  }
+
+  async close(): Promise<void> {
+    await (this.ctl as Controller | undefined)?.close();
+    await (this.remote as HttpRemote | undefined)?.close();
+    await (this.bed as TestBed | undefined)?.close();
+  }
 }

@@ -9,34 +9,26 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeFleetRepo, serveHttp, type FleetRepo, type HttpRemote } from "../helpers/git-repo.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { journal, waitFor, waitForSlowActivation } from "./agent-setup.js";
-import { Controller, fixtureOf, installNixosAgent, urlFor, type NixosAgent } from "./fleet-bed.js";
-import { TestBed, type Host } from "./harness.js";
+import { FIXTURE_STATE as STATE, fixtureOf, FleetBed, hostKeyOf, webappChecks, type Controller, type NixosAgent } from "./fleet-bed.js";
+import type { Host } from "./harness.js";
 
-const STATE = "/var/lib/fixture";
 const OUTBOX = "/var/lib/flotilla/outbox";
 
-let bed: TestBed;
+let fb: FleetBed;
 let h: Host;
-let repo: FleetRepo;
-let remote: HttpRemote;
 let ctl: Controller;
 let agent: NixosAgent;
 
 beforeAll(async () => {
-  bed = await TestBed.create();
-  h = await bed.boot("web-1", { network: "veth" });
-  repo = await makeFleetRepo({ template: true });
-  remote = await serveHttp(repo.dir, { listen: "0.0.0.0" });
-  ctl = await Controller.start(remote.url);
+  fb = await FleetBed.start(["web-1"]);
+  [h] = fb.hosts as [Host];
+  ctl = fb.ctl;
 }, 900_000);
 
 afterAll(async () => {
-  await ctl?.close();
-  await remote?.close();
-  await bed?.close();
+  await fb?.close();
   await cleanupTempDirs();
 });
 
@@ -64,18 +56,9 @@ const profile = async () => (await h.exec(["readlink", "-f", "/nix/var/nix/profi
 
 describe("a partition on a real host", () => {
   it("a link cut right after a switch is reverted by the connectivity canary; the events queued meanwhile all arrive, in order, when it is back", async () => {
-    const hostKey = (await h.readFile("/etc/ssh/ssh_host_ed25519_key.pub")).trim();
-    const checks = [
-      { type: "systemd", name: "webapp", unit: "webapp.service", interval: "200ms", timeout: "5s", deadline: "10s" },
-      { type: "command", name: "health-file", command: ["grep", "-qx", "ok", `${STATE}/web-1/health`], interval: "200ms", deadline: "5s" },
-    ];
-    const fleet = JSON.stringify({ version: 1, policy: { branch: "main" }, agent: { keepGenerations: 3 }, hosts: [{ name: "web-1", kind: "nixos", hostKey, checks }] }, null, 2);
-    const c1 = await repo.commit({ "fleet.yaml": fleet }, "web-1 behind a link the test can cut");
-    agent = await installNixosAgent(
-      h,
-      { remotes: [urlFor(h, remote.url)], controller: urlFor(h, ctl.url), pollInterval: "1s", jitter: "100ms", heartbeatInterval: "1s", timeouts: { connectivity: "15s", git: "10s" } },
-      { FLOTILLA_FIXTURE_STATE: STATE, FLOTILLA_FIXTURE_UNITS: "1" },
-    );
+    const fleet = JSON.stringify({ version: 1, policy: { branch: "main" }, agent: { keepGenerations: 3 }, hosts: [{ name: "web-1", kind: "nixos", hostKey: await hostKeyOf(h), checks: webappChecks("web-1") }] }, null, 2);
+    const c1 = await fb.repo.commit({ "fleet.yaml": fleet }, "web-1 behind a link the test can cut");
+    agent = await fb.installAgent(h, { heartbeatInterval: "1s", timeouts: { connectivity: "15s", git: "10s" } });
     await waitFor(
       "web-1 healthy on c1 as the controller sees it",
       async () => (await ctl.status()).hosts.some((x) => x.host === "web-1" && x.currentRev === c1 && x.health === "Healthy"),
@@ -87,7 +70,7 @@ describe("a partition on a real host", () => {
     const starts = await fixtureOf(h, STATE, "app-starts");
 
     // A switch that takes a few seconds; the link goes down while it runs.
-    const c2 = await repo.commit({ "markers/web-1/slow-switch": "8" }, "a slow switch");
+    const c2 = await fb.repo.commit({ "markers/web-1/slow-switch": "8" }, "a slow switch");
     await waitForSlowActivation(h, {});
     await h.linkDown();
     // The switch completes with the host cut off: the canary fails and the

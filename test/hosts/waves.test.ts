@@ -5,38 +5,25 @@
 // start on real systemd rolls back and halts the rollout; the web wave is
 // never opened, so its hosts keep running the old revision, untouched.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeFleetRepo, serveHttp, type FleetRepo, type HttpRemote } from "../helpers/git-repo.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { journal, waitFor } from "./agent-setup.js";
-import { Controller, fixtureOf, installNixosAgent, urlFor, type NixosAgent } from "./fleet-bed.js";
-import { TestBed, type Host } from "./harness.js";
+import { FIXTURE_STATE as STATE, fixtureOf, FleetBed, hostKeyOf, webappChecks, type Controller, type NixosAgent } from "./fleet-bed.js";
+import type { Host } from "./harness.js";
 
-const STATE = "/var/lib/fixture";
 const NAMES = ["canary-1", "web-1", "web-2"] as const;
 
-let bed: TestBed;
+let fb: FleetBed;
 let hosts: Host[];
-let repo: FleetRepo;
-let remote: HttpRemote;
 let ctl: Controller;
 const agents = new Map<string, NixosAgent>();
 
 async function fleetYaml(): Promise<string> {
-  const hostKeys = await Promise.all(hosts.map(async (h) => (await h.readFile("/etc/ssh/ssh_host_ed25519_key.pub")).trim()));
   return JSON.stringify(
     {
       version: 1,
       policy: { branch: "main" },
       agent: { keepGenerations: 3 },
-      hosts: hosts.map((h, i) => ({
-        name: h.name,
-        kind: "nixos",
-        hostKey: hostKeys[i],
-        checks: [
-          { type: "systemd", name: "webapp", unit: "webapp.service", interval: "200ms", timeout: "5s", deadline: "10s" },
-          { type: "command", name: "health-file", command: ["grep", "-qx", "ok", `${STATE}/${h.name}/health`], interval: "200ms", deadline: "5s" },
-        ],
-      })),
+      hosts: await Promise.all(hosts.map(async (h) => ({ name: h.name, kind: "nixos", hostKey: await hostKeyOf(h), checks: webappChecks(h.name) }))),
       waves: [
         { name: "canary", members: ["canary-1"], soak: "2s" },
         { name: "web", members: ["web-*"] },
@@ -48,17 +35,12 @@ async function fleetYaml(): Promise<string> {
 }
 
 beforeAll(async () => {
-  bed = await TestBed.create();
-  hosts = await Promise.all(NAMES.map((n) => bed.boot(n, { network: "veth" })));
-  repo = await makeFleetRepo({ template: true });
-  remote = await serveHttp(repo.dir, { listen: "0.0.0.0" });
-  ctl = await Controller.start(remote.url);
+  fb = await FleetBed.start(NAMES);
+  ({ hosts, ctl } = fb);
 }, 900_000);
 
 afterAll(async () => {
-  await ctl?.close();
-  await remote?.close();
-  await bed?.close();
+  await fb?.close();
   await cleanupTempDirs();
 });
 
@@ -66,19 +48,8 @@ const unit = async (h: Host, prop: string) => (await h.exec(["systemctl", "show"
 
 describe("a fleet of real hosts in waves against a real controller", () => {
   it("halts the rollout when the canary's unit fails on real systemd; the web wave keeps running the old revision, untouched", async () => {
-    const c1 = await repo.commit({ "fleet.yaml": await fleetYaml() }, "three hosts in two waves");
-    await Promise.all(
-      hosts.map(async (h) =>
-        agents.set(
-          h.name,
-          await installNixosAgent(
-            h,
-            { remotes: [urlFor(h, remote.url)], controller: urlFor(h, ctl.url), pollInterval: "1s", jitter: "100ms", heartbeatInterval: "2s", timeouts: { connectivity: "10s" } },
-            { FLOTILLA_FIXTURE_STATE: STATE, FLOTILLA_FIXTURE_UNITS: "1" },
-          ),
-        ),
-      ),
-    );
+    const c1 = await fb.repo.commit({ "fleet.yaml": await fleetYaml() }, "three hosts in two waves");
+    await Promise.all(hosts.map(async (h) => agents.set(h.name, await fb.installAgent(h, { heartbeatInterval: "2s", timeouts: { connectivity: "10s" } }))));
     const everyone = await waitFor(
       "every host healthy on c1 and the rollout complete",
       async () => {
@@ -98,7 +69,7 @@ describe("a fleet of real hosts in waves against a real controller", () => {
     );
     for (const h of web) expect(await fixtureOf(h, STATE, "app-revision")).toBe(c1);
 
-    const bad = await repo.commit({ "markers/canary-1/fail-unit": "" }, "webapp cannot start on the canary");
+    const bad = await fb.repo.commit({ "markers/canary-1/fail-unit": "" }, "webapp cannot start on the canary");
     const halted = await waitFor(
       "the rollout of the bad commit halted at the canary",
       async () => {

@@ -8,29 +8,17 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { main as flotilla } from "../../controller/src/cli.js";
 import { encryptSopsFile, hostRecipient } from "../../secrets/src/index.js";
 import type { HostLogs } from "../../schemas/src/api.js";
 import { cleanupTempDirs } from "../helpers/tmp.js";
 import { buildAgent, REPO_ROOT, waitFor, World } from "./agent/helpers.js";
 import { api, OPERATOR_TOKEN, startTestController } from "./controller/harness.js";
+import { cli } from "./controller/cli.js";
 
 afterAll(async () => {
   await cleanupTempDirs();
 });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const code = await flotilla(args, { stdout, stderr, cwd: process.cwd() });
-  return { code, out, err };
-}
 
 /** Runs the built agent's `once` as its own process; resolves with its exit code and output. */
 async function onceProcess(w: World): Promise<{ code: number; output: string }> {

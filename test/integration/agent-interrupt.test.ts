@@ -7,20 +7,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
-import { cleanupTempDirs } from "../helpers/tmp.js";
-import { api, startTestController } from "./controller/harness.js";
-import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { describe, expect, it } from "vitest";
+import type { TransitionEvent } from "../../schemas/src/api.js";
+import { startTestController } from "./controller/harness.js";
+import { waitFor, World } from "./agent/helpers.js";
+import { startDaemons, statusOf, stopAll, useBuiltAgent, worlds } from "./agent/daemons.js";
 
-beforeAll(async () => {
-  await buildAgent();
-}, 300_000);
-afterAll(async () => {
-  await cleanupTempDirs();
-});
-
-const DAEMON = { pollInterval: "2s", jitter: "0", heartbeatInterval: "2s" };
+useBuiltAgent();
 
 /** The host's default checks with a deadline that a loaded test machine meets (the timing is not under test here). */
 function checks(w: World): unknown[] {
@@ -29,8 +22,8 @@ function checks(w: World): unknown[] {
 
 describe("an interrupted activation with a real controller", () => {
   it("one kill -9 of the canary's agent while activating does not halt the commit; web still gets it", async () => {
-    const canary = await World.create({ host: "canary-1" });
-    const web = await World.create({ host: "web-1" });
+    const ws = await worlds("canary-1", "web-1");
+    const [canary] = ws;
     const waves = [
       { name: "canary", members: ["canary-1"], soak: "1s" },
       { name: "web", members: ["web-1"] },
@@ -38,11 +31,9 @@ describe("an interrupted activation with a real controller", () => {
     const fleet = canary.fleet({ hosts: [{ name: "canary-1", checks: checks(canary) }, { name: "web-1" }], waves });
     const c1 = await canary.commit({ "fleet.yaml": fleet }, "c1");
     const ctl = await startTestController({ repo: canary.repo, pollInterval: "1s" });
-    await canary.writeConfig({ ...DAEMON, controller: ctl.url });
-    await web.writeConfig({ ...DAEMON, controller: ctl.url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
-    const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
+    const status = statusOf(ctl.url);
     const pauseFile = join(canary.root, "pause");
-    let daemons = [canary.spawnBuilt(["run"]), web.spawnBuilt(["run"])];
+    let daemons = await startDaemons(ctl.url, ws);
     try {
       await waitFor("c1 rolled out", async () => (await status()).rollouts.find((r) => r.rev === c1)?.state === "complete", 300_000, 200).catch(async (e: Error) => {
         throw new Error(`${e.message}\n${JSON.stringify(await status(), null, 1)}\n--- canary\n${daemons[0]!.output().slice(-4000)}\n--- web\n${daemons[1]!.output().slice(-4000)}`);
@@ -77,10 +68,7 @@ describe("an interrupted activation with a real controller", () => {
       expect(recovery.map((e) => `${e.phase}/${e.outcome}/${e.blamed}`)).toEqual(["activating/failed/false", "rollingBack/started/false", "rolledBack/succeeded/false"]);
       expect((await canary.state()).failedRevs).toEqual([]);
     } finally {
-      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
-      await ctl.stop();
-      await canary.close();
-      await web.close();
+      await stopAll(daemons, ctl, ws);
     }
   }, 600_000);
 });
@@ -176,7 +164,7 @@ describe("a full disk while saving the state after a successful switch", () => {
       expect((await w.calls()).filter((c) => c.revision === c0).length).toBe(1); // c0 switched once, at its deploy: never rolled back to
       expect(daemon.output()).not.toMatch(/interrupted by a restart|rolling back|rolled back/);
       await waitFor("the controller sees c1 complete", async () => {
-        const r = (await api<StatusReport>(ctl.url, "/api/v1/status")).body.rollouts.find((x) => x.rev === c1);
+        const r = (await statusOf(ctl.url)()).rollouts.find((x) => x.rev === c1);
         if (r?.state === "halted") throw new Error(`c1 halted: ${JSON.stringify(r)}`);
         return r?.state === "complete";
       }, 60_000, 200);

@@ -18,7 +18,7 @@ import { HostKeyFile } from "../../node-agent/src/adapters/host-key.js";
 import { HttpReporter } from "../../node-agent/src/adapters/http-reporter.js";
 import { Outbox } from "../../node-agent/src/adapters/queue.js";
 import type { Clock } from "../../node-agent/src/ports.js";
-import { makeFleetRepo, type FleetRepo } from "../helpers/git-repo.js";
+import { makeFleetRepo } from "../helpers/git-repo.js";
 import { cleanupTempDirs, makeTempDir } from "../helpers/tmp.js";
 import { makeKey } from "./agent/helpers.js";
 import { api, startTestController } from "./controller/harness.js";
@@ -32,6 +32,19 @@ const REV = "a".repeat(40);
 
 function fleetFile(hostKey: string): string {
   return stringify({ version: 1, policy: { branch: "main" }, hosts: [{ name: HOST, kind: "nixos", hostKey }], waves: [{ name: "canary", members: [HOST] }] });
+}
+
+/**
+ * Host keys made by ssh-keygen (`names`, the first listed for HOST in the
+ * fleet file) and a controller following that fleet; it polls every hour, so
+ * it learns of later commits only when asked.
+ */
+async function keyedController<const N extends readonly [string, ...string[]]>(names: N, extra?: Record<string, unknown>) {
+  const dir = await makeTempDir("flotilla-queue-keys-");
+  const keys = names.map((n) => makeKey(dir, n));
+  const repo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(keys[0]!.pub) }, message: "fleet" });
+  const ctl = await startTestController({ repo, ...(extra ? { extra } : {}) });
+  return { dir, keys: keys as { [K in keyof N]: ReturnType<typeof makeKey> }, repo, ctl };
 }
 
 /** A clock the test can move: `offsetMs` ahead of the real one (the agent's ran ahead). */
@@ -75,10 +88,7 @@ async function drain(reporter: HttpReporter, tries = 3): Promise<boolean> {
 
 describe("the agent's report queue never jams", () => {
   it("413 PayloadTooLarge: splits the batch, truncates an event too large on its own with a marker, delivers every event", async () => {
-    const dir = await makeTempDir("flotilla-queue-keys-");
-    const key = makeKey(dir, "host_key");
-    const repo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(key.pub) }, message: "fleet" });
-    const ctl = await startTestController({ repo, extra: { limits: { maxBodyBytes: 32 * 1024 } } });
+    const { keys: [key], ctl } = await keyedController(["host_key"], { limits: { maxBodyBytes: 32 * 1024 } });
     try {
       const a = await agentSide(key.path);
       // An outage: 40 commits failed to build, each with a big log, all queued.
@@ -113,10 +123,7 @@ describe("the agent's report queue never jams", () => {
   });
 
   it("400 ClockSkew: reports stamped by a clock that ran a day ahead are re-timed with an honest marker and accepted; heartbeats flow while the clock is still ahead", async () => {
-    const dir = await makeTempDir("flotilla-queue-keys-");
-    const key = makeKey(dir, "host_key");
-    const repo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(key.pub) }, message: "fleet" });
-    const ctl = await startTestController({ repo });
+    const { keys: [key], ctl } = await keyedController(["host_key"]);
     try {
       const clock = skewedClock();
       const a = await agentSide(key.path, clock);
@@ -165,13 +172,9 @@ describe("the agent's report queue never jams", () => {
   });
 
   it("401 BadSignature around a host-key rotation: re-signs the queue with the key now on disk; the controller re-reads the fleet for a key it has not seen; nothing lost", async () => {
-    const dir = await makeTempDir("flotilla-queue-keys-");
-    const oldKey = makeKey(dir, "old_key");
-    const newKey = makeKey(dir, "new_key");
+    const { dir, keys: [oldKey, newKey], repo, ctl } = await keyedController(["old_key", "new_key"]);
     const hostKeyPath = join(dir, "ssh_host_ed25519_key");
     await copyFile(oldKey.path, hostKeyPath);
-    const repo: FleetRepo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(oldKey.pub) }, message: "fleet" });
-    const ctl = await startTestController({ repo }); // polls every hour: it learns of commits only when asked
     try {
       const a = await agentSide(hostKeyPath);
       a.reporter.setController(ctl.url);
@@ -208,11 +211,7 @@ describe("the agent's report queue never jams", () => {
   });
 
   it("401 BadSignature for a key named in a commit the controller has not fetched yet: it fetches and verifies again", async () => {
-    const dir = await makeTempDir("flotilla-queue-keys-");
-    const oldKey = makeKey(dir, "old_key");
-    const newKey = makeKey(dir, "new_key");
-    const repo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(oldKey.pub) }, message: "fleet" });
-    const ctl = await startTestController({ repo }); // polls every hour
+    const { keys: [oldKey, newKey], repo, ctl } = await keyedController(["old_key", "new_key"]);
     try {
       // Queued while signing with the old key (controller unreachable meanwhile).
       const a = await agentSide(oldKey.path);
@@ -235,10 +234,7 @@ describe("the agent's report queue never jams", () => {
   });
 
   it("heartbeats keep flowing past a report the controller refuses for good: it is set aside, logged and counted", async () => {
-    const dir = await makeTempDir("flotilla-queue-keys-");
-    const key = makeKey(dir, "host_key");
-    const repo = await makeFleetRepo({ files: { "fleet.yaml": fleetFile(key.pub) }, message: "fleet" });
-    const ctl = await startTestController({ repo, extra: { limits: { maxBodyBytes: 32 * 1024 } } });
+    const { keys: [key], ctl } = await keyedController(["host_key"], { limits: { maxBodyBytes: 32 * 1024 } });
     try {
       const clock = skewedClock();
       const a = await agentSide(key.path, clock);

@@ -9,27 +9,19 @@
 //   3. `host retry` makes a host that failed REV (its upstream was down) deploy it again;
 //   4. an aborted rollout is not taken by a host an operator retried (were it
 //      taken, its activation would fail again).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
-import { cleanupTempDirs } from "../helpers/tmp.js";
+import { describe, expect, it } from "vitest";
+import type { TransitionEvent } from "../../schemas/src/api.js";
 import { api, startTestController } from "./controller/harness.js";
-import { buildAgent, makeKey, waitFor, World } from "./agent/helpers.js";
+import { makeKey, waitFor } from "./agent/helpers.js";
+import { startDaemons, statusOf, stopAll, useBuiltAgent, worlds } from "./agent/daemons.js";
 import { operatorCli, upstream } from "./agent/operator.js";
 
-beforeAll(async () => {
-  await buildAgent();
-}, 300_000);
-afterAll(async () => {
-  await cleanupTempDirs();
-});
-
-const DAEMON = { pollInterval: "2s", jitter: "0", heartbeatInterval: "2s" };
+useBuiltAgent();
 
 describe("operator actions with real agents", () => {
   it("approve a manual wave, hold a host, retry a failed host, and an aborted rollout stays untaken", async () => {
-    const canary = await World.create({ host: "canary-1" });
-    const web1 = await World.create({ host: "web-1" });
-    const web2 = await World.create({ host: "web-2" });
+    const ws = await worlds("canary-1", "web-1", "web-2");
+    const [canary, web1, web2] = ws;
     const third = makeKey(canary.root, "third_key");
     const up = await upstream();
     const fleet = (canaryUpstream: boolean) => {
@@ -52,11 +44,8 @@ describe("operator actions with real agents", () => {
     };
     const C1 = await canary.commit({ "fleet.yaml": fleet(false) }, "c1: canary, then web on approval");
     const ctl = await startTestController({ repo: canary.repo, pollInterval: "1s" });
-    await canary.writeConfig({ ...DAEMON, controller: ctl.url });
-    await web1.writeConfig({ ...DAEMON, controller: ctl.url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
-    await web2.writeConfig({ ...DAEMON, controller: ctl.url, remotes: [canary.repo.url], hostKeyPath: third.path });
-    const daemons = [canary.spawnBuilt(["run"]), web1.spawnBuilt(["run"]), web2.spawnBuilt(["run"])];
-    const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
+    const daemons = await startDaemons(ctl.url, ws, { keys: { "web-2": third.path } });
+    const status = statusOf(ctl.url);
     const host = async (name: string) => (await status()).hosts.find((h) => h.host === name)!;
     const rollout = async (rev: string) => (await status()).rollouts.find((r) => r.rev === rev);
     const flotilla = operatorCli(ctl.url);
@@ -125,10 +114,8 @@ describe("operator actions with real agents", () => {
       process.stderr.write(`---- canary state\n${JSON.stringify(await canary.state().catch(() => null), null, 1)}\n`);
       throw e;
     } finally {
-      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
-      await ctl.stop();
+      await stopAll(daemons, ctl, ws);
       up.server.close();
-      for (const w of [canary, web1, web2]) await w.close();
     }
   }, 600_000);
 });

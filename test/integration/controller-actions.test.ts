@@ -3,11 +3,9 @@
 // validation, what status, audit and the agents' signed gate/watch exchange
 // show of them; and the store's actions on real SQLite and PostgreSQL.
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionList, ApiError, AuditReport, GateAnswer, OperatorAction, StatusReport } from "../../schemas/src/api.js";
 import type { HostSigner } from "../../common/src/signing.js";
-import { main } from "../../controller/src/cli.js";
 import { PostgresStore } from "../../controller/src/store/postgres.js";
 import { SqliteStore } from "../../controller/src/store/sqlite.js";
 import type { Store } from "../../controller/src/store/types.js";
@@ -15,6 +13,7 @@ import type { FleetRepo } from "../helpers/git-repo.js";
 import { makeTempDir } from "../helpers/tmp.js";
 import { api, fleetYaml, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, READ_TOKEN, SimAgent, startTestController, waitFor } from "./controller/harness.js";
 import { startPostgres, type TestPostgres } from "./controller/postgres.js";
+import { flotillaAt } from "./controller/cli.js";
 
 let signers: Record<string, HostSigner>;
 let repo: FleetRepo;
@@ -45,13 +44,7 @@ const post = <T = OperatorAction>(path: string, body: unknown, token: string | n
 const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
 const gate = async (host: string, rev = C2) => (await agents[host]!.gate(rev)).body as GateAnswer;
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main([...args, "--controller", ctl.url, "--token", OPERATOR_TOKEN], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), cwd: process.cwd() });
-  return { code, out, err };
-}
+const cli = (...args: string[]) => flotillaAt(ctl.url)(...args);
 
 describe("operator actions over HTTP", () => {
   it("needs role operate: none → 401, a wrong token → 401, a read token → 403; nothing recorded", async () => {

@@ -3,25 +3,17 @@
 // to a real controller (SQLite) over 127.0.0.1. Canary healthy → web deploys
 // after the soak; a commit that breaks the canary's activation halts: web-1
 // never receives it, and status says so.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport } from "../../schemas/src/api.js";
-import { cleanupTempDirs } from "../helpers/tmp.js";
-import { api, startTestController } from "./controller/harness.js";
-import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { describe, expect, it } from "vitest";
+import { startTestController } from "./controller/harness.js";
+import { waitFor } from "./agent/helpers.js";
+import { startDaemons, statusOf, stopAll, useBuiltAgent, worlds } from "./agent/daemons.js";
 
-beforeAll(async () => {
-  await buildAgent();
-}, 300_000);
-afterAll(async () => {
-  await cleanupTempDirs();
-});
-
-const DAEMON = { pollInterval: "2s", jitter: "0", heartbeatInterval: "2s" };
+useBuiltAgent();
 
 describe("controller with real agents", () => {
   it("gates web on a healthy canary, then halts a commit the canary fails", async () => {
-    const canary = await World.create({ host: "canary-1" });
-    const web = await World.create({ host: "web-1" });
+    const ws = await worlds("canary-1", "web-1");
+    const [canary] = ws;
     const waves = [
       { name: "canary", members: ["canary-1"], soak: "2s" },
       { name: "web", members: ["web-1"] },
@@ -29,11 +21,8 @@ describe("controller with real agents", () => {
     const fleet = canary.fleet({ hosts: [{ name: "canary-1" }, { name: "web-1" }], waves });
     const c1 = await canary.commit({ "fleet.yaml": fleet }, "c1: canary then web");
     const ctl = await startTestController({ repo: canary.repo, pollInterval: "1s" });
-    await canary.writeConfig({ ...DAEMON, controller: ctl.url });
-    // web-1 follows the same repo and signs with the key the fleet file lists for it
-    await web.writeConfig({ ...DAEMON, controller: ctl.url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
-    const daemons = [canary.spawnBuilt(["run"]), web.spawnBuilt(["run"])];
-    const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
+    const daemons = await startDaemons(ctl.url, ws);
+    const status = statusOf(ctl.url);
     try {
       await waitFor("c1 rolled out to both", async () => (await status()).rollouts[0]?.state === "complete", 180_000, 200);
       const s1 = await status();
@@ -59,10 +48,7 @@ describe("controller with real agents", () => {
       const webEvents = (await ctl.store.auditEvents({ host: "web-1" })).map((e) => JSON.parse(e.payload) as { rev: string | null; phase: string });
       expect(webEvents.some((e) => e.rev === c2 && ["activating", "built", "done"].includes(e.phase))).toBe(false);
     } finally {
-      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
-      await ctl.stop();
-      await canary.close();
-      await web.close();
+      await stopAll(daemons, ctl, ws);
     }
   }, 400_000);
 });

@@ -2,11 +2,9 @@
 // PostgreSQL server) keeps the newest N per host apart from messages.payload;
 // GET /api/v1/hosts/{host}/logs and `flotilla logs` against a real controller
 // fed by simulated agents speaking the signed protocol.
-import { PassThrough } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentMessage, HostLogs, StepLog, TransitionEvent } from "../../schemas/src/api.js";
-import { main } from "../../controller/src/cli.js";
 import { toNewMessage } from "../../controller/src/ingest/message.js";
 import { PostgresStore } from "../../controller/src/store/postgres.js";
 import { SqliteStore } from "../../controller/src/store/sqlite.js";
@@ -14,6 +12,7 @@ import { SeqConflictError, type Store, type StoreOptions } from "../../controlle
 import { makeTempDir } from "../helpers/tmp.js";
 import { startPostgres, type TestPostgres } from "./controller/postgres.js";
 import { api, makeHostSigners, newFleetRepo, OPERATOR_TOKEN, READ_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
+import { cli } from "./controller/cli.js";
 
 const C = "c".repeat(40);
 const D = "d".repeat(40);
@@ -78,17 +77,6 @@ describe.each(backends)("host logs in the store (%s)", (_name, make) => {
     await none.close();
   });
 });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const code = await main(args, { stdout, stderr, cwd: process.cwd() });
-  return { code, out, err };
-}
 
 describe.each([["sqlite"], ["postgres"]])("GET /api/v1/hosts/{host}/logs and flotilla logs (%s)", (backend) => {
   let ctl: Awaited<ReturnType<typeof startTestController>>;

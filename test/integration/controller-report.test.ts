@@ -1,13 +1,12 @@
 // The operator's view: `flotilla status` / `flotilla audit` against a real
 // controller, and the web dashboard in real headless Chromium.
 import { existsSync } from "node:fs";
-import { PassThrough } from "node:stream";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../controller/src/cli.js";
 import type { AuditReport, StatusReport } from "../../schemas/src/api.js";
 import type { HostSigner } from "../../common/src/signing.js";
 import { makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController } from "./controller/harness.js";
+import { cli } from "./controller/cli.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
@@ -16,26 +15,6 @@ let signers: Record<string, HostSigner>;
 let ctl: Awaited<ReturnType<typeof startTestController>>;
 let C: string;
 let browser: Browser | undefined;
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  if (!("COLUMNS" in env)) delete process.env.COLUMNS;
-  try {
-    const code = await main(args, { stdout, stderr, cwd: process.cwd() });
-    return { code, out, err };
-  } finally {
-    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-    if (saved.COLUMNS !== undefined) process.env.COLUMNS = saved.COLUMNS;
-  }
-}
 
 beforeAll(async () => {
   signers = await makeHostSigners(["canary-1", "web-1", "web-2", "db-1"]);

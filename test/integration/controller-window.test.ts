@@ -5,23 +5,16 @@
 // wave opens but web-1 waits (gate `wait` naming the window, status says
 // when it opens; the rollout progresses, not halted). Moving the clocks to
 // 02:00 lets web-1 deploy and the rollout complete.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
+import { describe, expect, it } from "vitest";
+import type { TransitionEvent } from "../../schemas/src/api.js";
 import { memoryLogger } from "../../common/src/log.js";
 import { startController } from "../../controller/src/server.js";
-import { cleanupTempDirs } from "../helpers/tmp.js";
-import { api, controllerConfig } from "./controller/harness.js";
-import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { controllerConfig } from "./controller/harness.js";
+import { waitFor, World } from "./agent/helpers.js";
+import { startDaemons, statusOf, stopAll, useBuiltAgent, worlds } from "./agent/daemons.js";
 import { fakeClock } from "./agent/operator.js";
 
-const DAEMON = { pollInterval: "1s", jitter: "0", heartbeatInterval: "2s" };
-
-beforeAll(async () => {
-  await buildAgent();
-}, 300_000);
-afterAll(async () => {
-  await cleanupTempDirs();
-});
+useBuiltAgent();
 
 describe("maintenance windows with real agents and an injected clock", () => {
   it("a host outside its window waits (rollout progressing) and deploys when the window opens", async () => {
@@ -31,8 +24,8 @@ describe("maintenance windows with real agents and an injected clock", () => {
     const clock = await fakeClock(day + 86_400_000 + 3_600_000 - real);
     const fake = clock.env;
 
-    const canary = await World.create({ host: "canary-1" });
-    const web = await World.create({ host: "web-1" });
+    const ws = await worlds("canary-1", "web-1");
+    const [canary] = ws;
     // The fixture's checks with a deadline that a loaded machine (and libfaketime) cannot miss.
     const slowChecks = canary.defaultChecks("canary-1").map((c) => ({ ...(c as object), deadline: "60s" }));
     const waves = [
@@ -44,10 +37,8 @@ describe("maintenance windows with real agents and an injected clock", () => {
     const config = await controllerConfig({ repo: canary.repo, pollInterval: "1s" });
     const ctl = await startController(config, { log: memoryLogger("controller"), tickMs: 100, now: clock.now });
     const url = ctl.url;
-    await canary.writeConfig({ ...DAEMON, controller: url });
-    await web.writeConfig({ ...DAEMON, controller: url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
-    const daemons = [canary.spawnBuilt(["run"], fake), web.spawnBuilt(["run"], fake)];
-    const status = async () => (await api<StatusReport>(url, "/api/v1/status")).body;
+    const daemons = await startDaemons(url, ws, { config: { pollInterval: "1s" }, env: fake });
+    const status = statusOf(url);
     try {
       await waitFor("the web wave opened and web-1 said it waits for its window", async () => {
         const s = await status();
@@ -78,10 +69,7 @@ describe("maintenance windows with real agents and an injected clock", () => {
       const s = await status().catch(() => null);
       throw new Error(`${(e as Error).message}\nstatus: ${JSON.stringify(s, null, 1)?.slice(0, 4000)}\ncanary: ${daemons[0]!.output().slice(-2500)}\nweb: ${daemons[1]!.output().slice(-2500)}`, { cause: e });
     } finally {
-      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
-      await ctl.stop();
-      await canary.close();
-      await web.close();
+      await stopAll(daemons, ctl, ws);
     }
   }, 400_000);
 

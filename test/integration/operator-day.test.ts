@@ -16,25 +16,19 @@
 //   d. c3 also gives web-1 a maintenance window 02:00–03:00 UTC: approved, it
 //      waits outside the window, and deploys when the clocks reach 02:00.
 import { createHmac } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusReport, TransitionEvent } from "../../schemas/src/api.js";
+import { describe, expect, it } from "vitest";
+import type { TransitionEvent } from "../../schemas/src/api.js";
 import type { NotifyEvent } from "../../controller/src/notify/types.js";
-import { cleanupTempDirs } from "../helpers/tmp.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 import { api, startTestController } from "./controller/harness.js";
-import { buildAgent, waitFor, World } from "./agent/helpers.js";
+import { waitFor } from "./agent/helpers.js";
+import { startDaemons, statusOf, stopAll, useBuiltAgent, worlds } from "./agent/daemons.js";
 import { fakeClock, operatorCli, upstream } from "./agent/operator.js";
 
 const SECRET = "operator-day-hmac-secret-0123456789";
-const DAEMON = { pollInterval: "1s", jitter: "0", heartbeatInterval: "2s" };
 const HOUR = 3_600_000;
 
-beforeAll(async () => {
-  await buildAgent();
-}, 300_000);
-afterAll(async () => {
-  await cleanupTempDirs();
-});
+useBuiltAgent();
 
 describe("an operator's day with real agents", () => {
   it("approve a manual wave, get the halt by webhook, abort, retry, and a maintenance window", async () => {
@@ -42,8 +36,8 @@ describe("an operator's day with real agents", () => {
     const real = Date.now();
     const day = Math.floor(real / 86_400_000) * 86_400_000 + 86_400_000;
     const clock = await fakeClock(day + HOUR - real);
-    const canary = await World.create({ host: "canary-1" });
-    const web = await World.create({ host: "web-1" });
+    const ws = await worlds("canary-1", "web-1");
+    const [canary] = ws;
     const up = await upstream();
     const hook = await WebhookReceiver.start();
     // generous deadlines: a loaded machine (and libfaketime) must not fail a healthy check
@@ -69,11 +63,9 @@ describe("an operator's day with real agents", () => {
       extra: { publicUrl: "https://flotilla.example.test", notify: { targets: [{ name: "hook", url: hook.url, secret: { value: SECRET } }] } },
       start: { now: clock.now },
     });
-    await canary.writeConfig({ ...DAEMON, controller: ctl.url });
-    await web.writeConfig({ ...DAEMON, controller: ctl.url, remotes: [canary.repo.url], hostKeyPath: canary.otherKey.path });
-    const daemons = [canary.spawnBuilt(["run"], clock.env), web.spawnBuilt(["run"], clock.env)];
+    const daemons = await startDaemons(ctl.url, ws, { config: { pollInterval: "1s" }, env: clock.env });
     const flotilla = operatorCli(ctl.url);
-    const status = async () => (await api<StatusReport>(ctl.url, "/api/v1/status")).body;
+    const status = statusOf(ctl.url);
     const host = async (name: string) => (await status()).hosts.find((h) => h.host === name)!;
     const rollout = async (rev: string) => (await status()).rollouts.find((r) => r.rev === rev);
     const events = async (name: string) => (await ctl.store.auditEvents({ host: name })).map((e) => JSON.parse(e.payload) as TransitionEvent);
@@ -148,12 +140,9 @@ describe("an operator's day with real agents", () => {
       process.stderr.write(`---- status\n${JSON.stringify(await status().catch(() => null), null, 1)?.slice(0, 4000)}\n---- notifications\n${hook.requests.map((r) => r.body).join("\n")}\n`);
       throw e;
     } finally {
-      for (const d of daemons) if (d.exitCode === null) process.kill(-d.pid!, "SIGKILL");
-      await ctl.stop();
+      await stopAll(daemons, ctl, ws);
       up.server.close();
       await hook.down();
-      await canary.close();
-      await web.close();
     }
   }, 600_000);
 });

@@ -2,14 +2,13 @@
 // (bin/flotilla.js) against a real controller, its output on a pipe, ended by
 // SIGINT (Ctrl-C); and `flotilla audit --limit`.
 import { spawn, type ChildProcess } from "node:child_process";
-import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../controller/src/cli.js";
 import type { AuditReport } from "../../schemas/src/api.js";
 import type { HostSigner } from "../../common/src/signing.js";
 import { freePort } from "../helpers/free-port.js";
 import { makeHostSigners, newFleetRepo, OPERATOR_TOKEN, SimAgent, startTestController, waitFor } from "./controller/harness.js";
+import { cli } from "./controller/cli.js";
 
 const BIN = fileURLToPath(new URL("../../bin/flotilla.js", import.meta.url));
 
@@ -81,17 +80,6 @@ describe("flotilla status --watch (on a pipe)", () => {
     expect(bad.err).toMatch(/--interval: expected seconds/);
   });
 });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const code = await main(args, { stdout, stderr, cwd: process.cwd() });
-  return { code, out, err };
-}
 
 describe("flotilla audit --limit", () => {
   it("keeps the N newest entries, oldest first; refuses a bad N before asking the controller", async () => {

@@ -13,6 +13,38 @@ import type { AgentState } from "./phases.js";
 
 const HEAD = "a".repeat(40);
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+const OLD = "b".repeat(40);
+
+/**
+ * The state an agent finds when it restarts in `activating`: HEAD's switch
+ * to /nix/store/new was begun over OLD (/nix/store/old), after `interrupted`
+ * earlier interruptions of the same revision.
+ */
+function crashedInActivating(o: { interrupted?: number; trustedHead?: string } = {}): AgentState {
+  const n = o.interrupted ?? 0;
+  return {
+    version: 2,
+    host: "h1",
+    current: { rev: OLD, generation: "/nix/store/old" },
+    trustedHead: o.trustedHead ?? OLD,
+    lastHead: HEAD,
+    noticedHead: null,
+    failedRevs: [],
+    lastOutcome: null,
+    interruptions: n ? { rev: HEAD, count: n } : null,
+    updatedAt: "",
+    cycle: {
+      phase: "activating",
+      target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
+      startedAt: "",
+      durations: {},
+      generation: "/nix/store/new",
+      previous: { rev: OLD, generation: "/nix/store/old" },
+      reach: { remote: "file:///r", controller: false },
+      attempt: n + 1,
+    },
+  } as AgentState;
+}
 
 function world(opts: {
   activate?: () => Promise<void>;
@@ -104,29 +136,7 @@ describe("driver", () => {
   });
 
   it("after a crash in `activating` rolls back to the recorded previous path, then tries the target again", async () => {
-    const crashed: AgentState = {
-      version: 2,
-      host: "h1",
-      current: { rev: "b".repeat(40), generation: "/nix/store/old" },
-      trustedHead: "b".repeat(40),
-      lastHead: HEAD,
-      noticedHead: null,
-      failedRevs: [],
-      lastOutcome: null,
-      interruptions: null,
-      updatedAt: "",
-      cycle: {
-        phase: "activating",
-        target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
-        startedAt: "",
-        durations: {},
-        generation: "/nix/store/new",
-        previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
-        reach: { remote: "file:///r", controller: false },
-        attempt: 1,
-      },
-    } as AgentState;
-    const w = world({ state: crashed, profile: "/nix/store/new" });
+    const w = world({ state: crashedInActivating(), profile: "/nix/store/new" });
     const r = await new Driver(w.deps).runCycle();
     const story = w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`);
     expect(story.slice(0, 3)).toEqual(["activating/failed/Interrupted", "rollingBack/started/Interrupted", "rolledBack/succeeded/RolledBack"]);
@@ -138,32 +148,8 @@ describe("driver", () => {
   });
 
   describe("after a restart in `activating`, asks the host what it runs before rolling back", () => {
-    const crashedIn = (): AgentState =>
-      ({
-        version: 2,
-        host: "h1",
-        current: { rev: "b".repeat(40), generation: "/nix/store/old" },
-        trustedHead: "b".repeat(40),
-        lastHead: HEAD,
-        noticedHead: null,
-        failedRevs: [],
-        lastOutcome: null,
-        interruptions: null,
-        updatedAt: "",
-        cycle: {
-          phase: "activating",
-          target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
-          startedAt: "",
-          durations: {},
-          generation: "/nix/store/new",
-          previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
-          reach: { remote: "file:///r", controller: false },
-          attempt: 1,
-        },
-      }) as AgentState;
-
     it("a completed switch (legacy: the app run recorded it) is verified, not rolled back or switched again", async () => {
-      const w = world({ state: crashedIn(), profile: "/nix/store/new", applied: { rev: HEAD, generation: "/nix/store/new", complete: true } });
+      const w = world({ state: crashedInActivating(), profile: "/nix/store/new", applied: { rev: HEAD, generation: "/nix/store/new", complete: true } });
       const r = await new Driver(w.deps).runCycle();
       expect(r.code).toBe("ok");
       expect(w.calls).toEqual([]);
@@ -173,7 +159,7 @@ describe("driver", () => {
     });
 
     it("a switch that got as far as the target (NixOS: /run/current-system) is run again to complete it, not rolled back", async () => {
-      const w = world({ state: crashedIn(), profile: "/nix/store/new", applied: { rev: null, generation: "/nix/store/new", complete: false } });
+      const w = world({ state: crashedInActivating(), profile: "/nix/store/new", applied: { rev: null, generation: "/nix/store/new", complete: false } });
       const r = await new Driver(w.deps).runCycle();
       expect(r.code).toBe("ok");
       expect(w.calls).toEqual(["activate"]);
@@ -188,7 +174,7 @@ describe("driver", () => {
         { rev: null, generation: "/nix/store/old", complete: false },
         { rev: "c".repeat(40), generation: "/nix/store/new", complete: true },
       ]) {
-        const w = world({ state: crashedIn(), profile: "/nix/store/new", applied });
+        const w = world({ state: crashedInActivating(), profile: "/nix/store/new", applied });
         await new Driver(w.deps).runCycle();
         expect(w.calls[0]).toBe("rollback");
         expect(w.events.map((e) => `${e.phase}/${e.outcome}/${e.reason}`).slice(0, 2)).toEqual(["activating/failed/Interrupted", "rollingBack/started/Interrupted"]);
@@ -196,7 +182,7 @@ describe("driver", () => {
     });
 
     it("a switch interrupted again after being run again counts as a second interruption: rolled back and blamed", async () => {
-      const again = { ...crashedIn(), interruptions: { rev: HEAD, count: 1 } } as AgentState;
+      const again = { ...crashedInActivating(), interruptions: { rev: HEAD, count: 1 } } as AgentState;
       const w = world({ state: again, profile: "/nix/store/new", applied: { rev: null, generation: "/nix/store/new", complete: false } });
       await new Driver(w.deps).runCycle();
       expect(w.calls[0]).toBe("rollback");
@@ -205,30 +191,7 @@ describe("driver", () => {
   });
 
   it("blames a revision whose activation is interrupted maxInterruptions times in a row, and says so in its events", async () => {
-    const crashed = (count: number): AgentState =>
-      ({
-        version: 2,
-        host: "h1",
-        current: { rev: "b".repeat(40), generation: "/nix/store/old" },
-        trustedHead: HEAD,
-        lastHead: HEAD,
-        noticedHead: null,
-        failedRevs: [],
-        lastOutcome: null,
-        interruptions: count ? { rev: HEAD, count } : null,
-        updatedAt: "",
-        cycle: {
-          phase: "activating",
-          target: { rev: HEAD, head: HEAD, kind: "nixos", resolution: "head", remote: "file:///r" },
-          startedAt: "",
-          durations: {},
-          generation: "/nix/store/new",
-          previous: { rev: "b".repeat(40), generation: "/nix/store/old" },
-          reach: { remote: "file:///r", controller: false },
-          attempt: count + 1,
-        },
-      }) as AgentState;
-    const w = world({ state: crashed(1), profile: "/nix/store/new" });
+    const w = world({ state: crashedInActivating({ interrupted: 1, trustedHead: HEAD }), profile: "/nix/store/new" });
     const r = await new Driver(w.deps).runCycle();
     expect(w.events.slice(0, 3).map((e) => `${e.phase}/${e.outcome}/${e.blamed}`)).toEqual(["activating/failed/true", "rollingBack/started/true", "rolledBack/succeeded/true"]);
     expect(w.saved().failedRevs.map((f) => f.rev)).toEqual([HEAD]);

@@ -7,19 +7,15 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { expect } from "vitest";
-import { main } from "../../../controller/src/cli.js";
 import { makeTempDir } from "../../helpers/tmp.js";
-import { OPERATOR_TOKEN } from "../controller/harness.js";
+import { flotillaAt } from "../controller/cli.js";
 
 /** `flotilla …` (the real CLI's main) against `controllerUrl` with the operator token; expects exit 0 and no stderr; returns stdout. */
 export function operatorCli(controllerUrl: string): (...args: string[]) => Promise<string> {
+  const flotilla = flotillaAt(controllerUrl);
   return async (...args: string[]) => {
-    let out = "";
-    let err = "";
-    const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-    const code = await main([...args, "--controller", controllerUrl, "--token", OPERATOR_TOKEN], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), cwd: process.cwd() });
+    const { code, out, err } = await flotilla(...args);
     expect({ code, err }, out).toEqual({ code: 0, err: "" });
     return out;
   };
