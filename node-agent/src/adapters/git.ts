@@ -51,8 +51,8 @@ export class GitSource implements Source {
   }
 
   async fetch(remote: string, sha: string): Promise<void> {
-    await this.mirror.fetch(remote, sha);
-    if (!(await this.mirror.hasCommit(sha))) {
+    // The branch's new head is the commit asked for (the usual case): it is there, no need to ask git again.
+    if ((await this.mirror.fetch(remote, sha)) !== sha && !(await this.mirror.hasCommit(sha))) {
       // A revision that is not on the branch (a pin elsewhere): ask for it by id.
       await this.git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+${sha}:${KEEP}${sha}`], { allowFail: true });
     }
