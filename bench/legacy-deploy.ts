@@ -1,8 +1,9 @@
 // The legacy deploy's overhead on a real host (test/hosts): the agent,
 // installed by nix/install-legacy-agent.sh as the deploy user's systemd
 // --user service, deploying a new revision of the test fleet (git fetch into
-// its cache, `nix eval` of the app, `nix run .#build-legacy` in the project
-// dir, which writes and restarts webapp.service), against the floor it wraps:
+// its cache, one `nix eval` of the app and `nix-store --realise` of what its
+// program needs, then that program run in the project dir, which writes and
+// restarts webapp.service), against the floor it wraps:
 // the same deploy by hand in the same host as the same user, `git fetch` +
 // `git checkout` of a new revision in a clone and `nix run .#build-legacy`
 // (whose `systemctl --user restart webapp.service` is part of the app).
@@ -73,13 +74,18 @@ try {
 
     const side = await repo.commit({ "markers/legacy-1/note": `bare ${i}\n` }, `bare sample ${i}`, { branch: "bench" });
     const r = await h.sh(
-      `cd /home/deploy/app && s=$(date +%s%N) && git -C /home/deploy/src fetch -q origin bench && git -C /home/deploy/src checkout -q ${side} && FLOTILLA_FIXTURE_STATE=${STATE} FLOTILLA_FIXTURE_UNITS=1 nix run --no-eval-cache /home/deploy/src#build-legacy -- legacy-1 >/dev/null 2>&1 && e=$(date +%s%N) && echo $(( (e - s) / 1000000 ))`,
+      `cd /home/deploy/app && s=$(date +%s%N) && git -C /home/deploy/src fetch -q origin bench && git -C /home/deploy/src checkout -q ${side} && g=$(date +%s%N) && FLOTILLA_FIXTURE_STATE=${STATE} FLOTILLA_FIXTURE_UNITS=1 nix run --no-eval-cache /home/deploy/src#build-legacy -- legacy-1 >/dev/null 2>&1 && e=$(date +%s%N) && echo $(( (e - s) / 1000000 )) $(( (g - s) / 1000000 ))`,
       { user: "deploy", env: { NIX_CONFIG: "experimental-features = nix-command flakes\nsubstituters =\nwarn-dirty = false" } },
     );
-    bareMs.push(Number(r.stdout.trim()));
+    const [bareTotal, bareGit] = r.stdout.trim().split(" ").map(Number) as [number, number];
+    bareMs.push(bareTotal);
     if ((await h.exec(["cat", `${STATE}/legacy-1/app-revision`])).stdout.trim() !== side) throw new Error("the bare deploy did not start webapp.service on its revision");
-    console.log(`sample ${i + 1}: agent ${agentMs[i]} ms (fetch ${d.fetch} + build/nix eval ${d.build} + activate/nix run ${d.activate} + the rest ${agentMs[i]! - (d.fetch ?? 0) - (d.build ?? 0) - (d.activate ?? 0)}; verify ${verifyMs[i]} ms after), bare ${bareMs[i]} ms`);
+    console.log(
+      `sample ${i + 1}: agent ${agentMs[i]} ms (fetch ${d.fetch} + build: nix eval and nix-store --realise of the app ${d.build} + activate: the app ${d.activate} + the rest ${agentMs[i]! - (d.fetch ?? 0) - (d.build ?? 0) - (d.activate ?? 0)}; verify ${verifyMs[i]} ms after), bare ${bareTotal} ms (git fetch + checkout ${bareGit} + nix run ${bareTotal - bareGit})`,
+    );
   }
+  // BENCH_LOG=1: the agent's own log of the last sample (every command it ran, with its ms).
+  if (process.env.BENCH_LOG) console.log((await h.exec(["journalctl", "--no-pager", "-o", "short-precise", "-n", "60", "_SYSTEMD_USER_UNIT=flotilla-agent.service"], { check: false })).stdout);
   const a = median(agentMs);
   const b = median(bareMs);
   console.log(`median agent deploy (fetch → done, minus verify): ${a} ms; median bare git fetch + checkout + nix run .#build-legacy: ${b} ms`);

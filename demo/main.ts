@@ -89,7 +89,7 @@ async function run(args: Args, procs: Procs, n: Narrator): Promise<{ w: World; c
     procs.spawn(h, agentArgv(w.hosts[h].config), { ...w.env, FLOTILLA_DEMO_HOST: h }, REPO_ROOT, 2);
   }
   n.line(`agents: 5 × \`flotilla-agent run\` (bin/flotilla-agent.js), poll 1s, own state dir, host key, secrets root`);
-  n.line("NixOS hosts: activation \"direct\" (nix build the toplevel, nix-env --set on the host's own profile, switch-to-configuration); legacy-1: nix run .#build-legacy in its project dir");
+  n.line("NixOS hosts: activation \"direct\" (nix build the toplevel, nix-env --set on the host's own profile, switch-to-configuration); legacy-1: .#build-legacy built (nix eval + nix-store --realise), its program run in its project dir");
   const nudged = agentFollowsNudges();
   n.note(
     nudged

@@ -1,9 +1,9 @@
 # The legacy deploy interface (the convention docs/agent.md, "Activation", describes): flake apps that run the
 # same `shop` package on a non-NixOS host as a systemd --user service of an
-# unprivileged deploy user. Flotilla's agent on that host runs
-# `nix run <fleet repo at the revision>#build-legacy` in the project directory
-# with .env.production (else .env.local) loaded, and rolls back by running the
-# previous good revision's build-legacy.
+# unprivileged deploy user. Flotilla's agent on that host builds
+# `<fleet repo at the revision>#build-legacy` as `nix run` would, then runs its
+# program in the project directory with .env.production (else .env.local)
+# loaded, and rolls back by running the previous good revision's build-legacy.
 { pkgs, shop }:
 
 let
@@ -35,8 +35,8 @@ in
     echo "setup complete"
   '';
 
-  # The deploy button. `nix run` already built this revision's `shop` (it is
-  # in this script's closure), so instead of a second `nix build` we point a
+  # The deploy button. `nix run` (or the agent's build) already built this
+  # revision's `shop` (it is in this script's closure), so instead of a second `nix build` we point a
   # GC root at it and regenerate the unit from the same Nix values.
   build-legacy = app "build-legacy" [ pkgs.systemd pkgs.nix ] ''
     ${loadEnv}

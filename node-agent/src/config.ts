@@ -5,10 +5,16 @@
  * back together.
  */
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { AgentConfig } from "../../schemas/src/agent-config.js";
 import { accepts } from "../../schemas/src/agent-check.js";
 import { parseDuration } from "../../schemas/src/duration.js";
+
+/** nix-store next to `commands.nix` when that is a path, else nix-store on PATH. */
+export function nixStoreBeside(nix: string): string {
+  return nix.includes("/") ? join(dirname(nix), "nix-store") : "nix-store";
+}
 
 export const DEFAULT_CONFIG_PATH = "/etc/flotilla/agent.yaml";
 
@@ -33,7 +39,7 @@ export interface ResolvedConfig {
   stateDir: string;
   hostKeyPath: string;
   controller: string | null;
-  commands: { git: string; nix: string; nixEnv: string; nixosRebuild: string; systemctl: string; runAs: string[]; reboot: string[] };
+  commands: { git: string; nix: string; nixEnv: string; nixStore: string; nixosRebuild: string; systemctl: string; runAs: string[]; reboot: string[] };
   profile: string;
   activation: "nixos-rebuild" | "direct";
   secretsRoot: string;
@@ -81,6 +87,7 @@ export async function resolveConfig(data: unknown, source?: { text: string; file
       git: c.commands?.git ?? "git",
       nix: c.commands?.nix ?? "nix",
       nixEnv: c.commands?.nixEnv ?? "nix-env",
+      nixStore: c.commands?.nixStore ?? nixStoreBeside(c.commands?.nix ?? "nix"),
       nixosRebuild: c.commands?.nixosRebuild ?? "nixos-rebuild",
       systemctl: c.commands?.systemctl ?? "systemctl",
       runAs: c.commands?.runAs ?? ["runuser", "-u", "{user}", "--"],

@@ -157,7 +157,7 @@ export async function createAgent(config: ResolvedConfig, o: CreateAgentOptions)
         buildTimeoutMs: config.timeouts.buildMs,
         activateTimeoutMs: config.timeouts.activateMs,
       }),
-      legacy: new LegacySystem({ run, nix: config.commands.nix, runAs: config.commands.runAs, buildTimeoutMs: config.timeouts.buildMs, activateTimeoutMs: config.timeouts.activateMs, recordDir: config.legacyProfileDir }),
+      legacy: new LegacySystem({ run, nix: config.commands.nix, nixStore: config.commands.nixStore, runAs: config.commands.runAs, buildTimeoutMs: config.timeouts.buildMs, activateTimeoutMs: config.timeouts.activateMs, recordDir: config.legacyProfileDir }),
     },
     hooks: new CommandHooks({ run, runAs: config.commands.runAs }),
     health: new CheckRunner({ run, clock, systemctl: config.commands.systemctl }),

@@ -22,6 +22,7 @@ export const AgentConfig = z
         git: z.string().min(1).optional(),
         nix: z.string().min(1).optional(),
         nixEnv: z.string().min(1).optional().describe('Default "nix-env".'),
+        nixStore: z.string().min(1).optional().describe('Builds a legacy app\'s derivations. Default: nix-store beside `nix` when that is a path, else "nix-store".'),
         nixosRebuild: z.string().min(1).optional(),
         systemctl: z.string().min(1).optional(),
         reboot: z.array(z.string().min(1)).min(1).optional().describe('argv that reboots the machine when the fleet\'s reboot policy is auto (docs/operations.md, "Reboots"). Default ["systemctl", "reboot"].'),

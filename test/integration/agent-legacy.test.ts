@@ -1,5 +1,5 @@
 // flotilla-agent on a legacy (non-NixOS) host: the fleet flake's own
-// build-legacy app runs via real `nix run`, with the legacy env loading (docs/agent.md)
+// build-legacy app, built by real nix and its program run, with the legacy env loading (docs/agent.md)
 // (.env.production over .env.local); a failure re-runs the previous good
 // revision's app. Env values are secrets: they never reach logs, state or reports.
 import { readdir, readFile, writeFile } from "node:fs/promises";

@@ -238,6 +238,9 @@ describe("publishing to the remote agents poll, and legacy hosts", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.err).not.toMatch(/ran cmd="nix build/);
     expect(r.err).toMatch(/ran cmd="nix copy --from file:/);
+    // The substituted program runs as it is: no evaluation of the flake, no nix run, nothing built.
+    expect(ranNixEvalOrBuild(r.err)).toBe(false);
+    expect(r.err).not.toMatch(/ran cmd="[^"]*nix (run|eval)|ran cmd="nix-store --realise/);
     expect((await w.state()).current).toEqual({ rev: c1, generation: legacy.generation });
     expect((await w.calls()).map((c) => [c.host, c.operation, c.revision, c.outPath])).toEqual([["legacy-1", "build-legacy", c1, out]]);
     await w.close();

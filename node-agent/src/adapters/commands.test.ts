@@ -33,9 +33,9 @@ describe("command lines", () => {
   });
 
   it("runs the legacy app as the deploy user through the env loader", () => {
-    const argv = legacyAppArgv({ runAs: ["runuser", "-u", "{user}", "--"], nix: "/bin/nix" }, host("/home/deploy/app"), "REF");
+    const argv = legacyAppArgv({ runAs: ["runuser", "-u", "{user}", "--"] }, host("/home/deploy/app"), "/nix/store/x-tools/bin/build-legacy");
     expect(argv.slice(0, 6)).toEqual(["runuser", "-u", "deploy", "--", "sh", "-c"]);
-    expect(argv.slice(7)).toEqual(["flotilla-load-env", "/home/deploy/app", "2", ".env.production", ".env.local", "/bin/nix", "run", "--no-eval-cache", "REF#build-legacy"]);
+    expect(argv.slice(7)).toEqual(["flotilla-load-env", "/home/deploy/app", "2", ".env.production", ".env.local", "/nix/store/x-tools/bin/build-legacy"]);
   });
 
   it("loads the first existing env file (.env.production over .env.local), exported", async () => {
@@ -43,7 +43,7 @@ describe("command lines", () => {
     writeFileSync(join(dir, ".env.local"), "SERVICE_PORT=1\nONLY_LOCAL=yes\n");
     const show = ["sh", "-c", 'echo "$SERVICE_PORT/${ONLY_LOCAL:-}/$(pwd)"'];
     const run = async () => {
-      const [cmd, ...args] = legacyAppArgv({ runAs: [], nix: "unused" }, host(dir), "REF").slice(0, 8);
+      const [cmd, ...args] = legacyAppArgv({ runAs: [] }, host(dir), "PROGRAM").slice(0, 8);
       return (await execa(cmd!, [...args, ...show], { cwd: "/" })).stdout;
     };
     expect(await run()).toBe(`1/yes/${dir}`);

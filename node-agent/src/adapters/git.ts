@@ -29,6 +29,8 @@ export class GitSource implements Source {
   readonly mirror: GitMirror;
   private readonly run: GitRunner;
   private readonly checkouts: string;
+  /** Revisions whose keep ref this process made (forget drops them): one update-ref per revision, not per step. */
+  private readonly kept = new Set<string>();
 
   constructor(private readonly o: GitSourceOptions) {
     this.mirror = new GitMirror({ dir: join(o.stateDir, "cache.git"), remotes: o.remotes, branch: o.branch, log: o.log, git: o.git, timeoutMs: o.timeoutMs });
@@ -49,8 +51,8 @@ export class GitSource implements Source {
   }
 
   async fetch(remote: string, sha: string): Promise<void> {
-    await this.mirror.fetch(remote, sha);
-    if (!(await this.mirror.hasCommit(sha))) {
+    // The branch's new head is the commit asked for (the usual case): it is there, no need to ask git again.
+    if ((await this.mirror.fetch(remote, sha)) !== sha && !(await this.mirror.hasCommit(sha))) {
       // A revision that is not on the branch (a pin elsewhere): ask for it by id.
       await this.git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+${sha}:${KEEP}${sha}`], { allowFail: true });
     }
@@ -76,7 +78,10 @@ export class GitSource implements Source {
   }
 
   async flakeRef(rev: string): Promise<string> {
-    await this.git(["update-ref", `${KEEP}${rev}`, rev]);
+    if (!this.kept.has(rev)) {
+      await this.git(["update-ref", `${KEEP}${rev}`, rev]);
+      this.kept.add(rev);
+    }
     return `git+file://${this.mirror.dir}?rev=${rev}&ref=${KEEP}${rev}`;
   }
 
@@ -113,6 +118,7 @@ export class GitSource implements Source {
 
   async forget(keep: string[]): Promise<void> {
     const refs = (await this.git(["for-each-ref", "--format=%(refname)", KEEP])).stdout.split("\n").filter(Boolean);
+    for (const rev of this.kept) if (!keep.includes(rev)) this.kept.delete(rev);
     for (const ref of refs) if (!keep.includes(ref.slice(KEEP.length))) await this.git(["update-ref", "-d", ref], { allowFail: true });
     if (!existsSync(this.checkouts)) return;
     for (const name of await readdir(this.checkouts)) if (!keep.includes(name)) await rm(join(this.checkouts, name), { recursive: true, force: true });

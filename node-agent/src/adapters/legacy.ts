@@ -1,17 +1,23 @@
 /**
  * Legacy (non-NixOS) hosts (docs/agent.md, "Activation"): the fleet flake's own app
  * (`build-legacy` by default) stops the service, builds, writes the systemd
- * --user unit and restarts it. The agent runs
+ * --user unit and restarts it.
  *
- *   <runAs user> sh -c '<load env>; exec "$@"' - nix run <ref>#<app>
+ * "Build" resolves the app once, before anything is stopped, as `nix run`
+ * would: one evaluation of `<ref>#apps.<system>.<app>` (its type must be
+ * "app"; an evaluation error is caught here, while the old app still runs)
+ * that yields the program path and the derivations its string context names,
+ * then `nix-store --realise <drv>!<output>…` of those (no evaluation). The
+ * generation is the program's store path, built and ready.
+ *
+ * Activation runs that program directly (no second evaluation):
+ *
+ *   <runAs user> sh -c '<load env>; exec "$@"' - <program>
  *
  * in the project directory, where <load env> is the env loader below: the first
  * existing file of envFiles (.env.production over .env.local) is sourced with
- * `set -a`. Rollback re-runs the *previous good revision's* app.
- *
- * "Build" evaluates the app (`nix eval --raw <ref>#apps.<system>.<app>.program`),
- * which catches evaluation errors before anything is stopped; the generation
- * is that program's store path. The app builds its own closure when run.
+ * `set -a`. Rollback re-runs the *previous good revision's* program, built
+ * again from that revision's flake reference when the garbage collector took it.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -21,11 +27,13 @@ import { BuildError, LegacyAppError, NoPreviousGenerationError, RollbackLegacyAp
 import type { Previous } from "../loop/phases.js";
 import type { ActivateRequest, Applied, BuildRequest, System } from "../ports.js";
 import { failureText, type Runner } from "./exec.js";
-import { registerSecretValue } from "./redact.js";
+import { redact, registerSecretValue } from "./redact.js";
 
 export interface LegacySystemOptions {
   run: Runner;
   nix: string;
+  /** nix-store, which realises the app's derivations without evaluating again. */
+  nixStore: string;
   /** argv prefix to become the deploy user; "{user}" is replaced. [] runs as the agent itself. */
   runAs: string[];
   buildTimeoutMs: number;
@@ -50,10 +58,41 @@ export const LOAD_ENV_SCRIPT = [
   'exec "$@"',
 ].join("\n");
 
-/** argv of one legacy app run (pure; tested as such). */
-export function legacyAppArgv(o: { runAs: string[]; nix: string }, host: LegacyHostSpec, flakeRef: string): string[] {
+/** argv of one legacy app run: the built program, through the env loader (pure; tested as such). */
+export function legacyAppArgv(o: { runAs: string[] }, host: LegacyHostSpec, program: string): string[] {
   const prefix = o.runAs.map((a) => a.replaceAll("{user}", host.user));
-  return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, o.nix, "run", "--no-eval-cache", `${flakeRef}#${host.app}`];
+  return [...prefix, "sh", "-c", LOAD_ENV_SCRIPT, "flotilla-load-env", host.projectDir, String(host.envFiles.length), ...host.envFiles, program];
+}
+
+/**
+ * What the one evaluation of the app returns: its type, its program (context
+ * discarded, so it prints) and the program's string context (the store
+ * derivations and paths `nix run` would realise before running it).
+ */
+export const APP_APPLY = "a: { type = a.type or null; program = builtins.unsafeDiscardStringContext a.program; context = builtins.getContext a.program; }";
+
+/** `nix eval` of the app (pure; tested as such). */
+export function appEvalArgs(flakeRef: string, system: string, app: string): string[] {
+  return ["eval", "--no-eval-cache", "--json", `${flakeRef}#apps.${system}.${app}`, "--apply", APP_APPLY];
+}
+
+/** builtins.getContext of one string: per store path, what of it the string refers to. */
+export type StringContext = Record<string, { path?: boolean; allOutputs?: boolean; outputs?: string[] }>;
+
+/**
+ * The `nix-store --realise` arguments that build what a program's context
+ * names, as `nix run` does (pure; tested as such): `<drv>!<output>` per
+ * output, the bare `<drv>` (all outputs) for a reference to every output.
+ * Plain paths (`path = true`: sources, or a .drv file itself) are in the
+ * store once evaluated and are not built.
+ */
+export function realiseArgs(context: StringContext): string[] {
+  const args: string[] = [];
+  for (const [path, c] of Object.entries(context)) {
+    if (c.allOutputs) args.push(path);
+    else for (const out of c.outputs ?? []) args.push(`${path}!${out}`);
+  }
+  return args;
 }
 
 /**
@@ -107,12 +146,37 @@ export class LegacySystem implements System {
     return this.system;
   }
 
-  async build(req: BuildRequest, signal?: AbortSignal): Promise<string> {
-    const host = legacy(req.host);
-    const attr = `${req.flakeRef}#apps.${await this.currentSystem()}.${host.app}.program`;
-    const r = await this.o.run(this.o.nix, ["eval", "--no-eval-cache", "--raw", attr], { timeoutMs: this.o.buildTimeoutMs, signal });
+  /**
+   * Resolves and builds the app of `flakeRef`: its program's store path, ready
+   * to run. Changes nothing on the host. Throws BuildError.
+   */
+  private async realise(host: LegacyHostSpec, flakeRef: string, signal?: AbortSignal): Promise<string> {
+    const t0 = Date.now();
+    const left = () => Math.max(1, this.o.buildTimeoutMs - (Date.now() - t0));
+    const args = appEvalArgs(flakeRef, await this.currentSystem(), host.app);
+    const attr = args[3]!;
+    const r = await this.o.run(this.o.nix, args, { timeoutMs: left(), signal, label: `nix eval --json ${attr} --apply <program and its context>` });
     if (r.exitCode !== 0) throw new BuildError(`nix eval ${attr} failed (${failureText(r, this.o.buildTimeoutMs)})`);
-    return r.stdout.trim();
+    let app: { type?: unknown; program?: unknown; context?: StringContext };
+    try {
+      app = JSON.parse(r.stdout) as typeof app;
+    } catch (cause) {
+      throw new BuildError(`nix eval ${attr} printed no JSON: ${redact(r.stdout.slice(0, 500))}`, { cause });
+    }
+    if (app.type !== "app") throw new BuildError(`${attr} has type ${JSON.stringify(app.type)}, not "app" (what \`nix run\` needs)`);
+    const program = app.program;
+    if (typeof program !== "string" || !isAbsolute(program)) throw new BuildError(`${attr}.program is not an absolute store path: ${JSON.stringify(program)}`);
+    const targets = realiseArgs(app.context ?? {});
+    if (targets.length) {
+      const b = await this.o.run(this.o.nixStore, ["--realise", ...targets], { timeoutMs: left(), signal });
+      if (b.exitCode !== 0) throw new BuildError(`building ${attr} (nix-store --realise ${targets.join(" ")}) failed (${failureText(b, this.o.buildTimeoutMs)})`);
+    }
+    if (!existsSync(program)) throw new BuildError(`the program of ${attr}, ${program}, does not exist after building it`);
+    return program;
+  }
+
+  async build(req: BuildRequest, signal?: AbortSignal): Promise<string> {
+    return this.realise(legacy(req.host), req.flakeRef, signal);
   }
 
   async current(): Promise<string | null> {
@@ -131,32 +195,53 @@ export class LegacySystem implements System {
     return m ? { rev: m[1]!, generation: m[2]!, complete: true } : null;
   }
 
-  private async runApp(host: LegacyHostSpec, rev: string, flakeRef: string, generation: string | null): Promise<ReturnType<Runner>> {
+  private async runApp(host: LegacyHostSpec, rev: string, program: string, generation: string | null): Promise<ReturnType<Runner>> {
     if (!existsSync(host.projectDir)) {
       return Promise.resolve({ exitCode: 70, stdout: "", stderr: `project directory ${host.projectDir} does not exist`, ms: 0, timedOut: false });
     }
     await registerEnvValues(host);
-    const app = legacyAppArgv(this.o, host, flakeRef);
+    const app = legacyAppArgv(this.o, host, program);
     const record = this.record(host);
     const [cmd, ...args] = record && generation ? recordedArgv(record, rev, generation, app) : app;
     return this.o.run(cmd!, args, {
       cwd: host.projectDir,
+      // The app may build more itself (a package it roots, a second flake).
       timeoutMs: this.o.activateTimeoutMs + this.o.buildTimeoutMs,
       env: { FLOTILLA_HOST: host.name, FLOTILLA_REV: rev },
-      label: `${this.o.runAs.length ? this.o.runAs.join(" ").replaceAll("{user}", host.user) + " " : ""}[load ${host.envFiles.join(" > ")}] nix run ${flakeRef}#${host.app}`,
+      label: `${this.o.runAs.length ? this.o.runAs.join(" ").replaceAll("{user}", host.user) + " " : ""}[load ${host.envFiles.join(" > ")}] ${program} (${host.app} of ${rev.slice(0, 12)})`,
     });
+  }
+
+  /**
+   * The program to run for `generation`: itself when it is still in the store
+   * (the build step made it), else built again from `flakeRef` (the garbage
+   * collector took it meanwhile). When it cannot be built, `why` says why.
+   */
+  private async program(host: LegacyHostSpec, generation: string, flakeRef: string | null): Promise<{ program: string } | { why: string }> {
+    if (existsSync(generation)) return { program: generation };
+    if (!flakeRef) return { why: `${generation} is no longer in the store and no flake reference is recorded to build it again` };
+    try {
+      return { program: await this.realise(host, flakeRef) };
+    } catch (e) {
+      return { why: `${generation} is no longer in the store and building it again failed: ${(e as Error).message}` };
+    }
   }
 
   async activate(req: ActivateRequest): Promise<void> {
     const host = legacy(req.host);
-    const r = await this.runApp(host, req.rev, req.flakeRef, req.generation);
+    const p = await this.program(host, req.generation, req.flakeRef);
+    // Nothing was stopped yet: the app did not run.
+    if ("why" in p) throw new LegacyAppError(`legacy app ${host.app} at ${req.rev.slice(0, 12)} cannot run: ${p.why}`, { unchanged: true });
+    const r = await this.runApp(host, req.rev, p.program, req.generation);
     if (r.exitCode !== 0) throw new LegacyAppError(`legacy app ${host.app} at ${req.rev.slice(0, 12)} failed (${failureText(r)})`);
   }
 
   async rollback(hostSpec: HostSpec, previous: Previous, flakeRef: string | null): Promise<void> {
     const host = legacy(hostSpec);
-    if (!previous.rev || !flakeRef) throw new NoPreviousGenerationError("no previous good revision is recorded for this legacy host");
-    const r = await this.runApp(host, previous.rev, flakeRef, previous.generation);
+    if (!previous.rev) throw new NoPreviousGenerationError("no previous good revision is recorded for this legacy host");
+    const p = await this.program(host, previous.generation, flakeRef);
+    if ("why" in p) throw new RollbackLegacyAppError(`re-running ${host.app} of the previous revision ${previous.rev.slice(0, 12)} is not possible: ${p.why}`);
+    const r = await this.runApp(host, previous.rev, p.program, previous.generation);
     if (r.exitCode !== 0) throw new RollbackLegacyAppError(`re-running ${host.app} of the previous revision ${previous.rev.slice(0, 12)} failed (${failureText(r)})`);
   }
 
