@@ -77,7 +77,7 @@ async function showSecrets(c: Ctx, hosts: HostName[], sha: Record<string, string
     const s = await c.m.secret(h);
     if (!s) throw new DemoFailure(`${h}: expected the secret app-token at ${c.m.secretPath(h)}; it is missing`);
     const ok = s.sha256 === sha[h];
-    c.n.note(`${h.padEnd(10)} secrets.d/current/app-token  mode ${s.mode}  sha256 ${s.sha256.slice(0, 16)}…  ${ok ? "= the sops value at the revision it runs" : "MISMATCH"}  (${unit} restarts: ${await c.m.restarts(h)})`);
+    c.n.note(`${h.padEnd(10)} secrets.d/current/app-token  mode ${s.mode}  sha256 ${s.sha256.slice(0, 16)}…  ${ok ? "= the sops value at the revision it runs" : "MISMATCH"}  (${unit} (re)starts: ${await c.m.restarts(h)})`);
     if (!ok) throw new DemoFailure(`${h}: the installed secret's sha256 ${s.sha256.slice(0, 16)}… differs from the encrypted value's ${sha[h]!.slice(0, 16)}…`);
     if (s.mode !== SECRET_MODE) throw new DemoFailure(`${h}: expected the secret installed with mode ${SECRET_MODE}; found ${s.mode}`);
     const seen = await c.m.serviceSecretSha(h);
@@ -140,7 +140,7 @@ export async function act2(c: Ctx): Promise<void> {
   const unit = c.w.site.appUnit;
   for (const h of ROLLING) {
     const n = await c.m.restarts(h);
-    if (n < 2) throw new DemoFailure(`${h}: expected ${unit} restarted for the rotated token; saw ${n} restart(s)`);
+    if (n < 2) throw new DemoFailure(`${h}: expected ${unit} restarted for the rotated token; saw ${n} (re)start(s)`);
   }
   c.n.ok(`the rotated token reached every rolling host and restarted ${unit} there; db-1 (pinned to C0) keeps the old one`);
   await recordGenerations(c, "C2", [...ROLLING, PINNED]);

@@ -181,7 +181,7 @@ export class DemoHosts {
     return HOSTS.map((h) => {
       const host = this.host(h);
       const how = isLegacy(h) ? `agent: systemctl --user -M ${LEGACY_USER}@ status flotilla-agent` : "agent: systemctl status flotilla-agent";
-      return `${h.padEnd(10)} PID 1 = ${host.pid1}  nsenter -t ${host.pid1} -a   (${how}; rootfs ${host.merged})`;
+      return `${h.padEnd(10)} nsenter -t ${host.pid1} -a   (${how})`;
     });
   }
 

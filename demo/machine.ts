@@ -51,7 +51,11 @@ export interface Machines {
   secret(h: HostName): Promise<SecretView | null>;
   /** Where the secret should be, for messages. */
   secretPath(h: HostName): string;
-  /** How many times the app's service was restarted so far. */
+  /**
+   * How many times the app's service was (re)started so far: the stand-in
+   * systemctl's restart calls (process demo), or every start of the real
+   * webapp.service, by activations and by secret changes (hosts).
+   */
   restarts(h: HostName): Promise<number>;
   /**
    * sha256 of the secret file the running app service read at its last

@@ -129,6 +129,8 @@ async function run(args: Args, procs: Procs, n: Narrator, hosts: DemoHosts | nul
     const t = Date.now();
     await hosts.boot((base) => n.line(`base rootfs (Debian bookworm, debootstrap, cached): ${base}`));
     n.line(`booted ${HOSTS.join(", ")} in ${((Date.now() - t) / 1000).toFixed(1)}s: systemd-nspawn, systemd as PID 1, one overlayfs each (${hosts.workDir})`);
+    n.note("to look inside while the demo runs (as root; everything is powered off at the end):");
+    for (const l of hosts.describe()) n.note(l);
     w = await makeWorld(root, { site: HOSTS_SITE, hostKeys: hosts.hostKeys() });
     hosts.linkFixtureState(w);
     n.line("host keys: each host's own /etc/ssh/ssh_host_ed25519_key; age recipients via `flotilla keys recipient`");
@@ -189,7 +191,6 @@ async function run(args: Args, procs: Procs, n: Narrator, hosts: DemoHosts | nul
   const html = await dash.text();
   if (dash.status !== 200 || !HOSTS.every((h) => html.includes(h))) throw new DemoFailure(`the dashboard should list every host; GET / answered ${dash.status}`);
   n.line(`dashboard: ${controllerUrl}/?token=${w.operatorToken}`);
-  if (hosts) for (const l of hosts.describe()) n.note(l);
   return { w, controllerUrl };
 }
 
