@@ -1,10 +1,11 @@
 /**
  * The demo's acts. Each one changes the fleet repo (a commit), then waits,
  * with a deadline, for the outcome it expects, read from the controller's
- * audit and status APIs and checked against the machines themselves.
+ * audit and status APIs and checked against the machines themselves, through
+ * the `Machines` port (local processes, or booted hosts with --hosts).
  */
 import type { HostStatus } from "../schemas/src/api.js";
-import { installedSecret, legacyEnvNames, machine, restarts, shortPath } from "./machine.js";
+import { shortPath, type Machines } from "./machine.js";
 import { DemoFailure, type Narrator, type Observer, waitUntil, watchFor } from "./observe.js";
 import { commit, fleetYaml, PINNED, ROLLING, SECRET_MODE, writeSecret, type HostName, type World } from "./world.js";
 
@@ -12,6 +13,8 @@ export interface Ctx {
   w: World;
   n: Narrator;
   o: Observer;
+  /** The machines the agents run on, read directly. */
+  m: Machines;
   healthUrl: string;
   pollIntervalMs: number;
   actDeadlineMs: number;
@@ -54,28 +57,34 @@ function time(c: Ctx, host: HostName, rev: string, phase: string, outcome?: stri
   return e ? Date.parse(e.time) : NaN;
 }
 
-function recordGenerations(c: Ctx, name: string, hosts: HostName[]): void {
-  for (const h of hosts) (c.gens[h] ??= {})[name] = machine(c.w, h).profile;
+async function recordGenerations(c: Ctx, name: string, hosts: HostName[]): Promise<void> {
+  for (const h of hosts) (c.gens[h] ??= {})[name] = (await c.m.view(h)).profile;
 }
 
-function showMachines(c: Ctx, hosts: HostName[], expect: Record<string, string>): void {
+async function showMachines(c: Ctx, hosts: HostName[], expect: Record<string, string>): Promise<void> {
   for (const h of hosts) {
-    const m = machine(c.w, h);
-    const where = h === "legacy-1" ? `build-legacy app of ${c.n.rev(m.revision)}, env from .env.production: ${legacyEnvNames(c.w, h).join(", ")}` : `profile → ${shortPath(m.profile)}`;
+    const m = await c.m.view(h);
+    const where = h === "legacy-1" ? `build-legacy app of ${c.n.rev(m.revision)}, env from .env.production: ${(await c.m.legacyEnvNames(h)).join(", ")}` : `profile → ${shortPath(m.profile)}`;
     c.n.note(`${h.padEnd(10)} ${where}; service health: ${m.health}`);
     if (m.revision !== expect[h]) throw new DemoFailure(`${h} should run ${c.n.rev(expect[h])} on the machine; its stand-in system says ${c.n.rev(m.revision)}`);
     if (m.health !== "ok") throw new DemoFailure(`${h}'s stand-in service should be healthy; its health file says ${m.health}`);
   }
 }
 
-function showSecrets(c: Ctx, hosts: HostName[], sha: Record<string, string>): void {
+async function showSecrets(c: Ctx, hosts: HostName[], sha: Record<string, string>): Promise<void> {
+  const unit = c.w.site.appUnit;
   for (const h of hosts) {
-    const s = installedSecret(c.w, h);
-    if (!s) throw new DemoFailure(`${h}: expected the secret app-token under ${c.w.hosts[h].secretsRoot}/current/; it is missing`);
+    const s = await c.m.secret(h);
+    if (!s) throw new DemoFailure(`${h}: expected the secret app-token at ${c.m.secretPath(h)}; it is missing`);
     const ok = s.sha256 === sha[h];
-    c.n.note(`${h.padEnd(10)} secrets.d/current/app-token  mode ${s.mode}  sha256 ${s.sha256.slice(0, 16)}…  ${ok ? "= the sops value at the revision it runs" : "MISMATCH"}  (app.service restarts: ${restarts(c.w, h).length})`);
+    c.n.note(`${h.padEnd(10)} secrets.d/current/app-token  mode ${s.mode}  sha256 ${s.sha256.slice(0, 16)}…  ${ok ? "= the sops value at the revision it runs" : "MISMATCH"}  (${unit} (re)starts: ${await c.m.restarts(h)})`);
     if (!ok) throw new DemoFailure(`${h}: the installed secret's sha256 ${s.sha256.slice(0, 16)}… differs from the encrypted value's ${sha[h]!.slice(0, 16)}…`);
     if (s.mode !== SECRET_MODE) throw new DemoFailure(`${h}: expected the secret installed with mode ${SECRET_MODE}; found ${s.mode}`);
+    const seen = await c.m.serviceSecretSha(h);
+    if (seen !== null) {
+      if (seen !== sha[h]) throw new DemoFailure(`${h}: ${unit}, at its last start, read a secret with sha256 ${seen.slice(0, 16)}…; the installed one is ${sha[h]!.slice(0, 16)}… (not restarted after the secret changed?)`);
+      c.n.note(`${" ".repeat(10)} ${unit} (running) read that same secret at its last start`);
+    }
   }
 }
 
@@ -100,10 +109,10 @@ export async function act1(c: Ctx): Promise<void> {
   });
   c.n.ok("every rolling host is healthy on C1; the rollout of C1 is complete");
   check(c.n, c.o.host(PINNED)?.currentRev === C0, "db-1 runs its pin C0, not the head C1", hostLine(c, c.o.host(PINNED)));
-  showMachines(c, [...ROLLING, PINNED], { "canary-1": C1, "web-1": C1, "web-2": C1, "legacy-1": C1, "db-1": C0 });
+  await showMachines(c, [...ROLLING, PINNED], { "canary-1": C1, "web-1": C1, "web-2": C1, "legacy-1": C1, "db-1": C0 });
   c.n.note("secrets, decrypted by each agent with its own host key (values never printed):");
-  showSecrets(c, [...ROLLING, PINNED], Object.fromEntries([...ROLLING, PINNED].map((h) => [h, c.w.secretSha])));
-  recordGenerations(c, "C1", [...ROLLING, PINNED]);
+  await showSecrets(c, [...ROLLING, PINNED], Object.fromEntries([...ROLLING, PINNED].map((h) => [h, c.w.secretSha])));
+  await recordGenerations(c, "C1", [...ROLLING, PINNED]);
 }
 
 function assertCanaryFirst(c: Ctx, name: string, rev: string): void {
@@ -127,10 +136,14 @@ export async function act2(c: Ctx): Promise<void> {
   await waitUntil(c.o, c.n, "canary-1, web-1, web-2 and legacy-1 healthy on C2 and the rollout of C2 complete", c.actDeadlineMs, () => fleetOn(c, ROLLING, C2, C2, "complete"));
   c.n.ok("every rolling host is healthy on C2; the rollout of C2 is complete");
   assertCanaryFirst(c, "C2", C2);
-  showSecrets(c, [...ROLLING, PINNED], { ...Object.fromEntries(ROLLING.map((h) => [h, c.w.secretSha])), [PINNED]: oldSha });
-  for (const h of ROLLING) if (restarts(c.w, h).length < 2) throw new DemoFailure(`${h}: expected app.service restarted for the rotated token (stand-in systemctl log); saw ${restarts(c.w, h).length} restart(s)`);
-  c.n.ok("the rotated token reached every rolling host and restarted app.service there; db-1 (pinned to C0) keeps the old one");
-  recordGenerations(c, "C2", [...ROLLING, PINNED]);
+  await showSecrets(c, [...ROLLING, PINNED], { ...Object.fromEntries(ROLLING.map((h) => [h, c.w.secretSha])), [PINNED]: oldSha });
+  const unit = c.w.site.appUnit;
+  for (const h of ROLLING) {
+    const n = await c.m.restarts(h);
+    if (n < 2) throw new DemoFailure(`${h}: expected ${unit} restarted for the rotated token; saw ${n} (re)start(s)`);
+  }
+  c.n.ok(`the rotated token reached every rolling host and restarted ${unit} there; db-1 (pinned to C0) keeps the old one`);
+  await recordGenerations(c, "C2", [...ROLLING, PINNED]);
 }
 
 export async function act3(c: Ctx): Promise<void> {
@@ -145,7 +158,7 @@ export async function act3(c: Ctx): Promise<void> {
     if (back && halted) return true;
     return `canary-1 (${hostLine(c, c.o.host("canary-1"))})${back ? " rolled back" : ""}; ${wavesLine(c, C3)}`;
   });
-  const canary = machine(c.w, "canary-1");
+  const canary = await c.m.view("canary-1");
   const c2gen = c.gens["canary-1"]?.C2 ?? null;
   check(c.n, !!c.o.first("canary-1", C3, "verifying", "failed"), "canary-1 activated C3 and failed its health check", JSON.stringify(c.o.events("canary-1", C3).map((e) => `${e.phase}/${e.outcome}`)));
   check(c.n, canary.profile === c2gen && canary.revision === C2 && canary.health === "ok", `canary-1 rolled back to C2's generation: profile → ${shortPath(canary.profile)}, service healthy again`, `profile ${shortPath(canary.profile)} (C2 was ${shortPath(c2gen)}), revision ${c.n.rev(canary.revision)}, health ${canary.health}`);
@@ -157,7 +170,7 @@ export async function act3(c: Ctx): Promise<void> {
   await watchFor(c.o, c.n, watchMs, () => others.map((h) => `${h}: ${hostLine(c, c.o.host(h))}`).join("; "));
   for (const h of others) {
     const moved = c.o.events(h, C3).filter((e) => !(e.phase === "idle" && e.outcome === "waiting"));
-    const m = machine(c.w, h);
+    const m = await c.m.view(h);
     check(
       c.n,
       moved.length === 0 && c.o.host(h)?.currentRev === C2 && m.revision === C2 && m.profile === (c.gens[h]?.C2 ?? null),
@@ -175,7 +188,7 @@ export async function act4(c: Ctx): Promise<void> {
   await waitUntil(c.o, c.n, "canary-1, web-1, web-2 and legacy-1 healthy on C4 and the rollout of C4 complete", c.actDeadlineMs, () => fleetOn(c, ROLLING, C4, C4, "complete"));
   c.n.ok("every rolling host is healthy on C4; the rollout of C4 is complete");
   assertCanaryFirst(c, "C4", C4);
-  showMachines(c, ROLLING, Object.fromEntries(ROLLING.map((h) => [h, C4])));
+  await showMachines(c, ROLLING, Object.fromEntries(ROLLING.map((h) => [h, C4])));
   const failed = c.o.host("canary-1")?.failedRevs ?? [];
   check(c.n, failed.length === 1 && failed[0] === c.revs.C3, "canary-1 remembers C3 as failed (never retried), and nothing else", JSON.stringify(failed));
 }
@@ -183,7 +196,7 @@ export async function act4(c: Ctx): Promise<void> {
 export async function act5(c: Ctx): Promise<void> {
   c.n.heading("Act 5 — the pinned host was left alone");
   const C0 = c.revs.C0!;
-  const db = machine(c.w, PINNED);
+  const db = await c.m.view(PINNED);
   const revs = [...new Set(c.o.events(PINNED).map((e) => e.rev).filter((r): r is string => !!r))];
   check(c.n, revs.length === 1 && revs[0] === C0, `db-1's only deploy was its pin C0 (events about: ${revs.map((r) => c.n.rev(r)).join(", ")})`, revs.map((r) => c.n.rev(r)).join(", "));
   check(c.n, db.revision === C0 && db.profile === (c.gens[PINNED]?.C1 ?? null) && c.o.host(PINNED)?.currentRev === C0, `db-1 still on C0: profile → ${shortPath(db.profile)} since act 1`, `machine ${c.n.rev(db.revision)}, profile ${shortPath(db.profile)}, controller ${hostLine(c, c.o.host(PINNED))}`);

@@ -1,8 +1,12 @@
 /**
- * Ground truth on the (simulated) machines, read from disk rather than from
- * the controller: the NixOS profile's generation, what the stand-in system
- * or legacy app last activated, the installed secret (presence, mode and
- * sha256 only; never the value) and the stand-in systemctl's restart log.
+ * Ground truth on the machines, read from the machines rather than from the
+ * controller: the NixOS profile's generation, what the stand-in system or
+ * legacy app last activated, the installed secret (presence, mode and sha256
+ * only; never the value) and the app service's restarts.
+ *
+ * `Machines` is the port the acts read through; `localMachines` reads the
+ * process-based demo's per-host directories on this machine, and
+ * demo/hosts.ts implements it on booted hosts (nsenter into each).
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
@@ -40,6 +44,41 @@ export interface SecretView {
   sha256: string;
 }
 
+/** What the acts read on the machines themselves (not from the controller). */
+export interface Machines {
+  view(h: HostName): Promise<MachineView>;
+  /** The installed secret app-token, or null when it is missing. */
+  secret(h: HostName): Promise<SecretView | null>;
+  /** Where the secret should be, for messages. */
+  secretPath(h: HostName): string;
+  /**
+   * How many times the app's service was (re)started so far: the stand-in
+   * systemctl's restart calls (process demo), or every start of the real
+   * webapp.service, by activations and by secret changes (hosts).
+   */
+  restarts(h: HostName): Promise<number>;
+  /**
+   * sha256 of the secret file the running app service read at its last
+   * start, or null where there is no real service to ask (the process demo's
+   * stand-in systemctl only logs restarts).
+   */
+  serviceSecretSha(h: HostName): Promise<string | null>;
+  /** The SERVICE_* variable names (not values) the legacy app saw on its last run. */
+  legacyEnvNames(h: HostName): Promise<string[]>;
+}
+
+/** The process-based demo: every "machine" is a set of directories under the demo's temp dir. */
+export function localMachines(w: World): Machines {
+  return {
+    view: async (h) => machine(w, h),
+    secret: async (h) => installedSecret(w, h),
+    secretPath: (h) => join(w.hosts[h].secretsRoot, "current", SECRET_NAME),
+    restarts: async (h) => restarts(w, h).length,
+    serviceSecretSha: async () => null,
+    legacyEnvNames: async (h) => legacyEnvNames(w, h),
+  };
+}
+
 export function installedSecret(w: World, h: HostName): SecretView | null {
   const path = join(w.hosts[h].secretsRoot, "current", SECRET_NAME);
   if (!existsSync(path)) return null;
@@ -54,9 +93,14 @@ export function restarts(w: World, h: HostName): string[] {
 
 /** The SERVICE_* variable names (not values) the legacy app saw on its last run. */
 export function legacyEnvNames(w: World, h: HostName): string[] {
+  return envNames(read(join(w.fixtureState, h, "env")) ?? "");
+}
+
+/** The variable names of NAME=value lines, first occurrence order. */
+export function envNames(text: string): string[] {
   return Object.keys(
     Object.fromEntries(
-      (read(join(w.fixtureState, h, "env")) ?? "")
+      text
         .split("\n")
         .map((l) => l.split("=")[0] ?? "")
         .filter(Boolean)

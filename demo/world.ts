@@ -39,6 +39,20 @@ export interface HostDirs {
   projectDir: string;
 }
 
+/**
+ * Where things are on the machines the agents run on, as the fleet repo names
+ * them (fleet.yaml's health-file commands, the legacy host's user and project
+ * dir, the unit a rotated secret restarts).
+ */
+export interface Site {
+  /** The fixture state dir of `h` as its agent sees it. */
+  fixtureStateOf(h: HostName): string;
+  legacyUser: string;
+  legacyProjectDir: string;
+  /** The app's unit, restarted when its secret changes. */
+  appUnit: string;
+}
+
 export interface World {
   root: string;
   repo: string;
@@ -54,6 +68,7 @@ export interface World {
   hosts: Record<HostName, HostDirs>;
   /** sha256 of the secret's current value (the value itself stays in memory and in sops only). */
   secretSha: string;
+  site: Site;
   /** Environment for nix, git and the agents. */
   env: NodeJS.ProcessEnv;
 }
@@ -97,7 +112,14 @@ export async function flotilla(w: Pick<World, "env">, args: string[], input?: st
   return r.stdout.trim() ? r.stdout : r.stderr;
 }
 
-export async function makeWorld(root: string): Promise<World> {
+export interface WorldOptions {
+  /** Default: this machine's directories under `root` (the process-based demo). */
+  site?: Site;
+  /** Existing host keys (private key paths, .pub next to them) instead of new ones. */
+  hostKeys?: Record<HostName, string>;
+}
+
+export async function makeWorld(root: string, o: WorldOptions = {}): Promise<World> {
   const dir = (...p: string[]) => {
     const d = join(root, ...p);
     mkdirSync(d, { recursive: true });
@@ -123,8 +145,8 @@ export async function makeWorld(root: string): Promise<World> {
   await Promise.all(
     HOSTS.map(async (name) => {
       const d = dir("hosts", name);
-      const key = join(d, "ssh_host_ed25519_key");
-      await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${name}`, "-f", key]);
+      const key = o.hostKeys?.[name] ?? join(d, "ssh_host_ed25519_key");
+      if (!o.hostKeys) await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${name}`, "-f", key]);
       const pub = (await execa("cat", [`${key}.pub`])).stdout.trim();
       hosts[name] = {
         name, dir: d, key, pub, recipient: "",
@@ -138,6 +160,12 @@ export async function makeWorld(root: string): Promise<World> {
     fixtureLog: env.FLOTILLA_FIXTURE_LOG!, systemctlLog: env.FLOTILLA_DEMO_SYSTEMCTL_LOG!,
     controllerDir: dir("controller"), controllerConfig: join(root, "controller", "controller.yaml"),
     operatorToken: randomBytes(16).toString("hex"), hosts, secretSha: "", env,
+    site: o.site ?? {
+      fixtureStateOf: () => fixtureState,
+      legacyUser: userInfo().username,
+      legacyProjectDir: hosts["legacy-1"].projectDir,
+      appUnit: "app.service",
+    },
   };
   // Age recipients through the CLI, as an operator would (ssh-to-age of each host key).
   for (const h of HOSTS) hosts[h].recipient = (await flotilla(w, ["keys", "recipient", `${hosts[h].key}.pub`])).trim();
@@ -166,7 +194,7 @@ export interface FleetOptions {
 
 export function fleetYaml(w: World, o: FleetOptions): string {
   const http = (h: HostName) => ({ type: "http", name: "http-health", url: `${o.healthUrl}/health/${h}`, bodyMatch: "^ok ", interval: "500ms", timeout: "2s", successes: 2, deadline: "6s" });
-  const file = (h: HostName) => ({ type: "command", name: "health-file", command: ["grep", "-qx", "ok", join(w.fixtureState, h, "health")], interval: "500ms", timeout: "2s", deadline: "6s" });
+  const file = (h: HostName) => ({ type: "command", name: "health-file", command: ["grep", "-qx", "ok", join(w.site.fixtureStateOf(h), h, "health")], interval: "500ms", timeout: "2s", deadline: "6s" });
   const nixos = (h: HostName, extra: Record<string, unknown> = {}) => ({ name: h, kind: "nixos", hostKey: w.hosts[h].pub, ...extra });
   const fleet = {
     version: 1,
@@ -178,15 +206,15 @@ export function fleetYaml(w: World, o: FleetOptions): string {
       nixos("web-2", { tags: ["web"], checks: [http("web-2")] }),
       nixos("db-1", { tags: ["db"], checks: [file("db-1")], ...(o.pin ? { pin: o.pin } : {}) }),
       {
-        name: "legacy-1", kind: "legacy", hostKey: w.hosts["legacy-1"].pub, user: userInfo().username, app: "build-legacy",
-        projectDir: w.hosts["legacy-1"].projectDir, checks: [file("legacy-1")],
+        name: "legacy-1", kind: "legacy", hostKey: w.hosts["legacy-1"].pub, user: w.site.legacyUser, app: "build-legacy",
+        projectDir: w.site.legacyProjectDir, checks: [file("legacy-1")],
       },
     ],
     waves: [
       { name: "canary", members: ["canary-1"], soak: "3s" },
       { name: "web", members: ["web-*"] },
     ],
-    secrets: [{ name: SECRET_NAME, sopsFile: "secrets/app.yaml", key: "app/token", hosts: [...HOSTS], mode: SECRET_MODE, restartUnits: ["app.service"] }],
+    secrets: [{ name: SECRET_NAME, sopsFile: "secrets/app.yaml", key: "app/token", hosts: [...HOSTS], mode: SECRET_MODE, restartUnits: [w.site.appUnit] }],
   };
   return `# Flotilla demo fleet: generated by demo/world.ts. legacy-1 and db-1 are in no wave,\n# so they form the implicit last wave "rest"; db-1 is pinned.\n${stringify(fleet)}`;
 }

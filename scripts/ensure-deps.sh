@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo and tests need, or stops naming what is missing.
-# Usage: scripts/ensure-deps.sh [demo|test]
+# Usage: scripts/ensure-deps.sh [demo|demo-hosts|test]
+#   demo-hosts: what `npm run demo -- --hosts` needs on top of the demo (the
+#   real-host tier's systemd-nspawn, debootstrap, zstd; run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-test}"
@@ -15,11 +17,18 @@ fi
 
 # Debian packages: command -> package
 declare -A pkgs=([nix]=nix-bin [age]=age [git]=git [ssh-keygen]=openssh-client)
+case "$mode" in
+  demo | demo-hosts | test) ;;
+  *) die "unknown mode $mode (expected demo, demo-hosts or test)" ;;
+esac
 if [ "$mode" = test ]; then
   pkgs[chromium]=chromium
   pkgs[faketime]=faketime # the fault matrix moves an agent's clock (libfaketime)
-  # The real-host tier (test/hosts, docs/testing-hosts.md): systemd-nspawn
-  # boots debootstrapped Debian hosts, cached as zstd tarballs.
+fi
+if [ "$mode" = test ] || [ "$mode" = demo-hosts ]; then
+  # The real-host tier (test/hosts, docs/testing-hosts.md) and the demo's
+  # --hosts: systemd-nspawn boots debootstrapped Debian hosts, cached as zstd
+  # tarballs.
   pkgs[systemd-nspawn]=systemd-container
   pkgs[debootstrap]=debootstrap
   pkgs[zstd]=zstd

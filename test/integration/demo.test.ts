@@ -60,4 +60,12 @@ describe("npm run demo", () => {
     const stop = join(root!, "logs");
     expect(existsSync(stop)).toBe(true);
   }, 15 * 60_000);
+
+  // `--hosts` itself (root, systemd-nspawn, ~2 min) runs outside the suite: docs/testing-hosts.md.
+  it("refuses --keep with --hosts before it starts anything, and says why", async () => {
+    const r = await execa(process.execPath, ["--import", "tsx", "demo/main.ts", "--hosts", "--keep"], { cwd: REPO_ROOT, reject: false, all: true, timeout: 60_000 });
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.stderr).toMatch(/--keep cannot be combined with --hosts: .*powered off and unmounted/);
+    expect(r.all).not.toMatch(/Setup/);
+  }, 90_000);
 });
