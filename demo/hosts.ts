@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { serveHttp, type HttpRemote } from "../test/helpers/git-repo.js";
-import { installLegacyAgent, waitForUserManager } from "../test/hosts/agent-setup.js";
+import { installLegacyAgent } from "../test/hosts/agent-setup.js";
 import { installNixosAgent } from "../test/hosts/fleet-bed.js";
 import { TestBed, type Host } from "../test/hosts/harness.js";
 import { envNames, type Machines, type MachineView, type SecretView } from "./machine.js";
@@ -95,7 +95,6 @@ export class DemoHosts {
     await Promise.all(
       HOSTS.map(async (h) => {
         const host = this.host(h);
-        await this.placeholderApp(h);
         if (isLegacy(h)) {
           await host.writeFile(`${LEGACY_PROJECT}/.env.production`, `SERVICE_PORT=8080\nSERVICE_ENV=production\nSERVICE_SECRET_FILE=${secretFile(h)}\n`, { user: LEGACY_USER });
           await installLegacyAgent(host, { host: h, remote, controller: controllerUrl, agentEnv: { FLOTILLA_FIXTURE_STATE: LEGACY_STATE, FLOTILLA_FIXTURE_UNITS: "1" } });
@@ -117,30 +116,6 @@ export class DemoHosts {
       }),
     );
     return remote;
-  }
-
-  /**
-   * The hosts already run the app before Flotilla's first deploy: a
-   * placeholder webapp.service (system unit; deploy's --user unit on
-   * legacy-1) that the first activation replaces. Needed because the agent
-   * restarts a changed secret's restartUnits before the system switch, and
-   * on real systemd restarting a unit that the same deploy only installs
-   * fails ("Unit webapp.service not found", SecretsFailed).
-   */
-  private async placeholderApp(h: HostName): Promise<void> {
-    const unit = "[Unit]\nDescription=the app before Flotilla (placeholder)\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=default.target\n";
-    const host = this.host(h);
-    if (isLegacy(h)) {
-      await host.writeFile(`${LEGACY_HOME}/.config/systemd/user/webapp.service`, unit, { user: LEGACY_USER, mode: "644" });
-      await host.exec(["loginctl", "enable-linger", LEGACY_USER]);
-      await waitForUserManager(host, LEGACY_USER);
-      await host.exec(["systemctl", "--user", "daemon-reload"], { user: LEGACY_USER });
-      await host.exec(["systemctl", "--user", "enable", "--now", "webapp.service"], { user: LEGACY_USER });
-    } else {
-      await host.writeFile("/etc/systemd/system/webapp.service", unit, { mode: "644" });
-      await host.exec(["systemctl", "daemon-reload"]);
-      await host.exec(["systemctl", "enable", "--now", "webapp.service"]);
-    }
   }
 
   private async sh(h: HostName, script: string, ...args: string[]): Promise<string> {

@@ -111,7 +111,7 @@ function hostsFleet(hosts: DemoHosts): Fleet {
       n.note("canary-1, web-1, web-2, db-1: the NixOS module's flotilla-agent.service (rendered from nix/modules/agent.nix), a system unit running as root");
       n.note("legacy-1: nix/install-legacy-agent.sh as user deploy, a systemd --user unit in deploy's lingering user manager");
       n.line("activations install and restart a real webapp.service (a system unit; deploy's --user unit on legacy-1); secrets restart it too");
-      n.note("each host already ran a placeholder webapp.service before the agent came: the agent restarts a secret's restartUnits before the system switch, so a unit the first deploy itself installs would not be found yet");
+      n.note("no host runs the app before its first deploy: a secret's restartUnits naming a unit that deploy installs is skipped (not loaded yet), and the switch starts it");
     },
     agentLog: (_w, h) => hosts.agentLog(h),
   };

@@ -17,7 +17,7 @@ import type { Logger } from "../../../common/src/log.js";
 import { SecretsError } from "../errors.js";
 import type { Secrets, SecretsContext } from "../ports.js";
 import { failureText, type Runner } from "./exec.js";
-import { restartInvocations } from "./systemd-scope.js";
+import { absentUnits, restartInvocations } from "./systemd-scope.js";
 
 export interface SopsAdapterOptions {
   root: string;
@@ -54,7 +54,17 @@ export class SopsSecretsAdapter implements Secrets {
       restartUnits: async (units) => {
         const ctx = this.ctx;
         const calls = ctx ? restartInvocations(units, ctx.fleet.secrets, ctx.host, { uid: process.getuid?.() ?? -1, user: userInfo().username }) : [["restart", ...units]];
-        for (const args of calls) {
+        for (const call of calls) {
+          // Units the manager does not have yet (the switch after the secrets installs them) start with the new secret: skip them.
+          const verb = call.indexOf("restart");
+          const scope = call.slice(0, verb);
+          const named = call.slice(verb + 1);
+          const shown = await o.run(o.systemctl, [...scope, "show", "--property=LoadState", ...named], { timeoutMs: 30_000 });
+          const absent = shown.exitCode === 0 ? absentUnits(named, shown.stdout) : [];
+          if (absent.length) o.log.info("not restarting units the manager does not have (yet); they start with the new secrets", { units: absent.join(","), scope: scope.join(" ") || "system" });
+          const todo = named.filter((u) => !absent.includes(u));
+          if (!todo.length) continue;
+          const args = [...scope, "restart", ...todo];
           const r = await o.run(o.systemctl, args, { timeoutMs: 120_000 });
           if (r.exitCode !== 0) throw new SecretsError(`systemctl ${args.join(" ")} after a secrets change failed (${failureText(r)})`);
         }

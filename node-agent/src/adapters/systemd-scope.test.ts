@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { HostSpec } from "../../../common/src/fleet/model.js";
-import { restartInvocations, scopeArgs } from "./systemd-scope.js";
+import { absentUnits, restartInvocations, scopeArgs } from "./systemd-scope.js";
 
 const base = { hostKey: "ssh-ed25519 AAAA", tags: [], checks: [], hooks: {} } as unknown as Omit<HostSpec, "kind" | "name">;
 const legacy = { ...base, name: "legacy-1", kind: "legacy", user: "deploy", app: "build-legacy", projectDir: "/home/deploy/app", envFiles: [] } as unknown as HostSpec;
@@ -32,5 +32,18 @@ describe("systemd scope of restartUnits and user checks", () => {
     expect(scopeArgs("user", legacy, root)).toEqual(["--user", "--machine=deploy@"]);
     expect(scopeArgs("system", legacy, deploy)).toEqual([]);
     expect(scopeArgs("user", nixos, root)).toEqual(["--user"]);
+  });
+});
+
+describe("units a restart can skip: not loaded in the manager (a first deploy whose switch installs them)", () => {
+  it("reads `systemctl show --property=LoadState` blocks in argument order", () => {
+    const out = "LoadState=loaded\n\nLoadState=not-found\n\nLoadState=loaded\n";
+    expect(absentUnits(["a.service", "b.service", "c.service"], out)).toEqual(["b.service"]);
+  });
+
+  it("skips nothing when the answer is not one block per unit (a stand-in systemctl, an old systemd)", () => {
+    expect(absentUnits(["a.service", "b.service"], "")).toEqual([]);
+    expect(absentUnits(["a.service", "b.service"], "LoadState=not-found\n")).toEqual([]);
+    expect(absentUnits(["a.service"], "garbage\n")).toEqual([]);
   });
 });

@@ -46,3 +46,19 @@ export function restartInvocations(
   }
   return (["system", "user"] as const).filter((s) => scopes.has(s)).map((s) => [...scopeArgs(s, host, agent), "restart", ...scopes.get(s)!]);
 }
+
+/**
+ * Of `units`, those the manager does not have (`LoadState=not-found` in the
+ * output of `systemctl show --property=LoadState <units…>`, one block per
+ * unit in argument order): nothing of theirs runs with the old secret, and a
+ * restart would fail ("Unit … not found") — e.g. a first deploy whose switch
+ * installs the unit after the secrets. Any other answer (not one block per
+ * unit: a stand-in systemctl, an old systemd) skips nothing.
+ */
+export function absentUnits(units: readonly string[], showOutput: string): string[] {
+  const blocks = showOutput.split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+  if (blocks.length !== units.length) return [];
+  const states = blocks.map((b) => /^LoadState=(.*)$/m.exec(b)?.[1]);
+  if (states.some((s) => s === undefined)) return [];
+  return units.filter((_, i) => states[i] === "not-found");
+}
