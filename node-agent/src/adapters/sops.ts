@@ -61,7 +61,7 @@ export class SopsSecretsAdapter implements Secrets {
           const named = call.slice(verb + 1);
           const shown = await o.run(o.systemctl, [...scope, "show", "--property=LoadState", ...named], { timeoutMs: 30_000 });
           const absent = shown.exitCode === 0 ? absentUnits(named, shown.stdout) : [];
-          if (absent.length) o.log.info("not restarting units the manager does not have (yet); they start with the new secrets", { units: absent.join(","), scope: scope.join(" ") || "system" });
+          if (absent.length) o.log.info("not restarting units the manager does not have (yet); they start with the new secrets", { units: absent.join(","), scope: scope.includes("--user") ? "user" : "system" });
           const todo = named.filter((u) => !absent.includes(u));
           if (!todo.length) continue;
           const args = [...scope, "restart", ...todo];
