@@ -156,7 +156,7 @@ export class Coordinator {
       this.reject(e);
     }
     const receivedMs = this.now();
-    const rows = verified.messages.map((m) => toNewMessage(m.message, m.payload, m.sig, receivedMs));
+    const rows = verified.messages.map((m) => toNewMessage(m.message, m.payload, m.sig, receivedMs, m.raw));
     let r;
     try {
       r = await this.opts.store.appendMessages(verified.host, rows, receivedMs);
