@@ -4,6 +4,8 @@
 // the controller building the report, validation and rendering) timed with
 // cold controller caches (>1 s apart), as JSON and as text; then the
 // dashboard's main page and a host page (GET with a bearer token, body read).
+// HOSTS=N sets the fleet size (default 10,000); a fleet file over the 1 MiB
+// limit (more than ~7,500 of the bench's hosts) is refused up front.
 // Run: node --import tsx bench/controller-status.ts
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
