@@ -18,17 +18,29 @@ export function makeHosts(n: number, prefix = "h"): BenchHost[] {
   return Array.from({ length: n }, (_, i) => makeHost(`${prefix}${String(i).padStart(5, "0")}`));
 }
 
-/** A fleet of `hosts`: `canary` hosts in a first wave and the rest in a second; canary 0 = no waves (every host in the first and only wave). */
+/** Shared role tags of the non-canary hosts, in turn (a fleet of a few kinds of machine). */
+const ROLES = ["web", "db", "kv", "ci"] as const;
+
+/**
+ * A fleet of `hosts`: `canary` hosts (tagged canary) in a first wave and the
+ * rest (tagged by role) in a second, selected by tag; canary 0 = no waves
+ * (every host in the implicit wave). Written compactly, one flow mapping per
+ * host (valid YAML a person could write), since the fleet file is capped at
+ * 1 MiB: ~130 bytes a host, 80 of them the public key line.
+ */
+export function fleetYaml(hosts: BenchHost[], canary = 1): string {
+  const tag = (i: number) => (canary > 0 && i < canary ? "canary" : ROLES[i % ROLES.length]!);
+  const lines = ["version: 1", "hosts:", ...hosts.map((h, i) => `- {name: ${h.name}, kind: nixos, hostKey: ${h.publicLine}, tags: [${tag(i)}]}`)];
+  if (canary > 0) {
+    const roles = ROLES.filter((_, r) => hosts.some((_h, i) => i >= canary && i % ROLES.length === r));
+    lines.push("waves:", "- {name: canary, members: [tag:canary]}");
+    if (roles.length) lines.push(`- {name: fleet, members: [${roles.map((r) => `tag:${r}`).join(", ")}], maxUnavailable: 5%}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
 export async function fleetRepo(hosts: BenchHost[], canary = 1): Promise<FleetRepo> {
-  const fleet = {
-    version: 1,
-    hosts: hosts.map((h) => ({ name: h.name, kind: "nixos", hostKey: h.publicLine })),
-    waves: canary === 0 ? undefined : [
-      { name: "canary", members: hosts.slice(0, canary).map((h) => h.name) },
-      { name: "fleet", members: hosts.slice(canary).map((h) => h.name), maxUnavailable: "5%" },
-    ],
-  };
-  return makeFleetRepo({ files: { "fleet.yaml": stringify(fleet) }, message: "bench fleet" });
+  return makeFleetRepo({ files: { "fleet.yaml": fleetYaml(hosts, canary) }, message: "bench fleet" });
 }
 
 const CHILD = fileURLToPath(new URL("../test/integration/controller/serve-child.ts", import.meta.url));
@@ -51,7 +63,9 @@ export async function spawnController(remote: string, database?: string, extra: 
     limits: { maxBodyBytes: 8 * 1024 * 1024, maxConnections: 20_000 },
     ...extra,
   }));
-  const proc = execa("node", ["--import", "tsx", CHILD, "serve", "--config", config], { reject: false, buffer: false });
+  // CONTROLLER_NODE_ARGS: extra node flags for the controller process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (written when it stops).
+  const nodeArgs = process.env.CONTROLLER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const proc = execa("node", [...nodeArgs, "--import", "tsx", CHILD, "serve", "--config", config], { reject: false, buffer: false });
   let out = "";
   let err = "";
   proc.stdout!.on("data", (d) => (out += d));

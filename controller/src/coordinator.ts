@@ -156,7 +156,7 @@ export class Coordinator {
       this.reject(e);
     }
     const receivedMs = this.now();
-    const rows = verified.messages.map((m) => toNewMessage(m.message, m.payload, m.sig, receivedMs));
+    const rows = verified.messages.map((m) => toNewMessage(m.message, m.payload, m.sig, receivedMs, m.raw));
     let r;
     try {
       r = await this.opts.store.appendMessages(verified.host, rows, receivedMs);
@@ -478,7 +478,9 @@ export class Coordinator {
   }
 
   async status(filter: { host?: string; wave?: string; rev?: string } = {}): Promise<StatusReport> {
-    const [rollouts, hosts, reboots] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), this.hostStates(), this.reboots.statuses(this.opts.fleet.currentFleet())]);
+    // one host's report (its dashboard page) reads that host's state, not every host's
+    const states = filter.host ? this.opts.store.hostState(filter.host).then((h) => (h ? [h] : [])) : this.hostStates();
+    const [rollouts, hosts, reboots] = await Promise.all([this.recentRollouts(this.opts.statusRollouts ?? 5), states, this.reboots.statuses(this.opts.fleet.currentFleet())]);
     const held = heldHosts(await this.opts.store.actions({ actions: ["hold", "release"] }));
     // an older commit asked for by name (the dashboard's ?rev=, a GitHub status link) is evaluated and listed last
     if (filter.rev && !rollouts.some((r) => r.commit.sha === filter.rev)) {

@@ -2,7 +2,9 @@
 // a link to a host page, the host's last error, live updates that keep the
 // scroll position (no reload), ?rev= for a commit outside the recent
 // rollouts and for an unknown one, operator buttons only for operate
-// tokens, and host-controlled text (error messages, commit subjects) inert.
+// tokens, host-controlled text (error messages, commit subjects) inert, and
+// the host list of a large fleet: hosts needing attention first and in full,
+// healthy ones paged (following the "next" link) and filtered by name.
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -127,5 +129,46 @@ describe("dashboard in headless Chromium", () => {
     const missing = await op.goto(`${ctl.url}/hosts/no-such-host`);
     expect(missing!.status()).toBe(404);
     expect(await op.locator("#unknown-host").innerText()).toContain("No host “no-such-host”");
+  });
+
+  it("lists hosts needing attention first and in full, pages through the healthy ones by the next link, filters by name", async () => {
+    const page = await login(READ_TOKEN);
+    const rows = (body: string) => page.locator(`#${body} tr[data-host]`).evaluateAll((rs) => rs.map((r) => r.getAttribute("data-host")));
+    await page.goto(`${ctl.url}/?per=10`);
+    const attention = await rows("attention");
+    expect(attention[0]).toBe("canary-1"); // failed: first
+    expect(await page.locator('#attention tr[data-host="canary-1"]').getAttribute("data-attention")).toBe("failed");
+    const healthy = WEB.filter((h) => !attention.includes(h));
+    expect(await rows("healthy")).toEqual(healthy.slice(0, 10));
+    expect(await page.locator("#pager").getAttribute("data-pages")).toBe(String(Math.ceil(healthy.length / 10)));
+    expect(await page.locator("#prev-page").count()).toBe(0);
+    // page 2 by the link, as an operator clicks it: the attention list stays, the filter's parameters too
+    await page.locator("#next-page").click();
+    await page.waitForURL(`${ctl.url}/?per=10&page=2`);
+    expect(await rows("attention")).toEqual(attention);
+    expect(await rows("healthy")).toEqual(healthy.slice(10, 20));
+    // live updates keep the page
+    await page.goto(`${ctl.url}/?per=10&page=2&refresh=1`);
+    const before = await page.locator("#live").getAttribute("data-generated");
+    await expect.poll(() => page.locator("#live").getAttribute("data-generated"), { timeout: 10_000 }).not.toBe(before);
+    expect(await rows("healthy")).toEqual(healthy.slice(10, 20));
+    await page.locator("#next-page").click();
+    await page.waitForURL(`${ctl.url}/?refresh=1&per=10&page=3`);
+    expect(await rows("healthy")).toEqual(healthy.slice(20, 30));
+    expect(await page.locator("#next-page").count()).toBe(0);
+    expect(await page.locator("#prev-page").getAttribute("href")).toBe("/?refresh=1&per=10&page=2");
+    // the name filter: typing is not undone by a live update (the page refreshes every second)
+    const field = page.locator('#host-filter input[name="q"]');
+    await field.fill("web-1");
+    await page.waitForTimeout(2_500);
+    expect(await field.inputValue()).toBe("web-1");
+    await field.press("Enter");
+    await page.waitForURL(`${ctl.url}/?refresh=1&per=10&q=web-1`);
+    expect(await rows("attention")).toEqual(attention.filter((h) => h.includes("web-1")));
+    expect(await rows("healthy")).toEqual(healthy.filter((h) => h.includes("web-1")));
+    expect(await page.locator("#pager").count()).toBe(0); // 10 or fewer: one page
+    await page.locator("#filter-clear").click();
+    await page.waitForURL(`${ctl.url}/?refresh=1&per=10`);
+    expect(await rows("healthy")).toEqual(healthy.slice(0, 10));
   });
 });

@@ -1,8 +1,12 @@
 /**
  * The dashboard's routes: `/` (the fleet, `?rev=` a commit's rollout),
  * `/hosts/{host}` (one host), each also as `?fragment=1` (just the live part,
- * for the page's own updates). Read with an operator token (bearer or the
- * cookie `/?token=` sets); action buttons only for tokens with role operate.
+ * for the page's own updates). The main page lists hosts needing attention in
+ * full and the healthy ones a page at a time (`?page=`, `?per=` rows a page,
+ * 10–1000, default 100), both narrowed by `?q=` (a name substring or glob);
+ * `?wave=` and `?host=` narrow the whole report. Read with an operator token
+ * (bearer or the cookie `/?token=` sets); action buttons only for tokens with
+ * role operate.
  * Every answer carries a Content-Security-Policy allowing nothing but this
  * answer's own inline style and script (by nonce) and requests to this
  * origin, so markup that slipped into a page could not run.
@@ -55,10 +59,21 @@ export function mountDashboard(app: Hono, o: { coordinator: Coordinator; auth: O
     const opts = common(c);
     const asked = c.req.query("rev");
     const sha = asked ? await o.coordinator.resolveRev(asked.toLowerCase()) : null;
+    const q = c.req.query("q");
+    if (q !== undefined && q.length > 200) throw new HttpError(400, "InvalidQuery", "q: expected a host name filter of at most 200 characters", "q");
+    const pageNo = intParam(c.req.query("page"), "page", 1, 1_000_000);
+    const perPage = intParam(c.req.query("per"), "per", 10, 1000);
     const report = await o.coordinator.status({ host: c.req.query("host"), wave: c.req.query("wave"), ...(sha ? { rev: sha } : {}) });
     secure(c, opts.nonce);
     const known = !asked || (sha !== null && report.rollouts.some((r) => r.rev === sha));
-    return c.html(renderDashboard(report, { ...opts, canOperate: v.canOperate, ...(asked ? { rev: { asked, sha: known ? sha : null } } : {}) }), known ? 200 : 404);
+    // what the pager's and the filter's links keep
+    const params: Record<string, string> = {};
+    for (const k of ["rev", "wave", "host", "refresh", "per"]) {
+      const val = c.req.query(k);
+      if (val) params[k] = val;
+    }
+    const list = { ...(q ? { q } : {}), ...(pageNo ? { page: pageNo } : {}), ...(perPage ? { perPage } : {}), params };
+    return c.html(renderDashboard(report, { ...opts, ...list, canOperate: v.canOperate, ...(asked ? { rev: { asked, sha: known ? sha : null } } : {}) }), known ? 200 : 404);
   });
 
   app.get("/hosts/:host", async (c) => {

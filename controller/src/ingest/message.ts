@@ -17,12 +17,13 @@ export function verdictOf(message: AgentMessage): NewMessage["verdict"] {
  * messages table does not grow with it: the stored payload is the signed one
  * minus its `log` field (`sig` still verifies the payload as received).
  */
-function withoutLog(payload: string): string {
-  const { log: _log, ...rest } = JSON.parse(payload) as Record<string, unknown>;
+function withoutLog(payload: string, raw?: unknown): string {
+  const { log: _log, ...rest } = (raw ?? JSON.parse(payload)) as Record<string, unknown>;
   return JSON.stringify(rest);
 }
 
-export function toNewMessage(message: AgentMessage, payload: string, sig: string, receivedMs: number): NewMessage {
+/** `raw`: JSON.parse(payload) when the caller has it already (ingest parsed it before the schema): not parsed again. */
+export function toNewMessage(message: AgentMessage, payload: string, sig: string, receivedMs: number, raw?: unknown): NewMessage {
   const isEvent = message.type === "event";
   const log = isEvent ? message.log : undefined;
   return {
@@ -36,7 +37,7 @@ export function toNewMessage(message: AgentMessage, payload: string, sig: string
     outcome: isEvent ? message.outcome : null,
     reason: isEvent ? message.reason : null,
     generation: isEvent ? message.generation : message.currentGeneration,
-    payload: log ? withoutLog(payload) : payload,
+    payload: log ? withoutLog(payload, raw) : payload,
     sig,
     verdict: verdictOf(message),
     message,

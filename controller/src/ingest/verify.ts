@@ -25,6 +25,8 @@ export interface VerifiedMessage {
   message: AgentMessage;
   payload: string;
   sig: string;
+  /** JSON.parse(payload), as parsed before the schema (kept so storing it without `log` need not parse it again). */
+  raw: unknown;
 }
 
 function schemaError(error: z.ZodError, prefix: string, what: string): HttpError {
@@ -85,14 +87,15 @@ export function finishReportBatch(host: string, envs: Envelope[], sigOk: readonl
   let prevSeq = 0;
   const messages = envs.map((env, i) => {
     const at = `reports[${i}]`;
-    const parsed = AgentMessage.safeParse(parsePayload(env, `${at}.payload`));
+    const raw = parsePayload(env, `${at}.payload`);
+    const parsed = AgentMessage.safeParse(raw);
     if (!parsed.success) throw schemaError(parsed.error, `${at}.payload`, "invalid report");
     const m = parsed.data;
     if (m.host !== host) throw new HttpError(400, "HostMismatch", `payload names host "${m.host}" but the envelope is signed by "${host}"`, `${at}.payload.host`);
     checkTime(m.time, ctx, ctx.maxReportAgeMs, `${at}.payload.time`);
     if (m.seq <= prevSeq) throw new HttpError(400, "SeqOrder", `seq ${m.seq} does not follow ${prevSeq}: a batch must be in strictly increasing seq order`, `${at}.payload.seq`);
     prevSeq = m.seq;
-    return { message: m, payload: env.payload, sig: env.sig };
+    return { message: m, payload: env.payload, sig: env.sig, raw };
   });
   return { host, messages };
 }

@@ -1,7 +1,8 @@
 /**
  * The dashboard's only script (inline, allowed by the page's CSP nonce; no
  * build step). It (1) replaces #live with a fresh copy (?fragment=1) every
- * data-refresh seconds, keeping the scroll position, (2) keeps the relative
+ * data-refresh seconds, keeping the scroll position (not while the host
+ * filter has the focus), (2) keeps the relative
  * times current, (3) shows the operator action buttons (rendered only for
  * operate tokens) and sends their POSTs with a reason, (4) on a host page
  * fills in the deploy log tail and the operator actions when the controller
@@ -80,6 +81,9 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   var busy = false, timer = null;
   function update() {
     if (busy) return;
+    // someone is typing a host filter (it lives in #live): update after they leave the field
+    var a = document.activeElement;
+    if (a && a.form && a.form.id === "host-filter") return;
     busy = true;
     var u = new URL(location.href);
     u.searchParams.set("fragment", "1");

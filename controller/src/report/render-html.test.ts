@@ -74,3 +74,51 @@ describe("host page HTML", () => {
     expect(clean).toContain("No events from this host yet.");
   });
 });
+
+describe("dashboard host list for a large fleet", () => {
+  const many = (n: number) =>
+    report({
+      hosts: Array.from({ length: n }, (_, i) => {
+        const name = `web-${String(i).padStart(4, "0")}`;
+        if (i === 7) return host(name, { phase: "failed", health: "Degraded", failedRevs: [REV_A], lastError: { reason: "HealthCheckFailed", message: "503" } });
+        if (i === 250) return host(name, { stale: true, health: "Unknown", lastSeen: new Date(NOW - 3 * 3600_000).toISOString() });
+        if (i === 3) return host(name, { phase: "activating", health: "Progressing" });
+        return host(name);
+      }),
+    });
+  const rowsOf = (html: string, body: string) => [...(html.split(`<tbody id="${body}"`)[1]!.split("</tbody>")[0]!.matchAll(/<tr data-host="([^"]+)"/g))].map((m) => m[1]);
+
+  it("every host needing attention first, most urgent first; healthy hosts a page at a time with links that keep the other parameters", () => {
+    const s = many(450);
+    const html = renderDashboard(s, { nonce: "n", params: { rev: REV_A, refresh: "2" } });
+    expect(rowsOf(html, "attention")).toEqual(["web-0007", "web-0250", "web-0003"]);
+    expect(html).toContain('data-host="web-0007" data-health="Degraded" data-reboot="no" data-attention="failed"');
+    const healthy = rowsOf(html, "healthy");
+    expect(healthy).toHaveLength(100);
+    expect(healthy[0]).toBe("web-0000");
+    expect(html).toContain("Healthy: 447, showing 1–100");
+    expect(html).toContain('<li data-count="total"><b>450</b> hosts</li>'); // counters: the whole fleet
+    expect(html).toContain(`<a id="next-page" rel="next" href="/?rev=${REV_A}&amp;refresh=2&amp;page=2">`);
+    expect(html).not.toContain('id="prev-page"');
+    const last = renderDashboard(s, { nonce: "n", page: 99 }); // clamped to the last page
+    expect(rowsOf(last, "healthy")).toEqual(Array.from({ length: 47 }, (_, i) => `web-${String(403 + i).padStart(4, "0")}`));
+    expect(last).toContain('<nav id="pager" data-page="5" data-pages="5"><a id="prev-page" rel="prev" href="/?page=4">');
+    expect(rowsOf(last, "attention")).toHaveLength(3); // on every page
+  });
+
+  it("a name filter (substring or glob) narrows both lists, not the counters", () => {
+    const s = many(450);
+    const sub = renderDashboard(s, { nonce: "n", q: "web-02" });
+    expect(rowsOf(sub, "attention")).toEqual(["web-0250"]);
+    expect(rowsOf(sub, "healthy")).toHaveLength(99);
+    expect(sub).toContain("Healthy matching “web-02”: 99");
+    expect(sub).toContain('<a id="filter-clear" href="/">show all</a>');
+    const glob = renderDashboard(s, { nonce: "n", q: "web-00?7" });
+    expect(rowsOf(glob, "attention")).toEqual(["web-0007"]);
+    expect(rowsOf(glob, "healthy")).toEqual(["web-0017", "web-0027", "web-0037", "web-0047", "web-0057", "web-0067", "web-0077", "web-0087", "web-0097"]);
+    const hostile = renderDashboard(s, { nonce: "n", q: '"><img src=x>', params: { wave: "<i id=x>" } });
+    expect(hostile).not.toContain("<img");
+    expect(hostile).not.toContain("<i id=x>");
+    expect(hostile).toContain(`<input type="hidden" name="wave" value="&lt;i id=x&gt;">`);
+  });
+});

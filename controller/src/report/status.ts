@@ -37,17 +37,30 @@ export interface StatusInput {
   reboots?: ReadonlyMap<string, HostRebootStatus>;
 }
 
-const hostMaps = new WeakMap<Fleet, Map<string, Fleet["hosts"][number]>>();
+/** Per fleet (fleets are cached per revision): the hosts with a maintenance window of their own, and each host's wave. */
+const fleetIndexes = new WeakMap<Fleet, { windowed: Map<string, WindowSpec>; waveOf: Map<string, string> }>();
+function indexOf(fleet: Fleet): { windowed: Map<string, WindowSpec>; waveOf: Map<string, string> } {
+  let ix = fleetIndexes.get(fleet);
+  if (!ix) {
+    ix = { windowed: new Map(), waveOf: new Map() };
+    for (const h of fleet.hosts) {
+      if (h.window) ix.windowed.set(h.name, h.window);
+      ix.waveOf.set(h.name, h.wave);
+    }
+    fleetIndexes.set(fleet, ix);
+  }
+  return ix;
+}
 
 /** A wave's window (its own, else "open" when every member is), and which counted members are outside theirs. */
 function waveWindow(fleet: Fleet | null, wave: string, counted: readonly string[], windowOf: (w: WindowSpec | undefined) => WindowStatus | undefined): { window?: WindowStatus & { waiting: string[] } } {
   if (!fleet) return {};
   const own = fleet.waves.find((w) => w.name === wave)?.window;
-  let specs = hostMaps.get(fleet);
-  if (!specs) hostMaps.set(fleet, (specs = new Map(fleet.hosts.map((h) => [h.name, h]))));
-  const waiting = counted.filter((m) => windowOf(specs.get(m)?.window)?.open === false);
-  const anyWindow = own || counted.some((m) => specs.get(m)?.window);
+  const { windowed } = indexOf(fleet);
+  // most fleets have no per-host windows: nothing to look up per member
+  const anyWindow = own || (windowed.size > 0 && counted.some((m) => windowed.has(m)));
   if (!anyWindow) return {};
+  const waiting = windowed.size > 0 ? counted.filter((m) => windowOf(windowed.get(m))?.open === false) : [];
   const base = own ? windowOf(own)! : { open: waiting.length < counted.length, nextOpen: null, source: "members' windows" };
   return { window: { ...base, waiting } };
 }
@@ -64,19 +77,20 @@ function health(s: HostState | undefined, stale: boolean): HostStatus["health"] 
   return s.healthy ? "Healthy" : "Unknown";
 }
 
-/** Per rollout (newest first): host → is its wave (in the fleet at that commit) open for it? */
-function openWaves(rollouts: readonly EvaluatedRollout[]): { sha: string; open: Set<string> }[] {
+/** Per rollout (newest first): the waves open for it, and each host's wave in the fleet at that commit. */
+function openWaves(rollouts: readonly EvaluatedRollout[]): { sha: string; opened: Set<string>; waveOf: Map<string, string> }[] {
   return rollouts
     .filter((r) => r.decision && r.fleet && r.decision.state !== "halted")
-    .map((r) => {
-      const opened = new Set(r.decision!.waves.filter((w) => w.openedAtMs !== null).map((w) => w.name));
-      return { sha: r.commit.sha, open: new Set(r.fleet!.hosts.filter((h) => opened.has(h.wave)).map((h) => h.name)) };
-    });
+    .map((r) => ({ sha: r.commit.sha, opened: new Set(r.decision!.waves.filter((w) => w.openedAtMs !== null).map((w) => w.name)), waveOf: indexOf(r.fleet!).waveOf }))
+    .filter((r) => r.opened.size > 0);
 }
 
 function desiredRev(host: string, pin: string | undefined, open: ReturnType<typeof openWaves>): string | null {
   if (pin) return pin;
-  for (const r of open) if (r.open.has(host)) return r.sha;
+  for (const r of open) {
+    const wave = r.waveOf.get(host);
+    if (wave !== undefined && r.opened.has(wave)) return r.sha;
+  }
   return null;
 }
 

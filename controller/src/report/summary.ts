@@ -28,3 +28,23 @@ export function countHosts(hosts: readonly HostStatus[], rev?: string | null): F
 export function currentRollout(s: StatusReport): RolloutStatus | undefined {
   return s.rollouts.find((r) => r.rev === s.head) ?? s.rollouts[0];
 }
+
+/**
+ * Why a host needs an operator's eye, most urgent first ("" when it does not):
+ * failed (Degraded, or failed the current rollout's revision), unreachable
+ * (stale), deploying (Progressing), unknown health, held, awaiting a reboot,
+ * drifted. The dashboard lists these hosts in full, above the healthy ones.
+ */
+export const ATTENTION = ["failed", "stale", "deploying", "unknown", "held", "reboot", "drift"] as const;
+export type Attention = (typeof ATTENTION)[number];
+
+export function attention(h: HostStatus, rev?: string | null): Attention | "" {
+  if (h.stale) return "stale";
+  if (h.health === "Degraded" || (rev && h.failedRevs.includes(rev))) return "failed";
+  if (h.health === "Progressing") return "deploying";
+  if (h.health === "Unknown") return "unknown";
+  if ((h as { held?: unknown }).held) return "held";
+  if (h.needsReboot || h.pendingReboot) return "reboot";
+  if (h.drift) return "drift";
+  return "";
+}
