@@ -29,8 +29,35 @@ export function nameMatcher(q: string | undefined): (name: string) => boolean {
   const f = q?.trim().toLowerCase();
   if (!f) return () => true;
   if (!/[*?]/.test(f)) return (n) => n.toLowerCase().includes(f);
-  const re = new RegExp(`^${f.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-  return (n) => re.test(n.toLowerCase());
+  return (n) => globMatch(f, n.toLowerCase());
+}
+
+/**
+ * `*` and `?` over the whole name, in O(pattern × name) whatever the
+ * pattern (the filter comes from the query string: a regex built from
+ * `a*a*a*…` would backtrack exponentially).
+ */
+export function globMatch(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let mark = 0;
+  while (n < name.length) {
+    if (p < pattern.length && (pattern[p] === "?" || pattern[p] === name[n])) {
+      p++;
+      n++;
+    } else if (p < pattern.length && pattern[p] === "*") {
+      star = p++;
+      mark = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === "*") p++;
+  return p === pattern.length;
 }
 
 export function hostList(hosts: readonly HostStatus[], o: { rev?: string | null; q?: string; page?: number; perPage?: number }): HostList {
