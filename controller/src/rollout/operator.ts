@@ -8,7 +8,7 @@
  */
 import type { OperatorActionKind } from "../../../schemas/src/api.js";
 
-/** A recorded operator action (the store's ActionRecord has this shape). */
+/** A recorded operator action (the store's ActionRecord is this type). */
 export interface ActionFact {
   id: number;
   action: OperatorActionKind;

@@ -6,6 +6,7 @@
 import type { RebootLease } from "../reboot/semaphore.js";
 import type { AgentMessage, OperatorActionKind, StepLog } from "../../../schemas/src/api.js";
 import type { ObservedEvent } from "../rollout/decide.js";
+import type { ActionFact } from "../rollout/operator.js";
 import type { HostState } from "./host-state.js";
 
 export interface NewMessage {
@@ -99,17 +100,8 @@ export interface DecisionRecord {
 
 export type NewDecisionRecord = Omit<DecisionRecord, "id">;
 
-/** An operator action as stored (operator_actions). */
-export interface ActionRecord {
-  id: number;
-  action: OperatorActionKind;
-  rev: string | null;
-  wave: string | null;
-  host: string | null;
-  reason: string;
-  actor: string;
-  timeMs: number;
-}
+/** An operator action as stored (operator_actions): the fact the rollout engine reads. */
+export type ActionRecord = ActionFact;
 
 export type NewActionRecord = Omit<ActionRecord, "id">;
 
