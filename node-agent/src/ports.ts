@@ -46,7 +46,7 @@ export interface FleetLoad {
 /** The fleet repo, through the persistent bare cache. */
 export interface Source {
   init(): Promise<void>;
-  /** The branch head on the first remote that answers (one `git ls-remote`). */
+  /** The branch head on the first remote that answers, fetched into the cache (one `git fetch`). */
   head(): Promise<{ remote: string; sha: string }>;
   /** Makes `sha` (and the branch) available in the cache; incremental. */
   fetch(remote: string, sha: string): Promise<void>;

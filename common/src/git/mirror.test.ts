@@ -43,6 +43,36 @@ describe("GitMirror", () => {
     expect((await m.commitInfo(c3)).subject).toBe("edit other");
   });
 
+  it("fetchHead: one git fetch tells the head, follows a force-push, and keeps git's words when it fails", async () => {
+    const r = repo();
+    const c1 = r.commit("fleet.yaml", "version: 1\n");
+    const dir = join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "cache.git");
+    const m = new GitMirror({ dir, remotes: ["file:///nonexistent/repo", r.url], branch: "main", log: memoryLogger() });
+    await m.init();
+    expect(await m.fetchHead()).toEqual({ remote: r.url, sha: c1 });
+    expect(await m.hasCommit(c1)).toBe(true);
+    // Unchanged: the same head again.
+    expect(await m.fetchHead()).toEqual({ remote: r.url, sha: c1 });
+    const c2 = r.commit("fleet.yaml", "version: 2\n");
+    expect((await m.fetchHead()).sha).toBe(c2);
+    expect(await m.isAncestor(c1, c2)).toBe(true);
+    // A force-push back and onto another line: the head is the remote's, and the rewrite shows.
+    r.git("reset", "-q", "--hard", c1);
+    expect((await m.fetchHead()).sha).toBe(c1);
+    const c3 = r.commit("other", "x");
+    expect((await m.fetchHead()).sha).toBe(c3);
+    expect(await m.isAncestor(c2, c3)).toBe(false);
+    // Packed refs (no loose ref file to read): the head still comes from git.
+    execFileSync("git", ["--git-dir", dir, "pack-refs", "--all"]);
+    expect((await m.fetchHead()).sha).toBe(c3);
+    // A remote without the branch, then none at all: every remote with what git said.
+    const other = new GitMirror({ dir, remotes: [r.url], branch: "nope", log: memoryLogger() });
+    await expect(other.fetchHead()).rejects.toThrow(/branch "nope" not found: fatal: couldn't find remote ref refs\/heads\/nope/);
+    const none = new GitMirror({ dir, remotes: ["file:///nope/a", "file:///nope/b"], branch: "main", log: memoryLogger() });
+    await expect(none.fetchHead()).rejects.toThrow(RemoteUnreachableError);
+    await expect(none.fetchHead()).rejects.toThrow(/nope\/a: fatal: .*nope\/b: fatal: /);
+  });
+
   it("reports every remote when none answers", async () => {
     const m = new GitMirror({ dir: join(mkdtempSync(join(tmpdir(), "flotilla-mirror-")), "c.git"), remotes: ["file:///nope/a", "file:///nope/b"], branch: "main", log: memoryLogger() });
     await m.init();

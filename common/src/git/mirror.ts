@@ -1,10 +1,12 @@
 /**
  * A persistent bare cache of the fleet repo, shared by the agent and the
- * controller. The no-change check is one `git ls-remote` per poll; objects are
- * fetched incrementally only when the branch moved. Remotes are tried in
- * order and the first that answers wins.
+ * controller. Two ways to follow the branch: `remoteHead` (one `git ls-remote`,
+ * then `fetch` when it moved: the controller) and `fetchHead` (one `git fetch`
+ * of the branch, which also tells its head: the agent's poll; an unchanged
+ * branch transfers no pack). Remotes are tried in order and the first that
+ * answers wins.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -105,6 +107,37 @@ export class GitMirror {
       }
     }
     throw new RemoteUnreachableError(`no fleet remote answered for branch "${this.branch}": ${failures.join("; ")}`);
+  }
+
+  /**
+   * Fetches the branch from the first remote that answers (force: the cache
+   * follows a rewritten branch too, the caller judges the move) and returns
+   * its head: one connection per poll, where `remoteHead` + `fetch` make two.
+   * The refspec names the one branch, so protocol v2 advertises only it, and
+   * a head the cache already has transfers no pack.
+   */
+  async fetchHead(): Promise<{ remote: string; sha: string }> {
+    const failures: string[] = [];
+    for (const remote of this.remotes) {
+      try {
+        await this.git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, `+refs/heads/${this.branch}:${INCOMING}`]);
+      } catch (e) {
+        const said = e instanceof GitCommandError ? gitSaid(e.stderr) : undefined;
+        const missing = said && /couldn't find remote ref/i.test(said) ? `branch "${this.branch}" not found: ` : "";
+        failures.push(`${redactUrl(remote)}: ${missing}${said || (e as Error).message}`);
+        continue;
+      }
+      return { remote, sha: await this.incoming() };
+    }
+    throw new RemoteUnreachableError(`no fleet remote answered for branch "${this.branch}": ${failures.join("; ")}`);
+  }
+
+  /** refs/flotilla/incoming: the loose ref file git fetch just wrote (no process), else `git rev-parse` (packed refs, another ref backend). */
+  private async incoming(): Promise<string> {
+    const loose = await readFile(join(this.dir, INCOMING), "utf8").catch(() => "");
+    const sha = loose.trim();
+    if (/^[0-9a-f]{40}$/.test(sha)) return sha;
+    return (await this.git(["rev-parse", "--verify", `${INCOMING}^{commit}`])).stdout.trim();
   }
 
   async hasCommit(sha: string): Promise<boolean> {

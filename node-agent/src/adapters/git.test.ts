@@ -1,10 +1,15 @@
-// The agent's git cache with real git: fetching the branch's new head, and
-// the keep ref that a flake reference names, made once per revision and made
-// again after `forget` dropped it.
+// The agent's git cache with real git: fetching the branch's new head (one
+// connection per poll, over a real smart-HTTP remote), the keep ref that a
+// flake reference names, made once per revision and made again after
+// `forget` dropped it, and real nix reading that reference in place.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryLogger } from "../../../common/src/log.js";
+import { makeFleetRepo, serveHttp } from "../../../test/helpers/git-repo.js";
+import { nixEnv } from "../../../test/helpers/nix-env.js";
 import { cleanupTempDirs, makeTempDir } from "../../../test/helpers/tmp.js";
 import { GitSource } from "./git.js";
 
@@ -35,7 +40,7 @@ describe("GitSource", () => {
 
     const keepRef = async (rev: string) =>
       (await execa("git", ["--git-dir", join(state, "cache.git"), "for-each-ref", "--format=%(refname)", `refs/flotilla/keep/${rev}`])).stdout.trim();
-    expect(await src.flakeRef(a)).toBe(`git+file://${join(state, "cache.git")}?rev=${a}&ref=refs/flotilla/keep/${a}`);
+    expect(await src.flakeRef(a)).toBe(`git+file://${join(state, "nix-source")}?rev=${a}&ref=refs/flotilla/keep/${a}`);
     expect(await keepRef(a)).toBe(`refs/flotilla/keep/${a}`);
     await src.flakeRef(a);
     await src.flakeRef(b);
@@ -45,5 +50,57 @@ describe("GitSource", () => {
     // Forgotten, then needed again (a rollback to it): the ref is made again.
     await src.flakeRef(a);
     expect(await keepRef(a)).toBe(`refs/flotilla/keep/${a}`);
+  });
+
+  it("a poll is one connection to the remote: head() fetches the branch (force-pushes included), fetch() of that head asks nothing more", async () => {
+    const repo = await makeFleetRepo({ files: { "fleet.yaml": "version: 1\n" } });
+    const remote = await serveHttp(repo.dir);
+    try {
+      const state = await makeTempDir("flotilla-git-state-");
+      const src = new GitSource({ stateDir: state, remotes: [remote.url], branch: "main", git: "git", timeoutMs: 30_000, log: memoryLogger() });
+      await src.init();
+      const connections = () => remote.requests.filter((r) => r.method === "GET" && r.path.includes("/info/refs")).length;
+      const poll = async () => {
+        const before = connections();
+        const h = await src.head();
+        await src.fetch(h.remote, h.sha);
+        return { sha: h.sha, connections: connections() - before, present: await src.hasCommit(h.sha) };
+      };
+      const a = await repo.head();
+      expect(await poll()).toEqual({ sha: a, connections: 1, present: true });
+      expect(await poll()).toEqual({ sha: a, connections: 1, present: true });
+      const b = await repo.commit({ "fleet.yaml": "version: 2\n" });
+      expect(await poll()).toEqual({ sha: b, connections: 1, present: true });
+      // A force-push: the poll sees the rewritten head, and the cache can tell it is no descendant.
+      const c = await repo.forcePush({ "fleet.yaml": "version: 3\n" });
+      expect(await poll()).toEqual({ sha: c, connections: 1, present: true });
+      expect(await src.isAncestor(b, c)).toBe(false);
+      expect(await src.isAncestor(a, c)).toBe(true);
+      // A revision off the branch (a pin elsewhere) is still fetched by id: b is in the cache already, so try an unknown one.
+      const side = await repo.commit({ "side.txt": "x\n" }, "side", { branch: "side" });
+      expect(await src.hasCommit(side)).toBe(false);
+      await src.fetch(remote.url, side);
+      expect(await src.hasCommit(side)).toBe(true);
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it("nix reads the flake reference in place: no copy of the cache in Nix's own git cache", async () => {
+    const repo = await makeFleetRepo({ files: { "flake.nix": "{ outputs = { self }: { rev = self.rev; text = builtins.readFile ./note.txt; }; }\n", "note.txt": "one\n" } });
+    const state = await makeTempDir("flotilla-git-state-");
+    const xdg = await makeTempDir("flotilla-git-xdg-");
+    const src = new GitSource({ stateDir: state, remotes: [repo.url], branch: "main", git: "git", timeoutMs: 30_000, log: memoryLogger() });
+    await src.init();
+    expect(await readFile(join(state, "nix-source", ".git"), "utf8")).toBe(`gitdir: ${join(state, "cache.git")}\n`);
+    // init again (a restart) leaves it as it is
+    await src.init();
+    const { sha } = await src.head();
+    const ref = await src.flakeRef(sha);
+    const env = nixEnv({ XDG_CACHE_HOME: xdg });
+    expect((await execa("nix", ["eval", "--raw", `${ref}#rev`], { env, extendEnv: false })).stdout).toBe(sha);
+    expect((await execa("nix", ["eval", "--raw", `${ref}#text`], { env, extendEnv: false })).stdout).toBe("one");
+    // The bare cache named directly would have been copied to $XDG_CACHE_HOME/nix/gitv3 first.
+    expect(existsSync(join(xdg, "nix", "gitv3"))).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 /**
  * Poll (from a resting phase): is there something new to deploy?
  *
- * The no-change path is one `git ls-remote`. When the branch moved: fetch
- * incrementally, refuse non-fast-forward moves (unless the *trusted* fleet
- * allows rewrites), read fleet.yaml at the new head, check commit signatures
- * when required, then resolve the target (pin > wave gate > head). A refusal
+ * Every poll is one `git fetch` of the branch into the cache, which also
+ * tells its head (an unchanged head transfers no pack). When it moved: refuse
+ * non-fast-forward moves (unless the *trusted* fleet allows rewrites), read
+ * fleet.yaml at the new head, check commit signatures when required, then
+ * resolve the target (pin > wave gate > head). A refusal
  * or a wait is reported once per head; the host keeps what it runs.
  */
 import { needsGate, resolveTarget } from "../../../../common/src/plan/resolve.js";
@@ -39,10 +40,11 @@ export async function poll(ctx: LoopContext, state: AgentState): Promise<PollRes
   try {
     ({ remote, sha: head } = await deps.source.head());
   } catch (cause) {
-    throw new FetchError(`cannot read the branch head: ${(cause as Error).message}`, { cause });
+    throw new FetchError(`cannot fetch the branch head: ${(cause as Error).message}`, { cause });
   }
   if (head === state.lastHead) return { kind: "unchanged", head };
 
+  // head() fetched the branch: this is a no-op for its head (the Source port allows a head() that only reads it).
   try {
     await deps.source.fetch(remote, head);
   } catch (cause) {
