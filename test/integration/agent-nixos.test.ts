@@ -245,7 +245,7 @@ describe("agent on NixOS (nixos-rebuild activation)", () => {
     const c2 = await w.commit({ "notes.txt": "2" }, "c2");
     const r = await w.once();
     expect(r.code, r.err).toBe(0);
-    expect(r.err).toMatch(/ran cmd=".*nixos-rebuild switch --flake git\+file:\/\/.*\/nix-source\?rev=[0-9a-f]{40}&ref=refs\/flotilla\/keep\/[0-9a-f]{40}#canary-1"/);
+    expect(r.err).toMatch(/ran cmd=".*nixos-rebuild switch --flake git\+file:\/\/.*\/cache\.git\?rev=[0-9a-f]{40}&ref=refs\/flotilla\/keep\/[0-9a-f]{40}#canary-1"/);
     const gen2 = await w.activeGeneration();
     expect(gen2).toBe(await w.build(c2));
     const bad = await w.commit({ "markers/canary-1/fail-switch": "" }, "bad");
