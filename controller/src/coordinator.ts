@@ -370,6 +370,16 @@ export class Coordinator {
     return out;
   }
 
+  /**
+   * The controller's builder moved a build of `rev` on (started, progressed,
+   * built, failed, cancelled): evaluations cached with the old build state
+   * are dropped, so status and gates say what the builder says now.
+   */
+  buildChanged(rev: string): void {
+    this.epoch++;
+    this.decisionCache.delete(rev);
+  }
+
   /** Evaluates the rollout of `rev`, records new decisions and acts on those this controller recorded. */
   async evaluate(rev: string, opts: { fresh?: boolean } = {}): Promise<EvaluatedRollout | null> {
     const epoch = this.epoch;

@@ -95,6 +95,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
   // Controller as builder: one build at a time, the newest head first (build/controller-builder.ts).
   // Imported only when configured: the builder pulls in execa's module graph,
   // whose parallel loading alone needs more file descriptors than a small limit allows.
+  let coordinatorRef: Coordinator | null = null;
   const builder = config.builder
     ? new (await import("./build/controller-builder.js")).ControllerBuilder({
         gitDir: join(config.dataDir, "fleet.git"),
@@ -102,6 +103,8 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
         fleetAt: (rev) => follower.fleetAt(rev),
         isBuilt: async (rev) => (await follower.releaseAt(rev)).state === "built",
         onPublished: () => void follower.poke("release published").catch(() => undefined),
+        // The coordinator is made below; a build's state changes only once builds run (after start).
+        onChange: (s) => coordinatorRef?.buildChanged(s.rev),
         log: log.child("builder"),
         ...(o.builderEnv ? { env: o.builderEnv } : {}),
         ...(o.now ? { now: o.now } : {}),
@@ -124,6 +127,7 @@ export async function startController(config: ResolvedConfig, o: StartOptions): 
       o.onOperatorAction?.(a);
     },
   });
+  coordinatorRef = coordinator;
   let connections: ConnectionLimiter | null = null;
   const metrics = new Metrics(() => coordinator.status(), () => coordinator.hub.size, () => connections?.open() ?? 0);
   if (notifier) registerNotifyMetrics(metrics.registry, notifier);

@@ -104,6 +104,8 @@ describe("controller as builder", () => {
     const c3 = await w.commit({ "markers/canary-1/slow-build": null }, "c3: fast again");
     await ctl.follower.poke("test");
     await waitFor(async () => ctl.builder!.stateOf(c2)?.state === "cancelled", "c2's build cancelled");
+    // At once: an evaluation cached while c2 was still building (the decision cache lives 1 s) must not outlive the build's end.
+    expect((await rollout(c2))?.release).toMatchObject({ state: "missing", reason: `the controller's build was cancelled (superseded by ${c3.slice(0, 12)})` });
     expect(await sleepers(97)).toEqual([]);
     expect(ctl.log.lines.some((l) => /release build cancelled; nothing published .*rev=/.test(l) && l.includes(c2.slice(0, 12)))).toBe(true);
     await waitFor(async () => (await rollout(c3))?.release?.state === "built", "c3 built", 120_000);
