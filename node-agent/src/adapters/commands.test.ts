@@ -6,24 +6,12 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import type { LegacyHostSpec } from "../../../common/src/fleet/model.js";
+import { legacyHostSpec } from "../../../test/helpers/legacy-host.js";
 import { hookArgv } from "./hooks.js";
 import { legacyAppArgv, recordedArgv } from "./legacy.js";
 import { nixosRebuildArgs, toplevelInstallable } from "./nix.js";
 
-const host = (projectDir: string, envFiles = [".env.production", ".env.local"]): LegacyHostSpec => ({
-  name: "legacy-1",
-  kind: "legacy",
-  hostKey: "",
-  tags: [],
-  checks: [],
-  hooks: {},
-  wave: "rest",
-  waveIndex: 0,
-  user: "deploy",
-  app: "build-legacy",
-  projectDir,
-  envFiles,
-});
+const host = (projectDir: string, envFiles?: string[]): LegacyHostSpec => legacyHostSpec({ projectDir, ...(envFiles ? { envFiles } : {}) });
 
 describe("command lines", () => {
   it("nixos-rebuild <op> --flake <ref>#<name>", () => {

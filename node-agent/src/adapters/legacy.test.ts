@@ -10,6 +10,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LegacyHostSpec } from "../../../common/src/fleet/model.js";
 import { memoryLogger } from "../../../common/src/log.js";
+import { legacyHostSpec } from "../../../test/helpers/legacy-host.js";
 import { nixEnv, requireTool } from "../../../test/helpers/nix-env.js";
 import { cleanupTempDirs, makeTempDir } from "../../../test/helpers/tmp.js";
 import { BuildError, LegacyAppError, RollbackLegacyAppError } from "../errors.js";
@@ -41,20 +42,7 @@ let records: string;
 const calls: string[][] = [];
 let sys: LegacySystem;
 
-const host = (app = "deploy"): LegacyHostSpec => ({
-  name: "legacy-1",
-  kind: "legacy",
-  hostKey: "",
-  tags: [],
-  checks: [],
-  hooks: {},
-  wave: "rest",
-  waveIndex: 0,
-  user: "deploy",
-  app,
-  projectDir: project,
-  envFiles: [".env.production", ".env.local"],
-});
+const host = (app = "deploy"): LegacyHostSpec => legacyHostSpec({ projectDir: project, app });
 
 async function commit(files: Record<string, string | null>): Promise<string> {
   for (const [name, text] of Object.entries(files)) {
