@@ -11,9 +11,9 @@ const at = (s: number) => new Date(T + s * 1000).toISOString();
 function event(phase: string, outcome: string, rev: string, extra: Record<string, unknown> = {}): AgentMessage {
   return { type: "event", host: "web-1", seq: ++seq, time: at(seq), agentVersion: "t", phase, outcome, reason: "R", rev, generation: `/nix/store/${rev.slice(0, 8)}`, ...extra } as AgentMessage;
 }
-function heartbeat(failedRevs: string[] | undefined): AgentMessage {
+function heartbeat(failedRevs: string[] | undefined, phase = "idle"): AgentMessage {
   return {
-    type: "heartbeat", host: "web-1", seq: ++seq, time: at(seq), agentVersion: "t", phase: "idle",
+    type: "heartbeat", host: "web-1", seq: ++seq, time: at(seq), agentVersion: "t", phase,
     currentRev: A, currentGeneration: "/nix/store/aaaaaaaa", targetRev: A, healthy: true, queueLength: 0, ...(failedRevs ? { failedRevs } : {}),
   } as AgentMessage;
 }
@@ -32,5 +32,12 @@ describe("foldHostState: failed revisions", () => {
     expect(foldHostState(failed, [heartbeat([A, B])], T).failedRevs).toEqual([A, B]);
     // An older agent that sends no list keeps what the events said.
     expect(foldHostState(failed, [heartbeat(undefined)], T).failedRevs).toEqual([B]);
+  });
+
+  it("a heartbeat sent while a rollback is in flight does not erase the failure just reported (the agent remembers it when the rollback ends)", () => {
+    const failed = foldHostState(emptyHostState("web-1"), [event("activating", "failed", B)], T);
+    expect(failed.failedRevs).toEqual([B]);
+    expect(foldHostState(failed, [heartbeat([], "rollingBack")], T).failedRevs).toEqual([B]);
+    expect(foldHostState(failed, [heartbeat([A], "activating")], T).failedRevs).toEqual([B, A]);
   });
 });

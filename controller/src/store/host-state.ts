@@ -41,6 +41,21 @@ function addFailed(list: string[], rev: string | null): string[] {
   return [...list, rev].slice(-MAX_FAILED);
 }
 
+/** Phases in which the agent's own failed list is settled: no deploy or rollback in flight. */
+const SETTLED = new Set(["idle", "done", "failed", "rolledBack", "rollbackFailed", "firstDeployFailed"]);
+
+/**
+ * A heartbeat's failed revisions. At rest they are the agent's own list, and
+ * replace what the events accumulated (the agent forgets a revision on an
+ * operator's retry, or once it verifies). In flight they may lag the events
+ * (a failed activation is reported at once, remembered when the rollback
+ * ends), so they only add. An older agent sends none.
+ */
+function heartbeatFailedRevs(known: string[], phase: string, sent: readonly string[] | undefined): string[] {
+  if (!sent) return known;
+  return SETTLED.has(phase) ? sent.slice(-MAX_FAILED) : sent.reduce(addFailed, known);
+}
+
 export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], receivedMs: number): HostState {
   let s: HostState = { ...prev, lastSeenMs: Math.max(prev.lastSeenMs, receivedMs) };
   for (const m of msgs) {
@@ -55,8 +70,7 @@ export function foldHostState(prev: HostState, msgs: readonly AgentMessage[], re
         sinceMs: moved ? t : s.sinceMs,
         healthy: m.healthy,
         targetRev: m.targetRev,
-        // The agent's own list (it forgets a revision on retry or once it verifies); an older agent sends none.
-        failedRevs: m.failedRevs ? m.failedRevs.slice(-MAX_FAILED) : s.failedRevs,
+        failedRevs: heartbeatFailedRevs(s.failedRevs, m.phase, m.failedRevs),
       };
       continue;
     }
