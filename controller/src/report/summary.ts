@@ -14,13 +14,18 @@ export interface FleetCounts {
   deploying: number;
 }
 
+/** The one state a host is counted in: stale first, then failed (Degraded, or failed `rev`), then by health. */
+function countedState(h: HostStatus, rev?: string | null): "stale" | "failed" | "healthy" | "deploying" | "unknown" {
+  if (h.stale) return "stale";
+  if (h.health === "Degraded" || (rev && h.failedRevs.includes(rev))) return "failed";
+  return h.health === "Healthy" ? "healthy" : h.health === "Progressing" ? "deploying" : "unknown";
+}
+
 export function countHosts(hosts: readonly HostStatus[], rev?: string | null): FleetCounts {
   const c: FleetCounts = { total: hosts.length, healthy: 0, failed: 0, stale: 0, deploying: 0 };
   for (const h of hosts) {
-    if (h.stale) c.stale++;
-    else if (h.health === "Degraded" || (rev && h.failedRevs.includes(rev))) c.failed++;
-    else if (h.health === "Healthy") c.healthy++;
-    else if (h.health === "Progressing") c.deploying++;
+    const s = countedState(h, rev);
+    if (s !== "unknown") c[s]++;
   }
   return c;
 }
@@ -39,11 +44,9 @@ export const ATTENTION = ["failed", "stale", "deploying", "unknown", "held", "re
 export type Attention = (typeof ATTENTION)[number];
 
 export function attention(h: HostStatus, rev?: string | null): Attention | "" {
-  if (h.stale) return "stale";
-  if (h.health === "Degraded" || (rev && h.failedRevs.includes(rev))) return "failed";
-  if (h.health === "Progressing") return "deploying";
-  if (h.health === "Unknown") return "unknown";
-  if ((h as { held?: unknown }).held) return "held";
+  const s = countedState(h, rev);
+  if (s !== "healthy") return s;
+  if (h.held) return "held";
   if (h.needsReboot || h.pendingReboot) return "reboot";
   if (h.drift) return "drift";
   return "";
