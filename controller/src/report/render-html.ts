@@ -128,10 +128,8 @@ function pager(l: HostList, o: DashboardOptions): string {
 /** Needing attention in full, then a page of the healthy hosts: one table, two bodies. */
 function hostsSection(s: StatusReport, o: DashboardOptions, now: number): string {
   const l = hostList(s.hosts, { rev: currentRollout(s)?.rev ?? null, ...(o.q ? { q: o.q } : {}), ...(o.page ? { page: o.page } : {}), ...(o.perPage ? { perPage: o.perPage } : {}) });
-  const urgent: string[] = new Array(l.attention.length);
-  for (let i = 0; i < l.attention.length; i++) urgent[i] = hostRowHtml(l.attention[i]!.host, now, l.attention[i]!.why);
-  const rows: string[] = new Array(l.healthy.length);
-  for (let i = 0; i < l.healthy.length; i++) rows[i] = hostRowHtml(l.healthy[i]!, now);
+  const urgent = l.attention.map((a) => hostRowHtml(a.host, now, a.why));
+  const rows = l.healthy.map((h) => hostRowHtml(h, now));
   const filtered = o.q ? ` matching “${text(o.q)}”` : "";
   const shown = l.healthyTotal > l.healthy.length ? `, showing ${fmt(l.offset + 1)}–${fmt(l.offset + l.healthy.length)}` : "";
   return `<h2>Hosts (${fmt(s.hosts.length)})</h2>${rebootNote(s)}
